@@ -1,0 +1,81 @@
+# Workbench: `make run` starts the app, `make test` runs the whole suite. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+THREADS ?= 8
+FLASK := $(BIN)/flask --app wsgi
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run dev test chromium wrk install install-dev migrate bench vendor clean help
+
+help:
+	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
+	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# A stamp per requirements file: pip runs again only when a file changed.
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime-installed
+install-dev: $(VENV)/.dev-installed
+
+migrate: install
+	$(FLASK) db upgrade
+
+run: migrate
+	$(FLASK) users ensure-admin
+	@echo "Workbench on http://$(HOST):$(PORT)/"
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
+		--access-logfile - --error-logfile - wsgi:app
+
+# Flask's debug server with the reloader, for working on the code.
+dev: migrate
+	$(FLASK) users ensure-admin
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
+
+# The browser tests drive Debian's Chromium; Playwright's own browser download cannot work offline.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: install-dev chromium
+	$(BIN)/python -m pytest
+
+# The load generator for bench/pages.py is Debian's wrk (a Python client would compete for the same two cores).
+wrk:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+bench: install-dev wrk
+	$(BIN)/python bench/pages.py
+
+# Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
+HTMX_VERSION := 2.0.11
+HTMX_SSE_VERSION := 2.2.4
+PICO_VERSION := 2.1.1
+vendor:
+	rm -rf .vendor && mkdir -p .vendor
+	cd .vendor && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) @picocss/pico@$(PICO_VERSION) \
+		&& for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	cp .vendor/htmx.org-$(HTMX_VERSION)/package/dist/htmx.min.js static/js/htmx-$(HTMX_VERSION).min.js
+	cp .vendor/htmx-ext-sse-$(HTMX_SSE_VERSION)/package/dist/sse.min.js static/js/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js
+	cp .vendor/picocss-pico-$(PICO_VERSION)/package/css/pico.min.css static/css/pico-$(PICO_VERSION).min.css
+	rm -rf .vendor
+
+clean:
+	rm -rf $(VENV) .pytest_cache

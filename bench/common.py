@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmarks: free ports, gunicorn processes, a production-like app environment."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_environment(workdir: Path, **extra: str) -> dict[str, str]:
+    """Production settings on a throwaway SQLite database and upload folder."""
+    env = dict(os.environ)
+    env.update(
+        WORKBENCH_ENV="production",
+        SECRET_KEY=secrets.token_hex(32),
+        INSTANCE_DIR=str(workdir),
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        UPLOAD_DIR=str(workdir / "uploads"),
+        # The load generator speaks plain http on loopback; a Secure cookie would never be sent back.
+        SESSION_COOKIE_SECURE="0",
+        WORKBENCH_DOTENV=str(workdir / "no.env"),
+    )
+    env.update(extra)
+    return env
+
+
+def flask_cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, check=True)
+    return result.stdout
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
+             cwd: Path = ROOT, health_path: str = "/") -> Iterator[str]:
+    port = free_port()
+    command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app_spec]
+    with open(log, "ab") as log_file:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=log_file,
+                                   start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + health_path)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None

@@ -1,0 +1,204 @@
+"""Settings classes for Workbench.
+
+Values come from the environment (and `.env`, loaded by `create_app` through python-dotenv) and fall back to
+embedded defaults that need nothing installed: SQLite under `instance/`, uploads on local disk.
+Each class reads the environment when it is instantiated, never at import time, so tests and tools can set
+variables before building an app. Every setting is listed in the README's settings table.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+class ConfigError(SystemExit):
+    """A setting is missing or wrong: the app refuses to start with a one-line message (no traceback)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"workbench: {message}")
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the `postgres://` and `postgresql://` forms hosting providers hand out; use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def development_secret_key(instance_dir: Path) -> str:
+    """Generate a secret key once and keep it in `instance/secret_key`, so sessions survive restarts."""
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two workers starting at once must not each write a different key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+class BaseConfig:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.INSTANCE_DIR = Path(env_str("INSTANCE_DIR") or INSTANCE_DIR)
+        self.SECRET_KEY = env_str("SECRET_KEY")
+
+        # Persistence: SQLite in instance/ unless DATABASE_URL points elsewhere (PostgreSQL in production).
+        default_db = f"sqlite:///{self.INSTANCE_DIR / 'workbench.db'}"
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(env_str("DATABASE_URL") or default_db)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
+
+        # Files
+        self.UPLOAD_DIR = Path(env_str("UPLOAD_DIR") or self.INSTANCE_DIR / "uploads")
+        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
+
+        # Sign-in and sessions
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 14))
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
+        # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
+        self.PASSWORD_HASH_METHOD = env_str("PASSWORD_HASH_METHOD", "scrypt")
+        self.PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
+        self.ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@example.com")
+        self.ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
+
+        # Throttling of failed sign-ins, per client address and per email (Flask-Limiter).
+        self.LOGIN_FAILURE_LIMIT = env_str("LOGIN_FAILURE_LIMIT", "10 per minute")
+        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+
+        # CSRF tokens live as long as the session, so a page left open for hours still submits.
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.WTF_CSRF_SSL_STRICT = True
+
+        # Pages
+        self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+        self.CONTENT_SECURITY_POLICY = {
+            "default-src": "'self'",
+            "script-src": "'self'",
+            "style-src": "'self'",
+            "img-src": "'self' data: blob:",
+            "connect-src": "'self'",
+            "frame-src": "'self'",
+            "object-src": "'self'",
+            "form-action": "'self'",
+            "base-uri": "'self'",
+            "frame-ancestors": "'none'",
+        }
+
+    def validate(self) -> None:
+        """Refuse settings that would make the app unsafe or broken; subclasses add their own rules."""
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = development_secret_key(self.INSTANCE_DIR)
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or "testing-secret-key-not-for-production"
+        self.SQLALCHEMY_DATABASE_URI = "sqlite://"
+        # Same algorithm, lower cost: hundreds of test users are hashed per run.
+        self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+        self.RATELIMIT_STORAGE_URI = "memory://"
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def validate(self) -> None:
+        if not self.SECRET_KEY:
+            raise ConfigError(
+                "SECRET_KEY is not set; production refuses to start without one "
+                "(generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    """Build the settings object named by `name` or `WORKBENCH_ENV` (default: development)."""
+    name = (name or env_str("WORKBENCH_ENV") or "development").lower()
+    if name not in CONFIGS:
+        raise ConfigError(f"WORKBENCH_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    config = CONFIGS[name]()
+    config.validate()
+    return config

@@ -1,0 +1,188 @@
+"""Test harness: an app and a fresh database per test, signed-in clients per role, and a live server for Chromium.
+
+Tests marked `both_databases` run once on SQLite and once on PostgreSQL (`TEST_DATABASE_URL`; skipped with a
+reason when it is unset). Everything else runs on a SQLite file in the test's own temporary folder.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from config import normalize_database_url
+from tests.helpers import PASSWORD, Account, LiveServer, login
+from webapp import create_app
+from webapp.auth import service as users
+from webapp.extensions import db
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests need a server (.ci/run sets it)")
+    return normalize_database_url(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A database of this test run's own, so parallel runs on one server never meet; dropped at the end."""
+    server = make_url(postgres_server_url)
+    name = f"workbench_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin_engine.dispose()
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if db_backend == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'workbench.db'}"
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    """Settings a test module wants on top of the testing config (override this fixture in the module)."""
+    return {}
+
+
+def build_app(tmp_path: Path, database_url: str, overrides: dict[str, Any] | None = None) -> Flask:
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "UPLOAD_DIR": tmp_path / "uploads",
+    }
+    settings.update(overrides or {})
+    return create_app("testing", settings)
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str, app_overrides: dict[str, Any]) -> Iterator[Flask]:
+    app = build_app(tmp_path, database_url, app_overrides)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def make_account(app: Flask, email: str, name: str, role: str) -> Account:
+    with app.app_context():
+        user = users.create_user(email, name, PASSWORD, role=role)
+        return Account(id=user.id, email=user.email, name=user.name, role=role, password=PASSWORD)
+
+
+@pytest.fixture
+def admin(app: Flask) -> Account:
+    return make_account(app, "ada@example.com", "Ada Admin", "admin")
+
+
+@pytest.fixture
+def staff(app: Flask) -> Account:
+    return make_account(app, "sam@example.com", "Sam Staff", "staff")
+
+
+@pytest.fixture
+def other_staff(app: Flask) -> Account:
+    return make_account(app, "olga@example.com", "Olga Other", "staff")
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin: Account) -> FlaskClient:
+    client = app.test_client()
+    login(client, admin.email, admin.password)
+    return client
+
+
+@pytest.fixture
+def staff_client(app: Flask, staff: Account) -> FlaskClient:
+    client = app.test_client()
+    login(client, staff.email, staff.password)
+    return client
+
+
+@pytest.fixture
+def other_client(app: Flask, other_staff: Account) -> FlaskClient:
+    client = app.test_client()
+    login(client, other_staff.email, other_staff.password)
+    return client
+
+
+@pytest.fixture
+def staff_token(app: Flask, staff: Account) -> str:
+    with app.app_context():
+        _, plain = users.create_token(users.get_user(staff.id), "tests")
+    return plain
+
+
+# --- a real server and a real browser ------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, app_overrides: dict[str, Any]) -> Iterator[LiveServer]:
+    """The app served by a threaded WSGI server on a free 127.0.0.1 port, with an admin account."""
+    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'live.db'}", app_overrides)
+    with app.app_context():
+        db.create_all()
+    admin_account = make_account(app, "root@example.com", "Rita Root", "admin")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, admin=admin_account)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium: Playwright's own browser download cannot work on a machine without internet."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing at /usr/bin/chromium: `make test` installs it.")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_FLAGS, "headless": True}

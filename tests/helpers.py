@@ -1,0 +1,58 @@
+"""Small helpers the tests share: accounts, CSRF tokens, signing in through the real form."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+PASSWORD = "correct horse battery staple"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    name: str
+    role: str
+    password: str
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    app: Flask
+    admin: Account
+
+
+def csrf_token(client: FlaskClient, page: str = "/login") -> str:
+    """The CSRF token a browser would find on `page` (every page carries it in a meta tag)."""
+    html = client.get(page, follow_redirects=True).get_data(as_text=True)
+    match = CSRF_META.search(html)
+    assert match, f"no CSRF token on {page}"
+    return match.group(1)
+
+
+def post_form(client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str = "/login",
+              **kwargs: Any) -> TestResponse:
+    """POST a form the way a browser does: with the CSRF token from a page of the same session."""
+    form = {"csrf_token": csrf_token(client, page), **(data or {})}
+    return client.post(url, data=form, **kwargs)
+
+
+def login(client: FlaskClient, email: str, password: str, remember: bool = False, next_url: str | None = None
+          ) -> TestResponse:
+    data = {"email": email, "password": password}
+    if remember:
+        data["remember"] = "y"
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    response = post_form(client, url, data)
+    return response
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

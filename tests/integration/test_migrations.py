@@ -1,0 +1,37 @@
+"""The committed migrations build exactly the schema the models describe."""
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+
+from webapp.extensions import db
+
+
+def reset_to_empty(app) -> None:
+    db.drop_all()
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    assert inspect(db.engine).get_table_names() == []
+
+
+@pytest.mark.both_databases
+def test_upgrading_an_empty_database_gives_exactly_the_models_schema(app):
+    with app.app_context():
+        reset_to_empty(app)
+        upgrade()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+            differences = compare_metadata(context, db.metadata)
+        assert differences == [], f"models and migrations disagree; run `flask db migrate`: {differences}"
+
+
+@pytest.mark.both_databases
+def test_migrations_downgrade_to_empty_and_upgrade_again(app):
+    with app.app_context():
+        reset_to_empty(app)
+        upgrade()
+        downgrade(revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade()
+        assert "users" in inspect(db.engine).get_table_names()

@@ -1,0 +1,6 @@
+"""The JSON API under /api/: bearer tokens, no cookies, the same services as the pages."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from webapp.api import auth, views  # noqa: E402,F401

@@ -1,0 +1,39 @@
+"""Recording and listing audit events."""
+from __future__ import annotations
+
+from flask import has_request_context, request
+from sqlalchemy import select
+
+from webapp.audit.models import AuditEvent
+from webapp.auth.models import User
+from webapp.extensions import db
+
+
+def record(
+    action: str,
+    user: User | None = None,
+    target: object | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    """Add an audit event to the current transaction; the caller's commit writes it with the change itself."""
+    event = AuditEvent(
+        action=action,
+        user_id=user.id if user is not None else None,
+        target_type=type(target).__name__.lower() if target is not None else None,
+        target_id=str(getattr(target, "id", "")) or None if target is not None else None,
+        detail=(detail or None) and detail[:500],
+        ip=request.remote_addr if has_request_context() else None,
+    )
+    db.session.add(event)
+    return event
+
+
+def list_events(user_id: int | None = None, page: int = 1, per_page: int = 50):
+    """Newest first, optionally only events by or about one user."""
+    query = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    if user_id:
+        query = query.where(
+            (AuditEvent.user_id == user_id)
+            | ((AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user_id)))
+        )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)

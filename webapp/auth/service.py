@@ -1,0 +1,247 @@
+"""Users, passwords, sessions and API tokens: the rules, in one place for views, the API and the CLI."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.audit import service as audit
+from webapp.auth.models import ROLES, ApiToken, User
+from webapp.errors import NotFound, Refused
+from webapp.extensions import db
+from webapp.timeutil import as_utc, utcnow
+
+TOKEN_PREFIX = "wb_"
+# A fixed hash to compare against when the email is unknown, so both paths cost the same time.
+_DUMMY_HASH: dict[str, str] = {}
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def check_password_rules(password: str) -> None:
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise Refused(f"The password must be at least {minimum} characters long.")
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such user.")
+    return user
+
+
+def load_user_from_session(session_id: str) -> User | None:
+    """Flask-Login's user loader: the id must carry the user's current session version, and the user be active."""
+    user_id, _, version = session_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the user when the email and password match an active account; audit failures."""
+    user = find_user_by_email(email)
+    if user is None:
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        dummy = _DUMMY_HASH.setdefault(method, generate_password_hash("not-a-password", method=method))
+        check_password_hash(dummy, password or "")
+        audit.record("auth.login_failed", detail=f"unknown email {normalize_email(email)}"[:200])
+        db.session.commit()
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        audit.record("auth.login_failed", user=user, target=user, detail="wrong password")
+        db.session.commit()
+        return None
+    if not user.is_active:
+        audit.record("auth.login_failed", user=user, target=user, detail="account deactivated")
+        db.session.commit()
+        return None
+    user.last_login_at = utcnow()
+    audit.record("auth.login", user=user, target=user)
+    db.session.commit()
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session and remember cookie the user has (they carry the old version)."""
+    user.session_version = (user.session_version or 1) + 1
+
+
+def record_logout(user: User) -> None:
+    end_all_sessions(user)
+    audit.record("auth.logout", user=user, target=user)
+    db.session.commit()
+
+
+def create_user(email: str, name: str, password: str, role: str = "staff", actor: User | None = None) -> User:
+    email = normalize_email(email)
+    if "@" not in email:
+        raise Refused("Enter a valid email address.")
+    if role not in ROLES:
+        raise Refused(f"The role must be one of: {', '.join(ROLES)}.")
+    if find_user_by_email(email) is not None:
+        raise Refused(f"A user with the email {email} already exists.", status=409)
+    check_password_rules(password)
+    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password), role=role)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", user=actor, target=user, detail=f"{email} as {role}")
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.name, User.email)))
+
+
+def count_active_admins(excluding: User | None = None) -> int:
+    query = select(func.count(User.id)).where(User.role == "admin", User.is_active.is_(True))
+    if excluding is not None:
+        query = query.where(User.id != excluding.id)
+    return db.session.scalar(query) or 0
+
+
+def _refuse_if_last_admin(user: User, what: str) -> None:
+    if user.role == "admin" and user.is_active and count_active_admins(excluding=user) == 0:
+        raise Refused(f"{user.name} is the last active admin and cannot be {what}. Make someone else an admin first.")
+
+
+def set_role(user: User, role: str, actor: User) -> User:
+    if role not in ROLES:
+        raise Refused(f"The role must be one of: {', '.join(ROLES)}.")
+    if role == user.role:
+        return user
+    if role != "admin":
+        _refuse_if_last_admin(user, "demoted")
+    user.role = role
+    audit.record("user.role_changed", user=actor, target=user, detail=f"now {role}")
+    db.session.commit()
+    return user
+
+
+def set_active(user: User, active: bool, actor: User) -> User:
+    if active == user.is_active:
+        return user
+    if not active:
+        _refuse_if_last_admin(user, "deactivated")
+        end_all_sessions(user)
+    user.is_active = active
+    audit.record("user.reactivated" if active else "user.deactivated", user=actor, target=user)
+    db.session.commit()
+    return user
+
+
+def update_profile(user: User, name: str) -> User:
+    name = name.strip()
+    if not name:
+        raise Refused("The name cannot be empty.")
+    if name != user.name:
+        user.name = name
+        audit.record("user.renamed", user=user, target=user)
+        db.session.commit()
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """Change the user's own password and end their other sessions (the caller re-signs this one in)."""
+    if not check_password_hash(user.password_hash, current_password or ""):
+        raise Refused("The current password is not right.")
+    check_password_rules(new_password)
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
+    audit.record("auth.password_changed", user=user, target=user)
+    db.session.commit()
+    return user
+
+
+def reset_password(user: User, new_password: str, actor: User) -> User:
+    """An admin sets a new password; all of the user's sessions end."""
+    check_password_rules(new_password)
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
+    audit.record("user.password_reset", user=actor, target=user)
+    db.session.commit()
+    return user
+
+
+def ensure_first_admin(email: str, password: str | None) -> tuple[User | None, str | None]:
+    """Create the first admin when there is no user at all. Returns (user, generated password or None)."""
+    if db.session.scalar(select(func.count(User.id))):
+        return None, None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    user = create_user(email, "Administrator", password, role="admin")
+    return user, generated
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """Make a token for scripts. The plain token is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise Refused("Give the token a name, so you can recognise it later.")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name[:80], token_hash=_token_digest(plain), prefix=plain[:10])
+    db.session.add(token)
+    db.session.flush()
+    audit.record("token.created", user=user, target=token, detail=name[:80])
+    db.session.commit()
+    return token, plain
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    return list(
+        db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc()))
+    )
+
+
+def revoke_token(user: User, token_id: int) -> ApiToken:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("There is no such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record("token.revoked", user=user, target=token, detail=token.name)
+        db.session.commit()
+    return token
+
+
+def user_for_token(plain: str) -> User | None:
+    """The active user owning this unrevoked token, or None."""
+    if not plain.startswith(TOKEN_PREFIX):
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
+    if token is None or token.revoked_at is not None or not token.user.is_active:
+        return None
+    now = utcnow()
+    last = token.last_used_at
+    # One write a minute at most: scripts may call the API many times a second.
+    if last is None or (now - as_utc(last)) > timedelta(minutes=1):
+        token.last_used_at = now
+        db.session.commit()
+    return token.user

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required, login_user, logout_user
+
+from webapp.auth import bp, service
+from webapp.auth.forms import ConfirmForm, LoginForm, PasswordForm, ProfileForm, TokenForm
+from webapp.errors import Refused
+from webapp.extensions import limiter
+from webapp.security import safe_next_url
+
+
+def login_failure_limit() -> str:
+    return current_app.config["LOGIN_FAILURE_LIMIT"]
+
+
+def email_being_tried() -> str:
+    return "email:" + service.normalize_email(request.form.get("email", ""))
+
+
+def sign_in_failed(response: Response) -> bool:
+    """Only failed attempts count toward the limit: a successful sign-in redirects."""
+    return response.status_code != 302
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_failure_limit, key_func=get_remote_address, methods=["POST"], deduct_when=sign_in_failed)
+@limiter.limit(login_failure_limit, key_func=email_being_tried, methods=["POST"], deduct_when=sign_in_failed)
+def login():
+    next_url = safe_next_url(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("dashboard.index"))
+    form = LoginForm()
+    failed = False
+    if form.validate_on_submit():
+        user = service.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            # A fresh session: nothing from before sign-in (or planted by someone else) carries over.
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            return redirect(next_url or url_for("dashboard.index"))
+        failed = True
+    return render_template("auth/login.html", form=form, failed=failed, next_url=next_url)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        service.record_logout(current_user._get_current_object())
+        logout_user()
+        session.clear()
+        flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return render_template(
+        "auth/account.html",
+        profile_form=ProfileForm(name=current_user.name),
+        password_form=PasswordForm(),
+    )
+
+
+@bp.post("/account")
+@login_required
+def update_profile():
+    profile_form = ProfileForm()
+    if profile_form.validate_on_submit():
+        service.update_profile(current_user._get_current_object(), profile_form.name.data)
+        flash("Your name is saved.", "success")
+        return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", profile_form=profile_form, password_form=PasswordForm()), 400
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    password_form = PasswordForm()
+    if password_form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            service.change_password(user, password_form.current_password.data, password_form.new_password.data)
+        except Refused as refusal:
+            # Shown beside the field it concerns rather than as a separate error page.
+            field = password_form.current_password if "current" in refusal.message else password_form.new_password
+            field.errors.append(refusal.message)
+        else:
+            # The version bump ended every session, this one included: sign this one back in.
+            remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+            login_user(user, remember=remember)
+            flash("Your password is changed. You were signed out everywhere else.", "success")
+            return redirect(url_for("auth.account"))
+    profile_form = ProfileForm(name=current_user.name)
+    return render_template("auth/account.html", profile_form=profile_form, password_form=password_form), 400
+
+
+@bp.get("/account/tokens")
+@login_required
+def tokens():
+    return render_template(
+        "auth/tokens.html", form=TokenForm(), revoke_form=ConfirmForm(), tokens=service.list_tokens(current_user)
+    )
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    form = TokenForm()
+    new_token = None
+    status = 400
+    if form.validate_on_submit():
+        _, new_token = service.create_token(current_user, form.name.data)
+        form = TokenForm(formdata=None)
+        status = 201
+    return (
+        render_template(
+            "auth/tokens.html",
+            form=form,
+            revoke_form=ConfirmForm(),
+            tokens=service.list_tokens(current_user),
+            new_token=new_token,
+        ),
+        status,
+    )
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    if ConfirmForm().validate_on_submit():
+        token = service.revoke_token(current_user, token_id)
+        flash(f"The token “{token.name}” is revoked.", "success")
+    return redirect(url_for("auth.tokens"))

@@ -1,0 +1,123 @@
+"""The one place that turns an error into a response: an HTML page, an htmx fragment, or JSON under /api/.
+
+Services raise `NotFound`, `Refused` or `Unavailable` with a sentence meant for a person; views never catch them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("webapp.errors")
+
+TITLES = {
+    400: "Bad request",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Could not process this",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Service unavailable",
+}
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "You need to sign in to see this.",
+    403: "Your account is not allowed to open this page.",
+    404: "There is nothing here. The link may be old, or the item was deleted.",
+    405: "This address does not accept that kind of request.",
+    413: "What you sent is larger than this server accepts.",
+    429: "Too many attempts in a short time. Wait a minute, then try again.",
+    500: "An unexpected error stopped this request. It has been logged.",
+    503: "A service this page needs is not available right now. Try again in a minute.",
+}
+
+CSRF_MESSAGE = "This form has expired or was already used. Go back, reload the page and submit it again."
+
+
+class ServiceError(Exception):
+    """An error a service raises on purpose, with a message a person can act on."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.details = details
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Refused(ServiceError):
+    """The input was understood and refused (400 by default; 413 too large, 422 unprocessable)."""
+
+    status = 400
+
+
+class Unavailable(ServiceError):
+    """An outside service (model provider, file store, database) is down or too slow."""
+
+    status = 503
+
+
+def wants_json() -> bool:
+    """API routes answer in JSON; everything else is a browser page."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str | None = None, **details: Any) -> Response:
+    """Render `status` as JSON, an htmx fragment or a whole page, by route."""
+    message = message or MESSAGES.get(status, "The request failed.")
+    if wants_json():
+        body = {"error": message, "status": status}
+        body.update(details)
+        return make_response(jsonify(body), status)
+    context = {
+        "status": status,
+        "title": TITLES.get(status, "Error"),
+        "message": message,
+        "request_id": g.get("request_id"),
+    }
+    if request.headers.get("HX-Request"):
+        return make_response(render_template("errors/_error.html", **context), status)
+    return make_response(render_template("errors/error.html", **context), status)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def handle_service_error(error: ServiceError):
+        return error_response(error.status, error.message, **error.details)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(error: CSRFError):
+        return error_response(400, CSRF_MESSAGE)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        status = error.code or 500
+        if status == 401:
+            return app.login_manager.unauthorized()
+        # werkzeug's default descriptions are written for developers; ours for people, except where a
+        # view passed its own description through abort(status, description=...).
+        default = type(error).description
+        message = error.description if error.description != default else None
+        response = error_response(status, message)
+        if status == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected_error(error: Exception):
+        log.exception("unhandled error (request id %s)", g.get("request_id"))
+        return error_response(500)

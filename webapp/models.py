@@ -1,0 +1,5 @@
+"""Every model, imported in one place so Alembic and the app see the whole schema."""
+from webapp.auth.models import ApiToken, User  # isort: skip  (users first: others point at them)
+from webapp.audit.models import AuditEvent
+
+__all__ = ["ApiToken", "AuditEvent", "User"]
