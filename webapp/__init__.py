@@ -40,6 +40,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     # Request hooks first: the request id must exist before any extension (CSRF) can reject the request.
     register_request_hooks(app)
     init_extensions(app)
+    init_features(app)
     register_blueprints(app)
 
     from webapp.errors import register_error_handlers
@@ -84,6 +85,14 @@ def unauthorized() -> Response:
         return response
     flash(login_manager.login_message, login_manager.login_message_category)
     return redirect(login_url)
+
+
+def init_features(app: Flask) -> None:
+    """Clients and engines each feature builds once per app (kept on app.extensions)."""
+    from webapp.faces import runtime as faces_runtime, tasks as faces_tasks
+
+    faces_runtime.init_app(app)
+    faces_tasks.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

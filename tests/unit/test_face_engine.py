@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.photos import cache_dir, test_photo
+from tests.photos import deepface_home as shared_deepface_home, test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
 from webapp.faces.engine import DecodedImage, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
@@ -25,9 +25,7 @@ from webapp.faces.weights import DLIB_LANDMARKS_FILE, DLIB_RECOGNITION_FILE, ins
 @pytest.fixture(scope="module")
 def deepface_home() -> Path:
     # One home for every test process: DeepFace binds to a single home per process.
-    home = cache_dir() / "deepface-home"
-    install_weights(home)
-    return home
+    return shared_deepface_home()
 
 
 @pytest.fixture(scope="module")

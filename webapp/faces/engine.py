@@ -62,6 +62,12 @@ IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 T = TypeVar("T")
 
+
+def accepted_formats() -> tuple[str, ...]:
+    """IMAGE_FORMATS, plus HEIF (iPhone photos) once pillow-heif has registered its opener with Pillow."""
+    Image.init()
+    return IMAGE_FORMATS + (("HEIF",) if "HEIF" in Image.OPEN else ())
+
 # dlib objects are not safe to use from several threads at once (dlib's author:
 # "Unless otherwise documented, it's not safe to touch dlib objects from
 # multiple threads at the same time", davisking/dlib#998), and DeepFace keeps
@@ -263,7 +269,7 @@ class FaceEngine:
         photo larger than ``max_pixels``.
         """
         try:
-            image: Image.Image = Image.open(io.BytesIO(image_bytes), formats=IMAGE_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(image_bytes), formats=accepted_formats())
             width, height = image.size
             if width * height > self.max_pixels:
                 raise ImageDecodeError(
