@@ -63,6 +63,7 @@ wrk:
 
 bench: install-dev wrk
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/chat.py
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

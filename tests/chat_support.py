@@ -1,15 +1,14 @@
 """What the chat tests share: the fake model services (one per module), settings pointing the app at them, and a
 client that talks to the chat pages the way htmx and EventSource do.
 
-Import the fixtures into a test module (`from tests.chat_support import ...`). The servers are started once per
-module; `app_overrides` resets their behaviour for every test, so no test sees another's delays or errors.
+A pytest plugin (named in tests/conftest.py), so its fixtures are there for every module that asks. The servers
+start once per module; each module's `app_overrides` calls `reset` so no test sees another's delays or errors.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,15 +180,10 @@ def stored_conversation(app: Flask, conversation_id: int) -> Conversation | None
     with app.app_context():
         conversation = db.session.get(Conversation, conversation_id)
         if conversation is not None:
-            conversation.messages  # load them before the session goes
+            list(conversation.messages)  # load them before the session goes
             db.session.expunge_all()
         return conversation
 
 
 def deltas(events: list[SSEEvent]) -> str:
     return "".join(event.data for event in events if event.name == "delta")
-
-
-def tmp_file(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path

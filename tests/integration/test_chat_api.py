@@ -6,10 +6,7 @@ import pytest
 from tests.chat_support import (
     BEDROCK_MODEL,
     ChatClient,
-    aws_credentials,  # noqa: F401  (fixture)
-    bedrock_server,  # noqa: F401  (fixture)
     chat_settings,
-    openai_server,  # noqa: F401  (fixture)
     reset,
     stored_conversation,
 )

@@ -12,11 +12,8 @@ import pytest
 from tests.chat_support import (
     BEDROCK_MODEL,
     ChatClient,
-    aws_credentials,  # noqa: F401  (fixture)
-    bedrock_server,  # noqa: F401  (fixture)
     chat_settings,
     deltas,
-    openai_server,  # noqa: F401  (fixture)
     reset,
     stored_conversation,
     stored_message,

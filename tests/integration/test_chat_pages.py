@@ -13,16 +13,13 @@ from sqlalchemy import func, select
 from tests.chat_support import (
     BEDROCK_MODEL,
     ChatClient,
-    aws_credentials,  # noqa: F401  (fixture)
-    bedrock_server,  # noqa: F401  (fixture)
     chat_settings,
     deltas,
-    openai_server,  # noqa: F401  (fixture)
     reset,
     stored_conversation,
     stored_message,
 )
-from webapp.chat.models import Conversation, Message
+from webapp.chat.models import Message
 from webapp.extensions import db
 
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
-from tests.chat_support import ChatClient, chat_settings, openai_server, reset, stored_conversation  # noqa: F401
+from tests.chat_support import ChatClient, chat_settings, reset, stored_conversation
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 

@@ -210,6 +210,8 @@ class _QuietThreadingHTTPServer(ThreadingHTTPServer):
     # Do not wait for handler threads on close: a client's idle keep-alive
     # connection would hold server_close() until the client goes away.
     block_on_close = False
+    # A real service takes a burst of connections; the default backlog of 5 resets some of 100 at once.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that give up (timeouts in tests) break pipes; that is expected.

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
@@ -217,8 +217,6 @@ def delete_conversations(conversation_ids: list[int]) -> int:
     """Delete conversations and their messages (explicitly: SQLite does not enforce the cascade by itself)."""
     if not conversation_ids:
         return 0
-    from sqlalchemy import delete
-
     db.session.execute(delete(Message).where(Message.conversation_id.in_(conversation_ids)))
     result = db.session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
     return result.rowcount or 0
@@ -358,17 +356,20 @@ def trim_context(system_prompt: str | None, turns: list[ChatTurn], budget_chars:
     return ([ChatTurn("system", system_prompt)] if system_prompt else []) + kept
 
 
-def turns_before(conversation: Conversation, reply: Message) -> list[ChatTurn]:
-    """What the model is sent for `reply`: every question, and the replies that are worth building on."""
+def turns_before(conversation_id: int, system_prompt: str | None, reply_id: int) -> list[ChatTurn]:
+    """What the model is sent for the reply `reply_id`: every question, and the replies worth building on."""
+    rows = db.session.execute(
+        select(Message.role, Message.content, Message.status)
+        .where(Message.conversation_id == conversation_id, Message.id < reply_id)
+        .order_by(Message.id)
+    )
     turns: list[ChatTurn] = []
-    for message in conversation.messages:
-        if message.id >= reply.id:
-            break
-        if message.role == "user":
-            turns.append(ChatTurn("user", message.content))
-        elif message.status == COMPLETE or (message.status == INTERRUPTED and message.content.strip()):
-            turns.append(ChatTurn("assistant", message.content))
-    return trim_context(conversation.system_prompt, turns, current_app.config["CHAT_CONTEXT_CHARS"])
+    for role, content, status in rows:
+        if role == "user":
+            turns.append(ChatTurn("user", content))
+        elif status == COMPLETE or (status == INTERRUPTED and content.strip()):
+            turns.append(ChatTurn("assistant", content))
+    return trim_context(system_prompt, turns, current_app.config["CHAT_CONTEXT_CHARS"])
 
 
 # -- streaming a reply -------------------------------------------------------------------------------------------
@@ -434,15 +435,15 @@ class ReplyStream:
             update(Message)
             .where(Message.id == self.message_id, Message.status == PENDING, Message.started_at.is_(None))
             .values(started_at=now, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
             db.session.commit()
             yield from self._follow()
             return
-        provider = providers().get(message.provider or "")
-        turns = turns_before(message.conversation, message)
-        model = message.model or ""
-        provider_name = message.provider
+        provider_name, model = message.provider or "", message.model or ""
+        provider = providers().get(provider_name)
+        turns = turns_before(message.conversation_id, message.conversation.system_prompt, message.id)
         # Committed before the model is called: no database connection is held while it thinks. The ORM objects
         # are expired now and are not touched again in this stream (only plain values from here on).
         db.session.commit()

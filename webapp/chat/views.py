@@ -17,10 +17,11 @@ def is_htmx() -> bool:
 
 
 def message_form(conversation=None) -> MessageForm:
-    form = MessageForm()
+    """An empty composer, its model picker set to the conversation's model (or the default)."""
+    form = MessageForm(formdata=None)
     choices = service.model_choices()
     form.model.choices = [(choice.value, choice.label) for choice in choices]
-    if not form.is_submitted() and choices:
+    if choices:
         form.model.data = service.resolve_model(None, conversation).value
     return form
 
@@ -49,7 +50,7 @@ def new_conversation():
 @bp.post("")
 @login_required
 def start_conversation():
-    form = message_form()
+    form = MessageForm()
     exchange = service.send_message(current_user, form.message.data, None, form.model.data, form.system_prompt.data)
     url = url_for("chat.conversation", conversation_id=exchange.conversation.id)
     if not is_htmx():
@@ -67,7 +68,7 @@ def conversation(conversation_id: int):
 @bp.post("/<int:conversation_id>/messages")
 @login_required
 def send(conversation_id: int):
-    form = message_form()
+    form = MessageForm()
     exchange = service.send_message(current_user, form.message.data, conversation_id, form.model.data)
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
