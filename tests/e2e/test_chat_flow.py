@@ -37,7 +37,7 @@ def watch_console(page: Page) -> list[str]:
 
 def test_send_watch_it_stream_reload_find_and_export(page: Page, live_server, openai_server, tmp_path):
     openai_server.reply = REPLY
-    openai_server.token_delay = 0.08  # about two seconds of words arriving one by one
+    openai_server.token_delay = 0.15  # about four seconds of words arriving one by one
     errors = watch_console(page)
     sign_in(page, live_server)
 

@@ -47,6 +47,7 @@ def test_empty_or_blank_message_is_400_and_nothing_is_stored(app, chat, openai_s
 
 def test_a_100_kb_message_is_accepted_whole_and_reaches_the_model(app, chat, openai_server):
     text = ("All work and no play. " * 5000)[:100_000]
+    openai_server.reply = "Received."  # not an echo: 100 kB streamed back word by word would only cost time
     conversation_id, reply_id = chat.start(text)
     chat.stream(reply_id)
 
@@ -63,6 +64,15 @@ def test_a_message_over_the_limit_is_413_naming_the_limit(app, chat, openai_serv
     assert response.status_code == 413
     assert "the limit is 50,000 characters" in response.get_data(as_text=True)
     assert stored_counts(app) == (0, 0) and openai_server.requests == []
+
+
+def test_a_form_too_large_to_parse_still_gets_413_naming_the_limit(app, chat):
+    app.config["CHAT_MAX_MESSAGE_CHARS"] = 1000
+    app.config["MAX_FORM_MEMORY_SIZE"] = 10_000
+    response = chat.post("/chat", {"message": "z" * 20_000})
+    assert response.status_code == 413
+    assert "the limit is 1,000 characters" in response.get_data(as_text=True)
+    assert stored_counts(app) == (0, 0)
 
 
 def test_the_api_names_the_limit_too(app, client, staff_token):

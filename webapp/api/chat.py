@@ -70,7 +70,7 @@ def conversations():
     page = history.search(
         api_user(), filters,
         page=request.args.get("page", 1, type=int),
-        per_page=request.args.get("per_page", history.PAGE_SIZE, type=int),
+        per_page=request.args.get("per_page", type=int),
     )
     return jsonify(
         {

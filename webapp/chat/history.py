@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import ColumnElement, and_, exists, func, literal_column, or_, select
 
@@ -19,7 +20,6 @@ from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow
 
-PAGE_SIZE = 50
 MAX_API_PAGE_SIZE = 100
 
 
@@ -106,8 +106,9 @@ def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
     return statement
 
 
-def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int = PAGE_SIZE) -> Pagination:
-    """The user's conversations matching `filters`: pinned first, then the most recently active."""
+def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | None = None) -> Pagination:
+    """The user's conversations matching `filters`: pinned first, then the most recently active (PAGE_SIZE a page)."""
+    per_page = per_page or current_app.config["PAGE_SIZE"]
     statement = filtered_conversations(user.id, filters).order_by(
         Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
     )
@@ -243,7 +244,7 @@ def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page:
     statement = filtered_conversations(owner_id, filters).order_by(
         Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    result = db.paginate(statement, page=max(page, 1), per_page=PAGE_SIZE, error_out=False)
+    result = db.paginate(statement, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
     detail = f"user {owner_id}" if owner_id else "all users"
     if filters.query:
         detail += f", search {filters.query!r}"

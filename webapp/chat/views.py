@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from markupsafe import escape
 
 from webapp.chat import bp
 from webapp.chat import service
 from webapp.chat.forms import MessageForm, SettingsForm
+from webapp.errors import error_response
 
 
 def is_htmx() -> bool:
@@ -135,3 +136,10 @@ def retry(message_id: int):
 @bp.app_template_global("chat_can_retry")
 def can_retry(message) -> bool:
     return service.can_retry(message)
+
+
+@bp.errorhandler(413)
+def message_too_large(error):
+    """A form too large to even parse: still say what the limit is, as for a message just over it."""
+    limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
+    return error_response(413, f"The message is too long; the limit is {limit:,} characters.")
