@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
 
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
@@ -167,7 +168,8 @@ def get_conversation(user: User, conversation_id: int) -> Conversation:
 
 def get_message(user: User, message_id: int) -> Message:
     """A message of one of the user's conversations, or 404 (never 403)."""
-    message = db.session.get(Message, message_id)
+    # One query for the message and its conversation: the owner check needs both, and streams start here.
+    message = db.session.get(Message, message_id, options=[joinedload(Message.conversation)])
     if message is None or message.conversation.user_id != user.id:
         raise NotFound("There is no such message, or it is not yours.")
     return message
