@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
-THREADS ?= 8
+THREADS ?= 32
 FLASK := $(BIN)/flask --app wsgi
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -63,6 +63,7 @@ wrk:
 
 bench: install-dev wrk
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/chat.py
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

@@ -37,6 +37,13 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def env_optional_int(name: str) -> int | None:
+    """A whole number, or None when the variable is unset or blank."""
+    if not os.environ.get(name, "").strip():
+        return None
+    return env_int(name, 0)
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -127,6 +134,24 @@ class BaseConfig:
         self.WTF_CSRF_TIME_LIMIT = None
         self.WTF_CSRF_SSL_STRICT = True
 
+        # Chat: model services. Nothing set means no provider, and the chat page says how to configure one.
+        self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+        # Any OpenAI-compatible server: Ollama (http://127.0.0.1:11434/v1), llama.cpp's server, vLLM, LiteLLM.
+        self.OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+        self.OPENAI_MODELS = env_str("OPENAI_MODELS")
+        self.OPENAI_PROVIDER_LABEL = env_str("OPENAI_PROVIDER_LABEL")
+        self.BEDROCK_MODELS = env_str("BEDROCK_MODELS")
+        self.AWS_REGION = env_str("AWS_REGION")
+        self.BEDROCK_ENDPOINT_URL = env_str("BEDROCK_ENDPOINT_URL")
+        self.CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
+        self.CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 60.0)
+        self.CHAT_MAX_RETRIES = env_int("CHAT_MAX_RETRIES", 2)
+        # What is sent to the model: the system prompt plus the newest turns that fit in this many characters.
+        self.CHAT_CONTEXT_CHARS = env_int("CHAT_CONTEXT_CHARS", 60_000)
+        self.CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 200_000)
+        # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
+        self.CHAT_RETENTION_DAYS = env_optional_int("CHAT_RETENTION_DAYS")
+
         # Pages
         self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
@@ -168,6 +193,11 @@ class TestingConfig(BaseConfig):
         # Same algorithm, lower cost: hundreds of test users are hashed per run.
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
         self.RATELIMIT_STORAGE_URI = "memory://"
+        # Tests choose their model services through overrides, never from the developer's environment.
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODELS", "OPENAI_PROVIDER_LABEL", "BEDROCK_MODELS",
+                     "BEDROCK_ENDPOINT_URL"):
+            setattr(self, name, "")
+        self.CHAT_RETENTION_DAYS = None
 
 
 class ProductionConfig(BaseConfig):

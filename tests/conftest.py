@@ -25,6 +25,9 @@ from webapp import create_app
 from webapp.auth import service as users
 from webapp.extensions import db
 
+# Fixtures of one feature, shared by its test modules: the fake model services of chat.
+pytest_plugins = ["tests.chat_support"]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -42,6 +42,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     init_extensions(app)
     register_blueprints(app)
 
+    from webapp import chat
+
+    chat.init_app(app)
+
     from webapp.errors import register_error_handlers
 
     register_error_handlers(app)
