@@ -1,5 +1,6 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
 from webapp.auth.models import ApiToken, User  # isort: skip  (users first: others point at them)
 from webapp.audit.models import AuditEvent
+from webapp.files.models import StoredFile
 
-__all__ = ["ApiToken", "AuditEvent", "User"]
+__all__ = ["ApiToken", "AuditEvent", "StoredFile", "User"]

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from webapp.files.storage import (
     InvalidKey,
@@ -32,48 +31,9 @@ from webapp.files.storage import (
 )
 from webapp.files.storage.base import READ_UNAVAILABLE_MESSAGE, SAVE_UNAVAILABLE_MESSAGE
 from webapp.files.storage.local import LocalStorage
+from tests.helpers import s3_settings
 
 MEGABYTE = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def aws_environment() -> Iterator[None]:
-    """Dummy credentials only, and no lookups beyond loopback (the instance-metadata address above all)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("AWS_"):
-                patch.delenv(name)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        patch.setenv("AWS_CONFIG_FILE", os.devnull)
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        yield
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(aws_environment: None) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    # port=0 lets the OS choose; get_host_and_port() reads back the port actually bound.
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def s3_settings(endpoint: str, **overrides: object) -> dict[str, object]:
-    settings: dict[str, object] = {
-        "STORAGE_BACKEND": "s3",
-        "S3_BUCKET_NAME": f"workbench-{uuid.uuid4().hex[:12]}",  # a bucket per test: moto keeps state
-        "AWS_REGION": "eu-west-1",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_MULTIPART_THRESHOLD_MB": 5,
-        "S3_CONNECT_TIMEOUT": 2,
-        "S3_READ_TIMEOUT": 10,
-        "S3_MAX_ATTEMPTS": 1,
-    }
-    settings.update(overrides)
-    return settings
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -205,6 +165,30 @@ def test_large_stream_is_saved_in_parts_without_reading_it_whole(storage: Storag
         head = storage.client.head_object(Bucket=storage.bucket, Key=key)
         assert head["ContentLength"] == size
         assert head["ETag"].strip('"').endswith("-4")  # a multipart upload of four 5 MiB parts
+
+
+def test_store_file_stores_a_complete_file_from_disk(storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(6 * MEGABYTE)  # over the S3 threshold here (5 MiB): a multipart upload from the file
+    source = tmp_path / "elsewhere.bin"
+    source.write_bytes(data)
+    key = new_key(".bin")
+
+    saved = storage.store_file(key, source, "application/octet-stream")
+
+    assert saved == SavedObject(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    assert read_all(storage.open(key)) == data
+    assert source.exists()  # a file outside the local temp folder is copied, not taken
+
+
+def test_local_store_file_renames_from_the_temp_folder_trusting_a_known_hash(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "uploads")
+    temp = storage.temp_dir / "upload-1"
+    temp.write_bytes(b"streamed already")
+    known = SavedObject(size=16, sha256="0" * 64)  # what the uploader computed while writing
+
+    assert storage.store_file("aa/bb/streamed.txt", temp, "text/plain", known=known) is known
+    assert not temp.exists()
+    assert read_all(storage.open("aa/bb/streamed.txt")) == b"streamed already"
 
 
 def test_failed_save_leaves_nothing_behind(storage: Storage) -> None:

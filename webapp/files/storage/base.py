@@ -6,6 +6,7 @@ file names or database rows. Every method takes plain values, so it can be used 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 import uuid
@@ -76,6 +77,17 @@ class Storage(ABC):
         Nothing is visible under `key` unless the whole stream was stored.
         Raises StorageUnavailable when the backend cannot be reached.
         """
+
+    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
+                   known: SavedObject | None = None) -> SavedObject:
+        """Store a complete file from local disk under `key`: for uploads already spooled to a temp file.
+
+        `known` is the size and SHA-256 the caller computed while writing the file; pass it to spare a second
+        read of a large file. A backend may take the file itself instead of copying it (the local store
+        renames a file from its `temp_dir`), so afterwards the caller may only delete `path` if it remains.
+        """
+        with open(path, "rb") as handle:
+            return self.save(key, handle, content_type)
 
     @abstractmethod
     def open(self, key: str) -> BinaryIO:

@@ -72,22 +72,30 @@ class LocalStorage(Storage):
             raise
         return saved
 
-    def adopt(self, key: str, temp_path: str | os.PathLike[str]) -> SavedObject:
+    def adopt(self, key: str, temp_path: str | os.PathLike[str], known: SavedObject | None = None) -> SavedObject:
         """Move a complete file already written inside `temp_dir` to `key`, without copying its bytes.
 
-        For uploads streamed straight to disk: the file is read once to count and hash it, flushed to disk,
-        then renamed into place. On success the temp file no longer exists; on failure it is left for the
-        caller to delete.
+        For uploads streamed straight to disk: the file is flushed to disk, then renamed into place. Unless
+        the caller passes the size and hash it computed while writing (`known`), the file is read once to
+        count and hash it. On success the temp file no longer exists; on failure it is left for the caller
+        to delete.
         """
         target = self.path_for(key)
         source = Path(temp_path).resolve()
         if source.parent != self._temp_dir:
             raise ValueError(f"adopt only takes files directly inside {self._temp_dir}, not {source}")
         with open(source, "rb") as handle:
-            saved = copy_stream(handle, lambda chunk: None)
+            saved = known if known is not None else copy_stream(handle, lambda chunk: None)
             self._sync(handle)  # fsync works on a descriptor opened for reading too
         self._move_into_place(source, target)
         return saved
+
+    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
+                   known: SavedObject | None = None) -> SavedObject:
+        # A file in our temp folder is renamed into place; anything else is copied.
+        if Path(path).resolve().parent == self._temp_dir:
+            return self.adopt(key, path, known)
+        return super().store_file(key, path, content_type, known)
 
     def open(self, key: str) -> BinaryIO:
         path = self.path_for(key)

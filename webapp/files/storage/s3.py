@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -29,6 +30,7 @@ from .base import (
     Storage,
     StorageUnavailable,
     content_disposition,
+    copy_stream,
     validate_key,
 )
 
@@ -136,6 +138,24 @@ class S3Storage(Storage):
                 Config=self._transfer_config,
             )
         return reader.result()
+
+    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
+                   known: SavedObject | None = None) -> SavedObject:
+        validate_key(key)
+        if known is None:
+            with open(path, "rb") as handle:
+                known = copy_stream(handle, lambda chunk: None)
+        with self._translate_errors(SAVE_UNAVAILABLE_MESSAGE):
+            # From a file name, s3transfer reads each part from disk as it sends it (no part buffered in
+            # memory), with parts going up in parallel; a failed multipart upload is aborted.
+            self._client.upload_file(
+                os.fspath(path),
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": content_type},
+                Config=self._transfer_config,
+            )
+        return known
 
     def open(self, key: str) -> BinaryIO:
         validate_key(key)
