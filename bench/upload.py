@@ -18,13 +18,14 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.client import HTTPConnection
 from pathlib import Path
 
@@ -132,22 +133,28 @@ class PeakSampler:
         self.peak = max(self.peak, rss_kib(self.pid))
 
 
-def measure_app_upload(env: dict[str, str], workdir: Path, source: Path, expected_sha256: str) -> dict:
+def measure(env: dict[str, str], workdir: Path, source: Path, expected_sha256: str,
+            direct_write: Callable[[], float], rounds: int) -> list[dict]:
+    """Alternate a direct write and an upload through the app, `rounds` times, on one gunicorn worker."""
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
     token = flask_cli(env, "tokens", "create", EMAIL, "--name", "bench").strip().split()[-1]
+    results = []
     with gunicorn_process("wsgi:app", env, 1, 4, workdir / "gunicorn.log", health_path="/api/health") as (base, master):
         small_upload(base, token, workdir)
         (worker,) = child_pids(master.pid)
-        before = rss_kib(worker)
-        exact = reset_peak_rss(worker)
-        with PeakSampler(worker) as sampler:
-            seconds, stored = upload_through_app(base, token, source)
-        peak = rss_kib(worker, "VmHWM") if exact else sampler.peak
-    if stored["sha256"] != expected_sha256 or stored["size"] != source.stat().st_size:
-        raise RuntimeError(f"the app stored different bytes: {stored}")
-    return {"seconds": seconds, "rss_growth_mb": (peak - before) / 1024, "sampled_growth_mb":
-            (sampler.peak - before) / 1024, "exact_peak": exact, "stored": stored}
+        for _ in range(rounds):
+            direct = direct_write()
+            before = rss_kib(worker)
+            exact = reset_peak_rss(worker)
+            with PeakSampler(worker) as sampler:
+                seconds, stored = upload_through_app(base, token, source)
+            peak = rss_kib(worker, "VmHWM") if exact else sampler.peak
+            if stored["sha256"] != expected_sha256 or stored["size"] != source.stat().st_size:
+                raise RuntimeError(f"the app stored different bytes: {stored}")
+            results.append({"direct_seconds": direct, "seconds": seconds, "rss_growth_mb": (peak - before) / 1024,
+                            "sampled_growth_mb": (sampler.peak - before) / 1024, "exact_peak": exact})
+    return results
 
 
 def direct_local_write(source: Path, upload_dir: Path) -> float:
@@ -164,13 +171,11 @@ def direct_local_write(source: Path, upload_dir: Path) -> float:
     return elapsed
 
 
-def run_local(workdir: Path, source: Path, sha256: str, megabytes: int) -> dict:
+def run_local(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int) -> list[dict]:
     folder = workdir / "local"
     folder.mkdir()
     env = app_environment(folder, STORAGE_BACKEND="local", MAX_UPLOAD_MB=str(megabytes + 10))
-    direct = direct_local_write(source, folder / "uploads")
-    app = measure_app_upload(env, folder, source, sha256)
-    return {"direct_seconds": direct, **app}
+    return measure(env, folder, source, sha256, lambda: direct_local_write(source, folder / "uploads"), rounds)
 
 
 def start_moto(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -183,7 +188,7 @@ def start_moto(folder: Path) -> tuple[subprocess.Popen, str]:
     return process, endpoint
 
 
-def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int) -> dict:
+def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int) -> list[dict]:
     import boto3
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
@@ -201,48 +206,57 @@ def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int) -> dict:
         client.create_bucket(Bucket=bucket)
         transfer = TransferConfig(multipart_threshold=PART_MB * MEGABYTE, multipart_chunksize=PART_MB * MEGABYTE,
                                   max_concurrency=4, preferred_transfer_client="classic")
-        started = time.perf_counter()
-        client.upload_file(str(source), bucket, "direct.bin", Config=transfer)
-        direct = time.perf_counter() - started
-        client.delete_object(Bucket=bucket, Key="direct.bin")
+
+        def direct_write() -> float:
+            started = time.perf_counter()
+            client.upload_file(str(source), bucket, "direct.bin", Config=transfer)
+            elapsed = time.perf_counter() - started
+            client.delete_object(Bucket=bucket, Key="direct.bin")
+            return elapsed
 
         env = app_environment(folder, STORAGE_BACKEND="s3", S3_BUCKET_NAME=bucket, S3_ENDPOINT_URL=endpoint,
                               AWS_REGION="us-east-1", MAX_UPLOAD_MB=str(megabytes + 10), **credentials)
-        app = measure_app_upload(env, folder, source, sha256)
+        results = measure(env, folder, source, sha256, direct_write, rounds)
         sizes = [item["Size"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
-        if source.stat().st_size not in sizes:
-            raise RuntimeError(f"no object of the upload's size in the bucket: {sizes}")
+        if sizes.count(source.stat().st_size) != rounds:
+            raise RuntimeError(f"expected {rounds} objects of the upload's size in the bucket, found: {sizes}")
     finally:
         moto.terminate()
         moto.wait(timeout=30)
-    return {"direct_seconds": direct, **app}
+    return results
 
 
-def report(name: str, result: dict, megabytes: int) -> None:
-    through_app = megabytes / result["seconds"]
-    direct = megabytes / result["direct_seconds"]
-    how = "VmHWM" if result["exact_peak"] else "sampled every 10 ms"
-    print(f"[{name}] direct write:        {direct:8.1f} MB/s ({result['direct_seconds']:.2f} s)")
-    print(f"[{name}] upload through app:  {through_app:8.1f} MB/s ({result['seconds']:.2f} s)")
-    print(f"[{name}] throughput ratio:    {through_app / direct:8.2f}   (aim: at least 0.70)")
-    print(f"[{name}] worker peak RSS growth: {result['rss_growth_mb']:5.1f} MB ({how}; sampled: "
-          f"{result['sampled_growth_mb']:.1f} MB)   (aim: under 32 MB)")
+def report(name: str, results: list[dict], megabytes: int) -> None:
+    for index, result in enumerate(results, start=1):
+        print(f"[{name}] round {index}: direct {megabytes / result['direct_seconds']:6.1f} MB/s, through the app "
+              f"{megabytes / result['seconds']:6.1f} MB/s, ratio {result['direct_seconds'] / result['seconds']:.2f}, "
+              f"peak RSS growth {result['rss_growth_mb']:.1f} MB")
+    ratio = statistics.median(result["direct_seconds"] / result["seconds"] for result in results)
+    growth = max(result["rss_growth_mb"] for result in results)
+    sampled = max(result["sampled_growth_mb"] for result in results)
+    how = "VmHWM" if all(result["exact_peak"] for result in results) else "sampled every 10 ms"
+    print(f"[{name}] throughput ratio app/direct (median of {len(results)}): {ratio:.2f}   (aim: at least 0.70)")
+    print(f"[{name}] worker peak RSS growth (largest): {growth:.1f} MB ({how}; sampled: {sampled:.1f} MB)"
+          f"   (aim: under 32 MB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=int, default=500)
     parser.add_argument("--backend", choices=["local", "s3", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3, help="direct/app pairs per backend (the median is "
+                        "reported: the two cores are shared, single runs are noisy)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wb-bench-upload-") as folder:
         workdir = Path(folder)
         source = workdir / "large-scan.pdf"
         sha256 = make_pdf(source, args.megabytes)
-        print(f"{args.megabytes} MB upload, gunicorn 1 worker x 4 threads (gthread), production settings")
+        print(f"{args.megabytes} MB upload, gunicorn 1 worker x 4 threads (gthread), production settings, "
+              f"{args.rounds} rounds per backend")
         if args.backend in ("local", "both"):
-            report("local", run_local(workdir, source, sha256, args.megabytes), args.megabytes)
+            report("local", run_local(workdir, source, sha256, args.megabytes, args.rounds), args.megabytes)
         if args.backend in ("s3", "both"):
-            report("s3", run_s3(workdir, source, sha256, args.megabytes), args.megabytes)
+            report("s3", run_s3(workdir, source, sha256, args.megabytes, args.rounds), args.megabytes)
 
 
 if __name__ == "__main__":

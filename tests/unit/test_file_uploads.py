@@ -83,3 +83,16 @@ def test_spool_copies_any_stream(tmp_path: Path) -> None:
     data = b"x" * (3 * 1024 * 1024 + 5)
     with spool(io.BytesIO(data), tmp_path, limit=None) as incoming:
         assert incoming.saved() == SavedObject(len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_syncing_ahead_keeps_every_byte_in_order(tmp_path: Path) -> None:
+    block = bytes(range(256)) * 256  # 64 KiB, as werkzeug's parser writes
+    digest = hashlib.sha256()
+    with IncomingFile(tmp_path, limit=None, sync_ahead=True) as incoming:
+        for index in range(600):  # 37.5 MiB: at least one background flush on the way
+            chunk = index.to_bytes(4, "big") + block[4:]
+            digest.update(chunk)
+            incoming.write(chunk)
+        incoming.finish()
+        assert incoming.saved() == SavedObject(600 * len(block), digest.hexdigest())
+        assert hashlib.sha256(incoming.path.read_bytes()).hexdigest() == digest.hexdigest()

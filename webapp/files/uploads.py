@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ log = logging.getLogger("webapp.files.uploads")
 F = TypeVar("F", bound=Callable[..., Any])
 MEGABYTE = 1024 * 1024
 READ_BUFFER_BYTES = MEGABYTE
+SYNC_AHEAD_BYTES = 32 * MEGABYTE
 
 
 def accepts_uploads(view: F) -> F:
@@ -45,7 +47,7 @@ class IncomingFile:
     The temp file is removed on `close()` unless the store adopted (moved) it first.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], limit: int | None) -> None:
+    def __init__(self, directory: str | os.PathLike[str], limit: int | None, sync_ahead: bool = False) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
         self.path = Path(name)
@@ -54,6 +56,12 @@ class IncomingFile:
         self._limit = limit
         self.size = 0  # every byte received, including those dropped past the limit
         self.over_limit = False
+        # The local store fsyncs the file before renaming it into place. Flushing to disk in the background
+        # while the rest arrives means that final fsync has little left to do (a large upload finishes
+        # about when its last byte arrives instead of a disk-flush later).
+        self._sync_ahead = sync_ahead
+        self._unsynced = 0
+        self._sync_thread: threading.Thread | None = None
 
     # --- what werkzeug's parser calls while streaming ---
 
@@ -63,7 +71,26 @@ class IncomingFile:
             self.over_limit = True
             return len(data)
         self._digest.update(data)
-        return self._file.write(data)
+        written = self._file.write(data)
+        if self._sync_ahead:
+            self._unsynced += len(data)
+            if self._unsynced >= SYNC_AHEAD_BYTES and not (self._sync_thread and self._sync_thread.is_alive()):
+                self._file.flush()
+                self._unsynced = 0
+                self._sync_thread = threading.Thread(target=self._sync_quietly, name="upload-sync", daemon=True)
+                self._sync_thread.start()
+        return written
+
+    def _sync_quietly(self) -> None:
+        try:
+            os.fdatasync(self._file.fileno())
+        except (OSError, ValueError):
+            pass  # only a head start: the store's own fsync before the rename reports real failures
+
+    def _wait_for_sync(self) -> None:
+        if self._sync_thread is not None:
+            self._sync_thread.join()
+            self._sync_thread = None
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._file.seek(offset, whence)
@@ -101,11 +128,13 @@ class IncomingFile:
 
     def finish(self) -> None:
         """Flush to the OS, so the file can be read by path (inspection, thumbnails, upload to S3)."""
+        self._wait_for_sync()
         self._file.flush()
 
     def close(self) -> None:
         """Close and remove the temp file; a file the local store adopted is already gone, which is fine."""
         try:
+            self._wait_for_sync()
             self._file.close()
         finally:
             try:
@@ -175,7 +204,10 @@ class UploadRequest(Request):
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
-        incoming = IncomingFile(current_app.extensions["upload_temp_dir"], current_app.config["MAX_UPLOAD_BYTES"])
+        # Files in the local store's temp folder are renamed into place after an fsync: sync ahead for those.
+        storage = current_app.extensions["storage"]
+        incoming = IncomingFile(current_app.extensions["upload_temp_dir"], current_app.config["MAX_UPLOAD_BYTES"],
+                                sync_ahead=getattr(storage, "temp_dir", None) is not None)
         # Kept here too: if parsing fails half-way, werkzeug never lists the part in `files`, yet it must go.
         self.__dict__.setdefault("_incoming_files", []).append(incoming)
         return incoming  # type: ignore[return-value]
