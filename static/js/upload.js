@@ -142,6 +142,12 @@
   for (const name of ["dragleave", "drop"]) {
     dropZone.addEventListener(name, () => dropZone.classList.remove("drop-active"));
   }
+  // A file dropped beside the zone would otherwise make the browser leave the page to show it.
+  for (const name of ["dragover", "drop"]) {
+    document.addEventListener(name, (event) => {
+      if (!dropZone.contains(event.target)) event.preventDefault();
+    });
+  }
   dropZone.addEventListener("drop", (event) => {
     event.preventDefault();
     if (event.dataTransfer && event.dataTransfer.files.length) {

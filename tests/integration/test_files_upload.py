@@ -233,3 +233,14 @@ def test_objects_are_removed_when_the_row_cannot_be_saved(app, staff_client):
     assert ("The database is unavailable right now; nothing was saved. Try again in a minute."
             in page_text(response))
     assert_nothing_written(app)  # neither the photo nor its thumbnail remains in the store
+
+
+@pytest.mark.parametrize("app_overrides", [{"MAX_FILES_PER_UPLOAD": 2}], indirect=True)
+def test_files_beyond_the_per_request_count_are_refused_by_name(app, staff_client):
+    response = upload(staff_client, ("one.txt", b"1\n"), ("two.txt", b"2\n"), ("three.txt", b"3\n"))
+
+    assert response.status_code == 200
+    assert "three.txt was not uploaded. Only 2 files can be uploaded at once; upload this one again." in (
+        page_text(response).replace("<strong>", "").replace("</strong>", ""))
+    assert [row.original_name for row in rows(app)] == ["one.txt", "two.txt"]
+    assert temp_files(app) == []

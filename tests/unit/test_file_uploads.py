@@ -96,3 +96,19 @@ def test_syncing_ahead_keeps_every_byte_in_order(tmp_path: Path) -> None:
         incoming.finish()
         assert incoming.saved() == SavedObject(600 * len(block), digest.hexdigest())
         assert hashlib.sha256(incoming.path.read_bytes()).hexdigest() == digest.hexdigest()
+
+
+def test_stale_temp_uploads_are_swept_and_fresh_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from webapp.files.uploads import remove_stale_files
+
+    stale, fresh = tmp_path / "upload-old", tmp_path / "upload-new"
+    stale.write_bytes(b"left by a crash")
+    fresh.write_bytes(b"arriving now")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+
+    assert remove_stale_files(tmp_path, older_than_seconds=24 * 3600) == 1
+    assert not stale.exists() and fresh.exists()

@@ -243,3 +243,26 @@ def remove_stale_files(directory: str | os.PathLike[str], older_than_seconds: fl
         except FileNotFoundError:
             continue  # finished or swept by another process meanwhile
     return removed
+
+
+def drain_refused_body(request: Request, most: int) -> None:
+    """Read and drop the body of a request refused as too large from its Content-Length alone.
+
+    Answering before the client has finished sending makes gunicorn close the connection under it, and a
+    browser then shows "connection reset" instead of our 413 page. So a body up to `most` bytes is read
+    (and dropped, 1 MiB at a time) first; a larger one is not worth the wait.
+    """
+    length = request.content_length
+    limit = request.max_content_length
+    if length is None or limit is None or length <= limit or length > most:
+        return  # refused mid-stream (part of the body is already read) or too large to be worth reading
+    stream = request.environ["wsgi.input"]
+    remaining = length
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, MEGABYTE))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except OSError:
+        pass  # the client gave up: nobody is left to answer
