@@ -80,6 +80,10 @@ def test_errors_are_json_with_a_message_and_nothing_written(app, client, staff_t
     cases = [
         (client.post("/api/upload", data={}, headers=bearer(staff_token), content_type="multipart/form-data"),
          400, "No file was sent. Choose a file to upload."),
+        (api_upload(client, staff_token, "", b"a file without a name"), 400,
+         "The file has no name. Choose a file to upload."),
+        (api_upload(client, staff_token, "empty.txt", b""), 400,
+         "This file is empty (0 bytes); there is nothing to keep."),
         (api_upload(client, staff_token, "setup.jpg", EXECUTABLE), 422,
          "This file is not an allowed type (it looks like a Windows executable). "
          "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."),

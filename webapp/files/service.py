@@ -24,6 +24,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
@@ -318,7 +319,7 @@ def list_files(user: User, search: str = "", kind: str | None = None, page: int 
 
 def list_all_files(owner_id: int | None = None, search: str = "", kind: str | None = None, page: int = 1):
     """Everyone's files (or one owner's), for the admin review."""
-    query = _visible()
+    query = _visible().options(joinedload(StoredFile.user))  # the owner's name on every row
     if owner_id:
         query = query.where(StoredFile.user_id == owner_id)
     query = _filtered(query, search, kind)
@@ -422,7 +423,7 @@ def rename(user: User, stored: StoredFile, new_name: str) -> StoredFile:
 def delete_file(user: User, stored: StoredFile) -> None:
     """Delete the file's object, thumbnail and row. Raises Unavailable (503) if the store is down: the
     file is then hidden and removed later by `purge_deleted`."""
-    if stored.user_id != user.id and not user.is_admin:
+    if stored.user_id != user.id:
         raise NotFound(NO_SUCH_FILE_MESSAGE)
     # 1. Hide it and keep the record of what to remove, before touching the store.
     stored.deleted_at = utcnow()

@@ -48,7 +48,12 @@ def upload_page():
 @login_required
 @accepts_uploads
 def upload():
-    outcomes = service.store_uploads(current_user, request.files.getlist("file"))
+    uploads = request.files.getlist("file")
+    if not any(upload.filename for upload in uploads) and not request.headers.get("HX-Request"):
+        # The form sent without choosing a file: say so on the form itself.
+        return render_template("files/upload.html", outcomes=[], error=service.NO_FILE_MESSAGE,
+                               error_title="Nothing uploaded", **upload_page_context()), 400
+    outcomes = service.store_uploads(current_user, uploads)
     status = outcome_status(outcomes)
     if request.headers.get("HX-Request"):
         # upload.js sends each file on its own request and puts this fragment in that file's row.
@@ -64,7 +69,8 @@ def request_too_large(error: RequestEntityTooLarge):
         message = (f"This upload is too large: each file can be up to {limit} MB, and at most "
                    f"{current_app.config['MAX_FILES_PER_UPLOAD']} files can be sent at once.")
         if not request.headers.get("HX-Request"):
-            return render_template("files/upload.html", outcomes=[], error=message, **upload_page_context()), 413
+            return render_template("files/upload.html", outcomes=[], error=message, error_title="Too large",
+                                   **upload_page_context()), 413
         return error_response(413, message)
     if request.endpoint == "api.upload":
         return error_response(413, f"The file is larger than the {limit} MB limit.")
