@@ -330,8 +330,9 @@ def test_api_link_for_local_files_works_without_a_token_until_tampered(app, staf
 
 def test_service_api_for_other_features(app, staff, other_staff):
     """What Faces calls: store a photo, fetch it back as its owner only, read the original bytes."""
-    from werkzeug.datastructures import FileStorage
     import io
+
+    from werkzeug.datastructures import FileStorage
 
     from webapp.auth import service as users
     from webapp.errors import NotFound
@@ -347,6 +348,8 @@ def test_service_api_for_other_features(app, staff, other_staff):
         assert service.open_thumbnail(stored).read()[:4] == b"RIFF"
         with pytest.raises(NotFound):
             service.get_owned(users.get_user(other_staff.id), stored.id)
+        named = service.store_upload(owner, FileStorage(io.BytesIO(content)), name="../crop of face.jpg")
+        assert named.original_name == "crop of face.jpg" and named.storage_key != stored.storage_key
 
 
 def test_flask_files_create_bucket_is_for_s3_only(app: Flask):

@@ -172,17 +172,19 @@ def _shown_name(filename: str | None) -> str:
         return "(no name)"
 
 
-def store_upload(user: User, upload: FileStorage | None) -> StoredFile:
+def store_upload(user: User, upload: FileStorage | None, name: str | None = None) -> StoredFile:
     """Check, store and record one uploaded file; return its committed row.
 
-    The content decides the type (never the name); images are decoded fully, limited in pixels, and get
-    a thumbnail. Raises Refused (400/413/422) for what cannot be kept, Unavailable (503) when the store or
-    the database is down; in every failure nothing of this file remains.
+    `upload` is a werkzeug FileStorage: from `request.files` (already streamed to disk by our request
+    class), or one wrapping any binary stream (it is copied to a temp file first). `name` replaces the
+    upload's own file name for display. The content decides the type (never the name); images are decoded
+    fully, limited in pixels, and get a thumbnail. Raises Refused (400/413/422) for what cannot be kept,
+    Unavailable (503) when the store or the database is down; in every failure nothing of this file remains.
     """
     if upload is None:
         raise Refused(NO_FILE_MESSAGE)
     try:
-        name = clean_name(upload.filename)
+        name = clean_name(name or upload.filename)
         incoming = _incoming(upload)
     except BaseException:
         upload.close()
