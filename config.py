@@ -16,6 +16,13 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 
+# What uploads may be, by content (see webapp/files/inspection.py); HEIC/HEIF only where pillow-heif decodes them.
+DEFAULT_UPLOAD_TYPES = (
+    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif",
+    "application/pdf", "text/plain", "text/csv",
+)
+
+
 class ConfigError(SystemExit):
     """A setting is missing or wrong: the app refuses to start with a one-line message (no traceback)."""
 
@@ -52,6 +59,13 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list ("image/jpeg, image/png"); empty or unset gives `default`."""
+    raw = os.environ.get(name, "")
+    items = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    return items or default
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -105,9 +119,27 @@ class BaseConfig:
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
 
-        # Files
+        # Files: where they are kept (local disk or S3), what is accepted, how large.
+        self.STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").lower()
         self.UPLOAD_DIR = Path(env_str("UPLOAD_DIR") or self.INSTANCE_DIR / "uploads")
-        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
+        # S3 only: where uploads are spooled before going to the bucket (not /tmp, often memory-backed).
+        self.UPLOAD_TEMP_DIR = Path(env_str("UPLOAD_TEMP_DIR") or self.INSTANCE_DIR / "upload-tmp")
+        self.S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
+        self.AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION") or "us-east-1"
+        self.S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+        self.S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
+        self.S3_MULTIPART_THRESHOLD_MB = env_int("S3_MULTIPART_THRESHOLD_MB", 8)
+        self.S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 5)
+        self.S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 30)
+        self.S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)  # per file
+        self.MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 10)  # per request (a plain form post)
+        self.ALLOWED_UPLOAD_TYPES = env_list("ALLOWED_UPLOAD_TYPES", DEFAULT_UPLOAD_TYPES)
+        # Decompression bombs: an image with more pixels is refused from its header, before decoding.
+        # 50 megapixels takes any phone or camera photo (48 MP sensors) and caps decoding memory near 200 MB.
+        self.MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
+        self.THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 320)
+        self.FILES_PAGE_SIZE = env_int("FILES_PAGE_SIZE", 24)
 
         # Sign-in and sessions
         self.SESSION_COOKIE_HTTPONLY = True

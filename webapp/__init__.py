@@ -25,9 +25,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
         instance_path=str(settings.INSTANCE_DIR),
     )
     app.config.from_object(settings)
-    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB * 1024 * 1024
     if overrides:
         app.config.update(overrides)
+    if "MAX_CONTENT_LENGTH" not in (overrides or {}):
+        # Every route but the upload ones (see webapp/files/uploads.py) takes at most one file's worth.
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
     app.config["WORKBENCH_ENV"] = settings.ENV_NAME
 
     if app.config["TRUSTED_PROXIES"]:
@@ -40,11 +42,8 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     # Request hooks first: the request id must exist before any extension (CSRF) can reject the request.
     register_request_hooks(app)
     init_extensions(app)
+    init_features(app)
     register_blueprints(app)
-
-    from webapp import chat
-
-    chat.init_app(app)
 
     from webapp.errors import register_error_handlers
 
@@ -90,15 +89,24 @@ def unauthorized() -> Response:
     return redirect(login_url)
 
 
+def init_features(app: Flask) -> None:
+    """Clients, stores and pages of each feature, built once per app (kept on app.extensions)."""
+    from webapp import chat, files
+
+    files.init_app(app)
+    chat.init_app(app)
+
+
 def register_blueprints(app: Flask) -> None:
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.dashboard import bp as dashboard_bp
+    from webapp.files import bp as files_bp
 
     # The API authenticates with bearer tokens only, never cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)
-    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp, files_bp):
         app.register_blueprint(blueprint)
 
 
