@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
-THREADS ?= 8
+THREADS ?= 32
 FLASK := $(BIN)/flask --app wsgi
 # DeepFace reads its weight files from $(DEEPFACE_HOME)/.deepface/weights; `make weights` puts them there.
 DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
@@ -19,7 +19,7 @@ help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
 	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
 	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
-	@echo "make bench  run the benchmarks under bench/"
+	@echo "make bench  run the benchmarks under bench/ (pages, 500 MB uploads)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,8 @@ wrk:
 
 bench: install-dev wrk
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/upload.py
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

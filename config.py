@@ -16,6 +16,13 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 
+# What uploads may be, by content (see webapp/files/inspection.py); HEIC/HEIF only where pillow-heif decodes them.
+DEFAULT_UPLOAD_TYPES = (
+    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif",
+    "application/pdf", "text/plain", "text/csv",
+)
+
+
 class ConfigError(SystemExit):
     """A setting is missing or wrong: the app refuses to start with a one-line message (no traceback)."""
 
@@ -37,6 +44,13 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def env_optional_int(name: str) -> int | None:
+    """A whole number, or None when the variable is unset or blank."""
+    if not os.environ.get(name, "").strip():
+        return None
+    return env_int(name, 0)
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -45,6 +59,13 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list ("image/jpeg, image/png"); empty or unset gives `default`."""
+    raw = os.environ.get(name, "")
+    items = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    return items or default
 
 
 def env_optional_float(name: str) -> float | None:
@@ -104,9 +125,27 @@ class BaseConfig:
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
 
-        # Files
+        # Files: where they are kept (local disk or S3), what is accepted, how large.
+        self.STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").lower()
         self.UPLOAD_DIR = Path(env_str("UPLOAD_DIR") or self.INSTANCE_DIR / "uploads")
-        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
+        # S3 only: where uploads are spooled before going to the bucket (not /tmp, often memory-backed).
+        self.UPLOAD_TEMP_DIR = Path(env_str("UPLOAD_TEMP_DIR") or self.INSTANCE_DIR / "upload-tmp")
+        self.S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
+        self.AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION") or "us-east-1"
+        self.S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+        self.S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
+        self.S3_MULTIPART_THRESHOLD_MB = env_int("S3_MULTIPART_THRESHOLD_MB", 8)
+        self.S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 5)
+        self.S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 30)
+        self.S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)  # per file
+        self.MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 10)  # per request (a plain form post)
+        self.ALLOWED_UPLOAD_TYPES = env_list("ALLOWED_UPLOAD_TYPES", DEFAULT_UPLOAD_TYPES)
+        # Decompression bombs: an image with more pixels is refused from its header, before decoding.
+        # 50 megapixels takes any phone or camera photo (48 MP sensors) and caps decoding memory near 200 MB.
+        self.MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
+        self.THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 320)
+        self.FILES_PAGE_SIZE = env_int("FILES_PAGE_SIZE", 24)
 
         # Faces: DeepFace offline (see bench/FACES_NOTES.md for how the defaults were measured).
         self.FACE_MODEL = env_str("FACE_MODEL", "Dlib")
@@ -147,6 +186,24 @@ class BaseConfig:
         # CSRF tokens live as long as the session, so a page left open for hours still submits.
         self.WTF_CSRF_TIME_LIMIT = None
         self.WTF_CSRF_SSL_STRICT = True
+
+        # Chat: model services. Nothing set means no provider, and the chat page says how to configure one.
+        self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+        # Any OpenAI-compatible server: Ollama (http://127.0.0.1:11434/v1), llama.cpp's server, vLLM, LiteLLM.
+        self.OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+        self.OPENAI_MODELS = env_str("OPENAI_MODELS")
+        self.OPENAI_PROVIDER_LABEL = env_str("OPENAI_PROVIDER_LABEL")
+        self.BEDROCK_MODELS = env_str("BEDROCK_MODELS")
+        self.AWS_REGION = env_str("AWS_REGION")
+        self.BEDROCK_ENDPOINT_URL = env_str("BEDROCK_ENDPOINT_URL")
+        self.CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
+        self.CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 60.0)
+        self.CHAT_MAX_RETRIES = env_int("CHAT_MAX_RETRIES", 2)
+        # What is sent to the model: the system prompt plus the newest turns that fit in this many characters.
+        self.CHAT_CONTEXT_CHARS = env_int("CHAT_CONTEXT_CHARS", 60_000)
+        self.CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 200_000)
+        # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
+        self.CHAT_RETENTION_DAYS = env_optional_int("CHAT_RETENTION_DAYS")
 
         # Pages
         self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
@@ -189,6 +246,11 @@ class TestingConfig(BaseConfig):
         # Same algorithm, lower cost: hundreds of test users are hashed per run.
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
         self.RATELIMIT_STORAGE_URI = "memory://"
+        # Tests choose their model services through overrides, never from the developer's environment.
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODELS", "OPENAI_PROVIDER_LABEL", "BEDROCK_MODELS",
+                     "BEDROCK_ENDPOINT_URL"):
+            setattr(self, name, "")
+        self.CHAT_RETENTION_DAYS = None
 
 
 class ProductionConfig(BaseConfig):

@@ -61,8 +61,9 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
-             cwd: Path = ROOT, health_path: str = "/") -> Iterator[str]:
+def gunicorn_process(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
+                     cwd: Path = ROOT, health_path: str = "/") -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn (gthread) on a free loopback port; yields its base URL and the master process."""
     port = free_port()
     command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app_spec]
@@ -72,10 +73,43 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int, log
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + health_path)
-        yield url
+        yield url, process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
+             cwd: Path = ROOT, health_path: str = "/") -> Iterator[str]:
+    with gunicorn_process(app_spec, env, workers, threads, log, cwd, health_path) as (url, _process):
+        yield url
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid` (gunicorn's workers), from /proc."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        children.extend(int(child) for child in text)
+    return children
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of a process in KiB from /proc/PID/status (VmRSS now, VmHWM: the peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found for process {pid}")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where the kernel does not allow it."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def have_wrk() -> bool:

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from config import normalize_database_url
@@ -25,6 +26,9 @@ from tests.photos import deepface_home
 from webapp import create_app
 from webapp.auth import service as users
 from webapp.extensions import db
+
+# Fixtures of one feature, shared by its test modules: the fake model services of chat.
+pytest_plugins = ["tests.chat_support"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -87,6 +91,7 @@ def build_app(tmp_path: Path, database_url: str, overrides: dict[str, Any] | Non
     settings: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "UPLOAD_DIR": tmp_path / "uploads",
+        "UPLOAD_TEMP_DIR": tmp_path / "upload-tmp",
         # One DeepFace home per process (tests/photos.py); the engine itself is cached per process.
         "DEEPFACE_HOME": deepface_home(),
     }
@@ -159,6 +164,34 @@ def staff_token(app: Flask, staff: Account) -> str:
     with app.app_context():
         _, plain = users.create_token(users.get_user(staff.id), "tests")
     return plain
+
+
+# --- S3: moto's real HTTP server on a free loopback port, one per test session -----------------------
+
+
+@pytest.fixture(scope="session")
+def aws_environment() -> Iterator[None]:
+    """Dummy credentials only, and no lookups beyond loopback (the instance-metadata address above all)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("AWS_"):
+                patch.delenv(name)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        patch.setenv("AWS_CONFIG_FILE", os.devnull)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_environment: None) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    # port=0 lets the OS choose; get_host_and_port() reads back the port actually bound.
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 # --- a real server and a real browser ------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,3 +57,19 @@ def login(client: FlaskClient, email: str, password: str, remember: bool = False
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def s3_settings(endpoint: str, **overrides: object) -> dict[str, object]:
+    """Settings for the S3 backend on moto's server: a fresh bucket each time (moto keeps state)."""
+    settings: dict[str, object] = {
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET_NAME": f"workbench-{uuid.uuid4().hex[:12]}",
+        "AWS_REGION": "eu-west-1",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_MULTIPART_THRESHOLD_MB": 5,
+        "S3_CONNECT_TIMEOUT": 2,
+        "S3_READ_TIMEOUT": 10,
+        "S3_MAX_ATTEMPTS": 1,
+    }
+    settings.update(overrides)
+    return settings

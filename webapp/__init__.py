@@ -25,9 +25,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
         instance_path=str(settings.INSTANCE_DIR),
     )
     app.config.from_object(settings)
-    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB * 1024 * 1024
     if overrides:
         app.config.update(overrides)
+    if "MAX_CONTENT_LENGTH" not in (overrides or {}):
+        # Every route but the upload ones (see webapp/files/uploads.py) takes at most one file's worth.
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
     app.config["WORKBENCH_ENV"] = settings.ENV_NAME
 
     if app.config["TRUSTED_PROXIES"]:
@@ -88,9 +90,12 @@ def unauthorized() -> Response:
 
 
 def init_features(app: Flask) -> None:
-    """Clients and engines each feature builds once per app (kept on app.extensions)."""
+    """Clients, stores, engines and pages of each feature, built once per app (kept on app.extensions)."""
+    from webapp import chat, files
     from webapp.faces import runtime as faces_runtime, tasks as faces_tasks
 
+    files.init_app(app)
+    chat.init_app(app)
     faces_runtime.init_app(app)
     faces_tasks.init_app(app)
 
@@ -100,10 +105,11 @@ def register_blueprints(app: Flask) -> None:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.dashboard import bp as dashboard_bp
+    from webapp.files import bp as files_bp
 
     # The API authenticates with bearer tokens only, never cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)
-    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp, files_bp):
         app.register_blueprint(blueprint)
 
 

@@ -6,7 +6,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -35,3 +36,21 @@ limiter = Limiter(key_func=get_remote_address)
 def only_throttled_routes() -> bool:
     """Only sign-in declares limits: skip the limiter's bookkeeping on every other request."""
     return request.endpoint != "auth.login"
+
+
+@event.listens_for(Engine, "connect")
+def tune_sqlite(dbapi_connection, connection_record) -> None:
+    """SQLite in write-ahead-log mode: readers no longer wait for a writer, and a commit costs no fsync.
+
+    Streaming chat replies read and write their rows while other requests do the same; with the default
+    rollback journal they would queue behind each other. A no-op for PostgreSQL and for in-memory databases.
+    """
+    if type(dbapi_connection).__module__.split(".")[0] not in {"sqlite3", "pysqlite2"}:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # Durable at every checkpoint; a power cut may lose the last commits, never corrupt the file.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()

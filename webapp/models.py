@@ -1,5 +1,7 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
 from webapp.auth.models import ApiToken, User  # isort: skip  (users first: others point at them)
 from webapp.audit.models import AuditEvent
+from webapp.chat.models import Conversation, Message
+from webapp.files.models import StoredFile
 
-__all__ = ["ApiToken", "AuditEvent", "User"]
+__all__ = ["ApiToken", "AuditEvent", "Conversation", "Message", "StoredFile", "User"]

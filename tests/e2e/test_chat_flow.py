@@ -1,0 +1,122 @@
+"""End to end in Chromium: chat with a model that streams, come back to it, find it, export it; and when a reply
+fails or is stopped, see why in place and try again."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.chat_support import chat_settings, reset
+
+pytestmark = pytest.mark.e2e
+
+REPLY = ("Tides come from **the Moon's** gravity pulling on the oceans, with help from the Sun; "
+         "most coasts see two high tides a day.")
+
+
+@pytest.fixture
+def app_overrides(openai_server):
+    reset(openai_server)
+    return chat_settings(openai_server, CHAT_READ_TIMEOUT=5.0)
+
+
+def sign_in(page: Page, live_server) -> None:
+    page.goto(f"{live_server.url}/login")
+    page.get_by_label("Email").fill(live_server.admin.email)
+    page.get_by_label("Password", exact=True).fill(live_server.admin.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
+
+
+def watch_console(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
+def test_send_watch_it_stream_reload_find_and_export(page: Page, live_server, openai_server, tmp_path):
+    openai_server.reply = REPLY
+    openai_server.token_delay = 0.15  # about four seconds of words arriving one by one
+    errors = watch_console(page)
+    sign_in(page, live_server)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
+    box = page.get_by_label("Message")
+    box.fill("Why are there tides?")
+    box.press("Shift+Enter")
+    box.press_sequentially("Keep it short.")
+    assert box.input_value() == "Why are there tides?\nKeep it short."
+    box.press("Enter")
+
+    question = page.locator(".message-user .message-text").first
+    expect(question).to_have_text(re.compile(r"Why are there tides\?\s+Keep it short\."))
+    expect(box).to_have_value("")
+    # Part of the reply is on screen while the rest is still being written.
+    streaming = page.locator(".message-assistant[data-status=pending] .reply-stream")
+    expect(streaming).to_contain_text("Tides come from")
+    assert "two high tides a day" not in streaming.inner_text()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    reply = page.locator(".message-assistant[data-status=complete]")
+    expect(reply.locator(".markdown strong")).to_have_text("the Moon's")
+    expect(reply).to_contain_text("most coasts see two high tides a day.")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page).to_have_url(re.compile(r"/chat/\d+$"))
+    expect(page.get_by_role("heading", name="Why are there tides? Keep it short.")).to_be_visible()
+
+    page.reload()
+    expect(page.locator(".message-user")).to_contain_text("Why are there tides?")
+    expect(page.locator(".message-assistant[data-status=complete] .markdown strong")).to_have_text("the Moon's")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
+    page.get_by_label("Search").fill("gravity oceans")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 matching conversation")).to_be_visible()
+    row = page.get_by_role("row", name=re.compile("Why are there tides"))
+    row.get_by_text("More").click()
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name="Export Markdown").click()
+    saved = tmp_path / "export.md"
+    download_info.value.save_as(saved)
+    exported = saved.read_text()
+    assert exported.startswith("# Why are there tides? Keep it short.")
+    assert "Why are there tides?\nKeep it short." in exported and REPLY in exported
+    row.get_by_text("More").click()  # close the menu again
+
+    page.get_by_label("Search").fill("volcano")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No conversation matches.")).to_be_visible()
+    assert not [error for error in errors if "Content Security Policy" in error], errors
+
+
+def test_a_failed_reply_shows_why_and_retries_and_stop_keeps_the_partial_text(page: Page, live_server, openai_server):
+    errors = watch_console(page)
+    sign_in(page, live_server)
+    openai_server.error_status = 500
+    page.goto(f"{live_server.url}/chat")
+    page.get_by_label("Message").fill("Are you there?")
+    page.get_by_role("button", name="Send").click()
+
+    failed = page.locator(".message-assistant[data-status=error]")
+    expect(failed).to_contain_text("The reply failed. The model service is not working right now (500)")
+    expect(page.locator(".message-user .message-text")).to_have_text("Are you there?")
+
+    reset(openai_server)
+    failed.get_by_role("button", name="Retry").click()
+    expect(page.locator(".message-assistant[data-status=complete] .message-text")).to_have_text(
+        "You said: Are you there?")
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+
+    openai_server.reply = " ".join(f"word{index}" for index in range(300))
+    openai_server.token_delay = 0.03
+    page.get_by_label("Message").fill("Count slowly")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator(".reply-stream")).to_contain_text("word3")
+    page.get_by_role("button", name="Stop").click()
+
+    stopped = page.locator(".message-assistant[data-status=interrupted]")
+    expect(stopped).to_contain_text("The reply was stopped before the end.")
+    expect(stopped).to_contain_text("word0 word1 word2 word3")
+    assert "word299" not in stopped.inner_text()
+    expect(stopped.get_by_role("button", name="Retry")).to_be_visible()
+    assert not [error for error in errors if "Content Security Policy" in error], errors

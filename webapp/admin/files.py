@@ -1,0 +1,45 @@
+"""Admins review everyone's files: a list with an owner filter, thumbnails and downloads."""
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask_login import current_user
+
+from webapp.admin import bp
+from webapp.audit import service as audit
+from webapp.auth import service as users
+from webapp.extensions import db
+from webapp.files import service as files
+from webapp.files.responses import stream_stored_file, thumbnail_response
+from webapp.security import admin_required
+
+
+@bp.get("/files")
+@admin_required
+def file_list():
+    owner_id = request.args.get("owner", type=int)
+    kind = request.args.get("kind") if request.args.get("kind") in files.KINDS else None
+    search = request.args.get("q", "").strip()[:200]
+    page = files.list_all_files(owner_id, search, kind, page=request.args.get("page", 1, type=int))
+    return render_template("admin/files.html", files=page, users=users.list_users(), selected_owner=owner_id,
+                           kind=kind or "", search=search)
+
+
+@bp.get("/files/<int:file_id>/thumbnail")
+@admin_required
+def file_thumbnail(file_id: int):
+    stored = files.get_any(file_id)
+    stream = files.open_thumbnail(stored)
+    if stream is None:
+        abort(404)
+    return thumbnail_response(stored, stream)
+
+
+@bp.get("/files/<int:file_id>/download")
+@admin_required
+def file_download(file_id: int):
+    """Always an attachment, always through the app, and recorded: an admin opening someone's file."""
+    stored = files.get_any(file_id)
+    if stored.user_id != current_user.id:
+        audit.record("file.admin_download", current_user, stored, detail=f"owner {stored.user_id}")
+        db.session.commit()
+    return stream_stored_file(stored, files.open_original(stored), inline=False)

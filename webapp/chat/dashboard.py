@@ -1,0 +1,27 @@
+"""Chat's two dashboard cards: what there is (counts), and where you left off (latest conversations)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from webapp.chat import history, service
+from webapp.dashboard.cards import FEATURE_CARDS, Card, register_card
+
+
+def chat_card(user: Any) -> Card:
+    base = FEATURE_CARDS["chat"]
+    return Card(base.title, base.url, base.description, template="chat/_card_chat.html",
+                context={"stats": history.stats(user), "configured": service.is_configured(),
+                         "default_model": service.model_choices()[0] if service.is_configured() else None})
+
+
+def history_card(user: Any) -> Card:
+    base = FEATURE_CARDS["history"]
+    return Card(base.title, base.url, base.description, template="chat/_card_history.html",
+                context={"latest": service.recent_conversations(user, limit=5)})
+
+
+def register_cards(app: Flask) -> None:
+    register_card(app, "chat", chat_card)
+    register_card(app, "history", history_card)

@@ -1,0 +1,132 @@
+"""Shared types for chat providers: conversation turns, stream chunks, errors.
+
+Nothing here knows about HTTP, Flask or a particular vendor; the provider
+modules translate their client library's objects into these types so that the
+web layer only ever handles `Chunk` and `ProviderError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+ErrorKind = Literal["timeout", "auth", "rate_limit", "unavailable", "bad_request", "connection"]
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One message of a conversation, as sent to the model."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One item of a streamed reply.
+
+    A stream yields any number of text deltas (`final` is False, `text` holds
+    the new text) and ends with exactly one final item (`final` is True,
+    `text` is empty) carrying the token counts and the finish reason when the
+    service reported them. Use `Chunk.delta()` and `Chunk.end()` to build them.
+    """
+
+    text: str = ""
+    final: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    # Normalised to OpenAI's words where a mapping exists: "stop", "length",
+    # "content_filter", "tool_calls"; other values are passed through as-is.
+    finish_reason: str | None = None
+
+    @classmethod
+    def delta(cls, text: str) -> Chunk:
+        """Return a text delta chunk."""
+        return cls(text=text)
+
+    @classmethod
+    def end(
+        cls,
+        *,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        finish_reason: str | None,
+    ) -> Chunk:
+        """Return the final chunk of a stream, carrying usage and finish reason."""
+        return cls(
+            final=True,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish_reason,
+        )
+
+
+class ProviderError(Exception):
+    """A failure talking to a model service, explained for a person.
+
+    `kind` is one of "timeout", "auth", "rate_limit", "unavailable",
+    "bad_request", "connection"; `message` is a full sentence that can be shown
+    to the user as-is. `status` is the HTTP status when the service sent one.
+    `mid_stream` is True when the failure happened after the reply had started
+    streaming, so the caller may keep the text it already received.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        mid_stream: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.mid_stream = mid_stream
+
+    def __repr__(self) -> str:
+        return f"ProviderError(kind={self.kind!r}, message={self.message!r}, status={self.status!r})"
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """A configured model service that can stream chat replies.
+
+    `name` is the stable identifier used in URLs and the database ("openai",
+    "bedrock"); `label` is the display name. `models()` lists the models an
+    administrator configured, the first being the default. `stream()` yields
+    text deltas and then one final chunk; every failure, including one in the
+    middle of the stream, is raised as `ProviderError`.
+    """
+
+    name: str
+    label: str
+
+    def models(self) -> list[str]: ...
+
+    def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]: ...
+
+
+def format_seconds(seconds: float) -> str:
+    """Return seconds for a sentence: 60.0 -> "60 s", 0.5 -> "0.5 s"."""
+    return f"{seconds:g} s"
+
+
+def quote_service_message(text: str, limit: int = 300) -> str:
+    """Return a service's own error text trimmed to `limit` and ending like a sentence."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def unknown_model_error(provider_label: str, model: str, offered: list[str]) -> ProviderError:
+    """Return the error for a model that the administrator did not configure."""
+    return ProviderError(
+        "bad_request",
+        f"The model {model!r} is not offered by {provider_label}; choose one of: {', '.join(offered)}.",
+    )

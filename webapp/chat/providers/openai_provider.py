@@ -1,0 +1,212 @@
+"""Chat provider for OpenAI and OpenAI-compatible servers (Ollama, llama.cpp, vLLM).
+
+Uses the official `openai` client. The client is built once per provider and
+is safe to share between threads; its own retry loop (with backoff, honouring
+Retry-After) handles 429 and 5xx answers and connection failures before any
+error reaches us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+
+from .base import (
+    ChatTurn,
+    Chunk,
+    ProviderError,
+    format_seconds,
+    quote_service_message,
+    unknown_model_error,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# OpenAI-compatible local servers accept any key, but the client refuses to
+# start without one.
+PLACEHOLDER_API_KEY = "not-needed"
+
+
+class OpenAIProvider:
+    """Streams chat replies from an OpenAI-compatible `/chat/completions` endpoint."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        models: list[str],
+        api_key: str | None = None,
+        base_url: str | None = None,
+        label: str = "OpenAI",
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        """Build the client once; no network traffic happens here."""
+        if not models:
+            raise ValueError("OpenAIProvider needs at least one model name.")
+        self.label = label
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._models = list(models)
+        # The read timeout bounds each wait for bytes, so a slow but steady
+        # stream is fine while a silent server is caught after read_timeout.
+        self._client = openai.OpenAI(
+            api_key=api_key or PLACEHOLDER_API_KEY,
+            base_url=self.base_url,
+            timeout=openai.Timeout(read_timeout, connect=connect_timeout),
+            max_retries=max_retries,
+        )
+
+    def models(self) -> list[str]:
+        """Return the configured model names, the default first."""
+        return list(self._models)
+
+    def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]:
+        """Yield text deltas then one final chunk; raise ProviderError on any failure.
+
+        The request is sent when iteration starts. Closing the iterator early
+        closes the HTTP response.
+        """
+        if model not in self._models:
+            raise unknown_model_error(self.label, model, self._models)
+        messages: list[Any] = [{"role": turn.role, "content": turn.content} for turn in turns]
+        try:
+            response = self._client.chat.completions.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.OpenAIError as error:
+            raise self._translate(error, model, mid_stream=False) from error
+
+        finish_reason: str | None = None
+        prompt_tokens: int | None = None
+        completion_tokens: int | None = None
+        try:
+            with response:
+                for event in response:
+                    if event.usage is not None:
+                        prompt_tokens = event.usage.prompt_tokens
+                        completion_tokens = event.usage.completion_tokens
+                    for choice in event.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            yield Chunk.delta(choice.delta.content)
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+        except openai.OpenAIError as error:
+            raise self._translate(error, model, mid_stream=True) from error
+
+        # A server that closes a close-delimited response early ends the
+        # stream "cleanly"; only the missing finish reason shows it was cut.
+        if finish_reason is None:
+            raise ProviderError(
+                "connection",
+                "The model service ended the reply before it was complete.",
+                mid_stream=True,
+            )
+        yield Chunk.end(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish_reason,
+        )
+
+    def _translate(self, error: openai.OpenAIError, model: str, *, mid_stream: bool) -> ProviderError:
+        """Turn an openai exception into a ProviderError with a sentence for people."""
+        if isinstance(error, openai.APITimeoutError):
+            if _caused_by_connect_timeout(error):
+                return ProviderError(
+                    "timeout",
+                    f"Could not connect to the model service at {self.base_url} "
+                    f"within {format_seconds(self.connect_timeout)}.",
+                )
+            if mid_stream:
+                return ProviderError(
+                    "timeout",
+                    f"The model service stopped sending the reply for {format_seconds(self.read_timeout)}.",
+                    mid_stream=True,
+                )
+            return ProviderError("timeout", f"The model service did not answer in {format_seconds(self.read_timeout)}.")
+        if isinstance(error, openai.APIConnectionError):
+            if mid_stream:
+                return ProviderError(
+                    "connection",
+                    "The connection to the model service broke off in the middle of the reply.",
+                    mid_stream=True,
+                )
+            # The space before the full stop keeps the URL clean when a mail
+            # client or chat tool turns it into a link.
+            return ProviderError("connection", f"Could not connect to the model service at {self.base_url} .")
+        if isinstance(error, openai.APIStatusError):
+            return self._translate_status(error, model)
+        if isinstance(error, openai.APIError):
+            # An error event inside an otherwise healthy stream (vLLM and
+            # others send `data: {"error": ...}`), or an unreadable answer.
+            detail = _service_message(error.body) or quote_service_message(error.message)
+            return ProviderError(
+                "unavailable",
+                f"The model service reported an error: {detail}",
+                mid_stream=mid_stream,
+            )
+        return ProviderError("unavailable", f"The model service could not be used: {quote_service_message(str(error))}")
+
+    def _translate_status(self, error: openai.APIStatusError, model: str) -> ProviderError:
+        status = error.status_code
+        detail = _service_message(error.body)
+        if status in (401, 403):
+            return ProviderError(
+                "auth",
+                f"The model service refused our credentials ({status}). An administrator needs to check the API key.",
+                status=status,
+            )
+        if status == 429:
+            # OpenAI also answers 429 when the account has no credit left;
+            # waiting does not help there, so say what does.
+            if getattr(error, "code", None) == "insufficient_quota":
+                return ProviderError(
+                    "rate_limit",
+                    "The model service account has run out of quota (429). "
+                    "An administrator needs to check the billing.",
+                    status=status,
+                )
+            return ProviderError("rate_limit", "The model service is busy (429); try again in a moment.", status=status)
+        if status == 404:
+            return ProviderError(
+                "bad_request",
+                f"The model service does not know the model {model!r} (404).",
+                status=status,
+            )
+        if 400 <= status < 500:
+            reason = f": {detail}" if detail else "."
+            return ProviderError(
+                "bad_request", f"The model service rejected the request ({status}){reason}", status=status
+            )
+        return ProviderError(
+            "unavailable",
+            f"The model service is not working right now ({status}); try again later.",
+            status=status,
+        )
+
+
+def _service_message(body: object) -> str | None:
+    """Return the human part of an error body: OpenAI's `message` or Ollama's plain string."""
+    message: object = body.get("message") if isinstance(body, dict) else body
+    if isinstance(message, str) and message.strip():
+        return quote_service_message(message)
+    return None
+
+
+def _caused_by_connect_timeout(error: BaseException) -> bool:
+    """Tell a connect timeout from a read timeout; openai wraps both as APITimeoutError."""
+    # Matched by name because the transport is `httpx` in older openai
+    # releases and `httpx2` in newer ones.
+    cause = error.__cause__
+    while cause is not None:
+        if type(cause).__name__ == "ConnectTimeout":
+            return True
+        cause = cause.__cause__
+    return False

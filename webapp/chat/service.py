@@ -1,0 +1,579 @@
+"""Chat rules: models on offer, conversations and messages, replies streamed from the providers.
+
+Pages and the JSON API both call these functions. The user's message and a pending reply are committed before
+any provider is called; the reply's outcome (complete, error, interrupted) is written whatever ends the stream.
+History search, export and retention live in `history.py`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
+
+from webapp.auth.models import User
+from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
+from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
+from webapp.errors import NotFound, Refused, Unavailable
+from webapp.extensions import db
+from webapp.security import owned_or_404
+from webapp.timeutil import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+NO_PROVIDER_MESSAGE = (
+    "No model is configured, so chat is not available yet. An administrator sets OPENAI_API_KEY (OpenAI), "
+    "OPENAI_BASE_URL (a local OpenAI-compatible server such as Ollama or llama.cpp) or BEDROCK_MODELS with "
+    "AWS_REGION (Amazon Bedrock) and restarts the app."
+)
+TITLE_LENGTH = 80
+MAX_TITLE_LENGTH = 200
+# How often a running stream looks for the Stop flag, and saves the text so far (the heartbeat).
+STOP_CHECK_SECONDS = 0.25
+CHECKPOINT_SECONDS = 5.0
+# How often a request following a reply that streams elsewhere looks at it again.
+FOLLOW_POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+UNEXPECTED_FAILURE = "An unexpected error stopped this reply. It has been logged; try again."
+
+
+# -- models on offer ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model of one configured provider, as the model picker offers it."""
+
+    provider: str
+    model: str
+    provider_label: str
+
+    @property
+    def value(self) -> str:
+        """"provider:model", the value forms and the API use (model ids may contain ':' themselves)."""
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} ({self.provider_label})"
+
+
+def providers() -> dict[str, ChatProvider]:
+    return current_app.extensions.get("chat_providers", {})
+
+
+def model_choices() -> list[ModelChoice]:
+    """Every configured model, the default (first provider's first model) first."""
+    return [
+        ModelChoice(name, model, provider.label)
+        for name, provider in providers().items()
+        for model in provider.models()
+    ]
+
+
+def is_configured() -> bool:
+    return bool(providers())
+
+
+def resolve_model(value: str | None, conversation: Conversation | None = None) -> ModelChoice:
+    """The model `value` names ("provider:model" or a bare model name); by default the conversation's or the first.
+
+    Raises Unavailable when no model is configured at all, Refused (400) for a model that is not offered.
+    """
+    choices = model_choices()
+    if not choices:
+        raise Unavailable(NO_PROVIDER_MESSAGE)
+    value = (value or "").strip()
+    if not value:
+        if conversation is not None:
+            for choice in choices:
+                if (choice.provider, choice.model) == (conversation.provider, conversation.model):
+                    return choice
+        return choices[0]
+    for choice in choices:
+        if choice.value == value:
+            return choice
+    for choice in choices:
+        if choice.model == value:
+            return choice
+    offered = ", ".join(choice.value for choice in choices)
+    raise Refused(f"The model {value!r} is not available here. Choose one of: {offered}.")
+
+
+# -- input rules -------------------------------------------------------------------------------------------------
+
+
+def clean_message_text(text: str | None) -> str:
+    """The message as it will be stored; refuses an empty message (400) and one over the limit (413)."""
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise Refused("Type a message before sending it.")
+    limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
+    if len(text) > limit:
+        raise Refused(
+            f"The message is {len(text):,} characters long; the limit is {limit:,} characters.",
+            status=413,
+            limit=limit,
+        )
+    return text
+
+
+def clean_system_prompt(text: str | None) -> str | None:
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        return None
+    limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
+    if len(text) > limit:
+        raise Refused(
+            f"The system prompt is {len(text):,} characters long; the limit is {limit:,} characters.",
+            status=413,
+            limit=limit,
+        )
+    return text
+
+
+def clean_title(title: str | None) -> str:
+    title = " ".join((title or "").split())
+    if not title:
+        raise Refused("The title cannot be empty.")
+    if len(title) > MAX_TITLE_LENGTH:
+        raise Refused(f"The title can be at most {MAX_TITLE_LENGTH} characters long.")
+    return title
+
+
+def title_from(text: str) -> str:
+    """A title from the first message: its words on one line, cut at a word near TITLE_LENGTH characters."""
+    words = " ".join(text.split())
+    if len(words) <= TITLE_LENGTH:
+        return words
+    cut = words[: TITLE_LENGTH - 1]
+    if " " in cut[TITLE_LENGTH // 2:]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+# -- conversations -----------------------------------------------------------------------------------------------
+
+
+def get_conversation(user: User, conversation_id: int) -> Conversation:
+    """The user's conversation, or 404."""
+    return owned_or_404(Conversation, conversation_id, user)
+
+
+def get_message(user: User, message_id: int) -> Message:
+    """A message of one of the user's conversations, or 404 (never 403)."""
+    # One query for the message and its conversation: the owner check needs both, and streams start here.
+    message = db.session.get(Message, message_id, options=[joinedload(Message.conversation)])
+    if message is None or message.conversation.user_id != user.id:
+        raise NotFound("There is no such message, or it is not yours.")
+    return message
+
+
+def recent_conversations(user: User, limit: int = 5) -> list[Conversation]:
+    return list(
+        db.session.scalars(
+            select(Conversation)
+            .where(Conversation.user_id == user.id)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def rename(user: User, conversation_id: int, title: str | None) -> Conversation:
+    conversation = get_conversation(user, conversation_id)
+    conversation.title = clean_title(title)
+    db.session.commit()
+    return conversation
+
+
+def update_settings(user: User, conversation_id: int, title: str | None, system_prompt: str | None) -> Conversation:
+    """Rename the conversation and set (or clear) its system prompt, for the replies to come."""
+    conversation = get_conversation(user, conversation_id)
+    conversation.title = clean_title(title)
+    conversation.system_prompt = clean_system_prompt(system_prompt)
+    db.session.commit()
+    return conversation
+
+
+def set_pinned(user: User, conversation_id: int, pinned: bool) -> Conversation:
+    conversation = get_conversation(user, conversation_id)
+    conversation.pinned = pinned
+    db.session.commit()
+    return conversation
+
+
+def delete_conversation(user: User, conversation_id: int) -> None:
+    conversation = get_conversation(user, conversation_id)
+    delete_conversations([conversation.id])
+    db.session.commit()
+
+
+def delete_conversations(conversation_ids: list[int]) -> int:
+    """Delete conversations and their messages (explicitly: SQLite does not enforce the cascade by itself)."""
+    if not conversation_ids:
+        return 0
+    db.session.execute(delete(Message).where(Message.conversation_id.in_(conversation_ids)))
+    result = db.session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
+    return result.rowcount or 0
+
+
+# -- sending -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A question and its reply, the reply still pending."""
+
+    conversation: Conversation
+    question: Message
+    reply: Message
+    created_conversation: bool
+
+
+def send_message(
+    user: User,
+    text: str | None,
+    conversation_id: int | None = None,
+    model: str | None = None,
+    system_prompt: str | None = None,
+) -> Exchange:
+    """Save the user's message and a pending reply in one transaction; the reply is streamed afterwards.
+
+    A new conversation is started when `conversation_id` is None; its title comes from the message. A given
+    `system_prompt` replaces the conversation's. Nothing is stored when the message is refused.
+    """
+    text = clean_message_text(text)
+    conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
+    system = clean_system_prompt(system_prompt) if system_prompt is not None else None
+    choice = resolve_model(model, conversation)
+    if conversation is not None:
+        refuse_if_replying(conversation)
+
+    now = utcnow()
+    created = conversation is None
+    if conversation is None:
+        conversation = Conversation(
+            user_id=user.id, title=title_from(text), provider=choice.provider, model=choice.model,
+            system_prompt=system, created_at=now, updated_at=now,
+        )
+        db.session.add(conversation)
+    else:
+        conversation.provider, conversation.model = choice.provider, choice.model
+        if system_prompt is not None:
+            conversation.system_prompt = system
+        conversation.updated_at = now
+    question = Message(conversation=conversation, role="user", content=text, status=COMPLETE, created_at=now,
+                       completed_at=now)
+    reply = pending_reply(conversation, choice)
+    db.session.add_all([question, reply])
+    db.session.commit()
+    return Exchange(conversation, question, reply, created)
+
+
+def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
+    return Message(
+        conversation=conversation, role="assistant", content="", status=PENDING,
+        provider=choice.provider, model=choice.model, created_at=utcnow(),
+    )
+
+
+def refuse_if_replying(conversation: Conversation) -> None:
+    """One reply at a time per conversation: the next question should see the previous answer."""
+    for message in conversation.messages:
+        if message.status == PENDING and not expire_if_stale(message):
+            raise Refused(
+                "The previous reply is still being written. Wait for it to finish, or stop it, then send again.",
+                status=409,
+            )
+
+
+def retry(user: User, message_id: int, model: str | None = None) -> Message:
+    """Ask again for a reply that failed or was interrupted: a new pending reply after it (the old one is kept)."""
+    failed = get_message(user, message_id)
+    conversation = failed.conversation
+    if failed.role != "assistant" or failed.status not in (ERROR, INTERRUPTED):
+        raise Refused("Only a reply that failed or was stopped can be tried again.", status=409)
+    if conversation.messages[-1].id != failed.id:
+        raise Refused("Only the last reply of a conversation can be tried again.", status=409)
+    choice = resolve_model(model, conversation)
+    conversation.provider, conversation.model = choice.provider, choice.model
+    conversation.updated_at = utcnow()
+    reply = pending_reply(conversation, choice)
+    db.session.add(reply)
+    db.session.commit()
+    return reply
+
+
+def can_retry(message: Message) -> bool:
+    """The Retry button: on the conversation's last message, when that reply failed or was stopped."""
+    messages = message.conversation.messages
+    return message.role == "assistant" and message.failed and bool(messages) and messages[-1].id == message.id
+
+
+def request_stop(user: User, message_id: int) -> Message:
+    """Stop a reply. The flag lives in the database, so the stream sees it whichever worker process runs it."""
+    message = get_message(user, message_id)
+    if message.status != PENDING:
+        return message
+    # Not streaming yet (its page was closed before the stream began): end it here.
+    ended = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == PENDING, Message.started_at.is_(None))
+        .values(status=INTERRUPTED, completed_at=utcnow(), stop_requested=True)
+    ).rowcount
+    if not ended:
+        db.session.execute(update(Message).where(Message.id == message.id).values(stop_requested=True))
+    db.session.commit()
+    db.session.refresh(message)
+    if message.status == PENDING:
+        expire_if_stale(message)
+    return message
+
+
+# -- the conversation as the model sees it -----------------------------------------------------------------------
+
+
+def trim_context(system_prompt: str | None, turns: list[ChatTurn], budget_chars: int) -> list[ChatTurn]:
+    """The system prompt, then the newest turns that fit in `budget_chars` (the newest one always).
+
+    The oldest turns go first; the kept history starts with a user turn, as Bedrock requires.
+    """
+    used = len(system_prompt or "")
+    kept: list[ChatTurn] = []
+    for turn in reversed(turns):
+        if kept and used + len(turn.content) > budget_chars:
+            break
+        kept.append(turn)
+        used += len(turn.content)
+    kept.reverse()
+    while len(kept) > 1 and kept[0].role != "user":
+        kept.pop(0)
+    return ([ChatTurn("system", system_prompt)] if system_prompt else []) + kept
+
+
+def turns_before(conversation_id: int, system_prompt: str | None, reply_id: int) -> list[ChatTurn]:
+    """What the model is sent for the reply `reply_id`: every question, and the replies worth building on."""
+    rows = db.session.execute(
+        select(Message.role, Message.content, Message.status)
+        .where(Message.conversation_id == conversation_id, Message.id < reply_id)
+        .order_by(Message.id)
+    )
+    turns: list[ChatTurn] = []
+    for role, content, status in rows:
+        if role == "user":
+            turns.append(ChatTurn("user", content))
+        elif status == COMPLETE or (status == INTERRUPTED and content.strip()):
+            turns.append(ChatTurn("assistant", content))
+    return trim_context(system_prompt, turns, current_app.config["CHAT_CONTEXT_CHARS"])
+
+
+# -- streaming a reply -------------------------------------------------------------------------------------------
+
+
+def stale_after() -> timedelta:
+    """How long a reply may go without a sign of life before its stream is taken for dead.
+
+    The longest silence of a healthy stream is a first token after every retry has timed out.
+    """
+    config = current_app.config
+    attempts = int(config["CHAT_MAX_RETRIES"]) + 1
+    return timedelta(
+        seconds=(float(config["CHAT_CONNECT_TIMEOUT"]) + float(config["CHAT_READ_TIMEOUT"])) * attempts + 60
+    )
+
+
+def expire_if_stale(message: Message) -> bool:
+    """Mark a pending reply whose stream died (a killed worker) as interrupted; True when it was stale."""
+    if message.status != PENDING or message.started_at is None:
+        return False
+    last_sign = as_utc(message.heartbeat_at or message.started_at)
+    if utcnow() - last_sign < stale_after():
+        return False
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == PENDING)
+        .values(status=INTERRUPTED, completed_at=utcnow(),
+                error="The reply stopped arriving: the server handling it went away.")
+    )
+    db.session.commit()
+    db.session.refresh(message)
+    return True
+
+
+def prepare_reply(user: User, message_id: int) -> ReplyStream:
+    """Check that the reply is the user's (404 otherwise), before any streaming starts."""
+    message = get_message(user, message_id)
+    if message.role != "assistant":
+        raise NotFound("There is no such reply.")
+    return ReplyStream(message.id)
+
+
+class ReplyStream:
+    """Streams one reply: `events()` yields text deltas ("" is a keep-alive) and persists how it ended.
+
+    Whoever iterates first claims the reply (an atomic update), so a second window on the same conversation
+    follows the first stream's outcome instead of asking the model twice. No database connection is held
+    while waiting on the model: 100 streams need 100 threads, not 100 connections.
+    """
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+
+    def events(self) -> Iterator[str]:
+        message = db.session.get(Message, self.message_id)
+        if message is None or message.status != PENDING:
+            db.session.commit()
+            return
+        expire_if_stale(message)
+        now = utcnow()
+        claimed = db.session.execute(
+            update(Message)
+            .where(Message.id == self.message_id, Message.status == PENDING, Message.started_at.is_(None))
+            .values(started_at=now, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            db.session.commit()
+            yield from self._follow()
+            return
+        provider_name, model = message.provider or "", message.model or ""
+        provider = providers().get(provider_name)
+        turns = turns_before(message.conversation_id, message.conversation.system_prompt, message.id)
+        # Committed before the model is called: no database connection is held while it thinks. The ORM objects
+        # are expired now and are not touched again in this stream (only plain values from here on).
+        db.session.commit()
+        if provider is None:
+            self._finish(ERROR, "", error=(
+                f"The model service {provider_name!r} is no longer configured here. Retry with another model."))
+            return
+        yield from self._stream(provider, turns, model)
+
+    def _stream(self, provider: ChatProvider, turns: list[ChatTurn], model: str) -> Iterator[str]:
+        parts: list[str] = []
+        status, error = INTERRUPTED, None
+        usage: dict[str, Any] = {}
+        started = time.perf_counter()
+        next_stop_check = started + STOP_CHECK_SECONDS
+        next_checkpoint = started + CHECKPOINT_SECONDS
+        chunks = provider.stream(turns, model)
+        try:
+            for chunk in chunks:
+                if chunk.final:
+                    status = COMPLETE
+                    usage = {
+                        "prompt_tokens": chunk.prompt_tokens,
+                        "completion_tokens": chunk.completion_tokens,
+                        "finish_reason": chunk.finish_reason,
+                    }
+                    break
+                if chunk.text:
+                    parts.append(chunk.text)
+                    yield chunk.text
+                now = time.perf_counter()
+                if now >= next_stop_check:
+                    next_stop_check = now + STOP_CHECK_SECONDS
+                    if self._stop_requested():
+                        break
+                if now >= next_checkpoint:
+                    next_checkpoint = now + CHECKPOINT_SECONDS
+                    self._checkpoint("".join(parts))
+        except ProviderError as failure:
+            status, error = ERROR, failure.message
+        except GeneratorExit:
+            # The browser went away (tab closed, Stop by disconnect): keep what arrived.
+            status = INTERRUPTED
+            raise
+        except Exception:
+            log.exception("reply %s failed unexpectedly", self.message_id)
+            status, error = ERROR, UNEXPECTED_FAILURE
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing a broken HTTP response must not hide the outcome
+                    log.warning("closing the stream of reply %s failed", self.message_id, exc_info=True)
+            self._finish(status, "".join(parts), error=error,
+                         latency_ms=int((time.perf_counter() - started) * 1000), **usage)
+
+    def _follow(self) -> Iterator[str]:
+        """Another request streams this reply: wait for its outcome (or its death), with keep-alives."""
+        last_keepalive = time.monotonic()
+        while True:
+            message = db.session.get(Message, self.message_id)
+            if message is None or message.status != PENDING or expire_if_stale(message):
+                db.session.commit()
+                return
+            db.session.commit()
+            time.sleep(FOLLOW_POLL_SECONDS)
+            if time.monotonic() - last_keepalive >= KEEPALIVE_SECONDS:
+                last_keepalive = time.monotonic()
+                yield ""
+
+    def _stop_requested(self) -> bool:
+        try:
+            return bool(db.session.scalar(select(Message.stop_requested).where(Message.id == self.message_id)))
+        finally:
+            db.session.rollback()
+
+    def _checkpoint(self, text: str) -> None:
+        """Save the text so far and a heartbeat, so a killed worker loses little and is noticed."""
+        try:
+            db.session.execute(
+                update(Message)
+                .where(Message.id == self.message_id, Message.status == PENDING)
+                .values(content=text, heartbeat_at=utcnow())
+            )
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.warning("saving the progress of reply %s failed", self.message_id, exc_info=True)
+
+    def _finish(self, status: str, text: str, *, error: str | None = None, latency_ms: int | None = None,
+                prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                finish_reason: str | None = None) -> None:
+        """Write the outcome once (only a reply still pending is updated), and touch its conversation."""
+        now = utcnow()
+        try:
+            db.session.rollback()
+            result = db.session.execute(
+                update(Message)
+                .where(Message.id == self.message_id, Message.status == PENDING)
+                .values(
+                    status=status, content=text, error=error, latency_ms=latency_ms, prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens, finish_reason=finish_reason, completed_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            if result.rowcount:
+                conversation_id = db.session.scalar(
+                    select(Message.conversation_id).where(Message.id == self.message_id)
+                )
+                db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("could not save the outcome (%s) of reply %s", status, self.message_id)
+
+
+def complete_reply(user: User, message_id: int) -> Message:
+    """Run a reply to its end without streaming it anywhere (the JSON API); 503 when the model service failed."""
+    stream = prepare_reply(user, message_id)
+    for _ in stream.events():
+        pass
+    reply = get_message(user, message_id)
+    db.session.refresh(reply)
+    if reply.status != COMPLETE:
+        raise Unavailable(
+            reply.error or "The reply was interrupted before it was complete.",
+            conversation_id=reply.conversation_id,
+            message_id=reply.id,
+        )
+    return reply

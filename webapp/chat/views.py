@@ -1,0 +1,145 @@
+"""/chat: start and continue conversations; replies stream to the page as server-sent events."""
+from __future__ import annotations
+
+from contextlib import closing
+
+from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user, login_required
+from markupsafe import escape
+
+from webapp.chat import bp
+from webapp.chat import service
+from webapp.chat.forms import MessageForm, SettingsForm
+from webapp.errors import error_response
+
+
+def is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def message_form(conversation=None) -> MessageForm:
+    """An empty composer, its model picker set to the conversation's model (or the default)."""
+    form = MessageForm(formdata=None)
+    choices = service.model_choices()
+    form.model.choices = [(choice.value, choice.label) for choice in choices]
+    if choices:
+        form.model.data = service.resolve_model(None, conversation).value
+    return form
+
+
+def render_chat(conversation=None, status: int = 200):
+    """The chat page, or (for htmx) its #chat section alone."""
+    context = {
+        "conversation": conversation,
+        "messages": conversation.messages if conversation else [],
+        "form": message_form(conversation),
+        "settings_form": SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt)
+        if conversation else None,
+        "configured": service.is_configured(),
+        "recent": service.recent_conversations(current_user, limit=8),
+    }
+    template = "chat/_conversation.html" if is_htmx() else "chat/page.html"
+    return render_template(template, **context), status
+
+
+@bp.get("")
+@login_required
+def new_conversation():
+    return render_chat()
+
+
+@bp.post("")
+@login_required
+def start_conversation():
+    form = MessageForm()
+    exchange = service.send_message(current_user, form.message.data, None, form.model.data, form.system_prompt.data)
+    url = url_for("chat.conversation", conversation_id=exchange.conversation.id)
+    if not is_htmx():
+        return redirect(url, 303)
+    page, _ = render_chat(exchange.conversation)
+    return page, 201, {"HX-Push-Url": url}
+
+
+@bp.get("/<int:conversation_id>")
+@login_required
+def conversation(conversation_id: int):
+    return render_chat(service.get_conversation(current_user, conversation_id))
+
+
+@bp.post("/<int:conversation_id>/messages")
+@login_required
+def send(conversation_id: int):
+    form = MessageForm()
+    exchange = service.send_message(current_user, form.message.data, conversation_id, form.model.data)
+    if not is_htmx():
+        return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
+    return render_template("chat/_exchange.html", messages=[exchange.question, exchange.reply]), 201
+
+
+@bp.post("/<int:conversation_id>/settings")
+@login_required
+def settings(conversation_id: int):
+    form = SettingsForm()
+    conversation = service.update_settings(current_user, conversation_id, form.title.data, form.system_prompt.data)
+    if not is_htmx():
+        return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
+    return render_template("chat/_header.html", conversation=conversation, settings_form=SettingsForm(
+        title=conversation.title, system_prompt=conversation.system_prompt), saved=True)
+
+
+@bp.get("/messages/<int:message_id>/stream")
+@login_required
+def stream(message_id: int):
+    """Server-sent events: `delta` (escaped text to append) as the model writes, then `done` (the whole message)."""
+    reply = service.prepare_reply(current_user, message_id)
+    user = current_user._get_current_object()
+
+    def events():
+        with closing(reply.events()) as deltas:
+            for text in deltas:
+                yield sse_event("delta", str(escape(text))) if text else ": keep-alive\n\n"
+        message = service.get_message(user, message_id)
+        yield sse_event("done", render_template("chat/_message.html", message=message))
+
+    return Response(
+        stream_with_context(events()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def sse_event(name: str, data: str) -> str:
+    """One server-sent event; each line of `data` gets its own `data:` field, as the format requires."""
+    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return f"event: {name}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+
+
+@bp.post("/messages/<int:message_id>/stop")
+@login_required
+def stop(message_id: int):
+    message = service.request_stop(current_user, message_id)
+    if not is_htmx():
+        return redirect(url_for("chat.conversation", conversation_id=message.conversation_id), 303)
+    return render_template("chat/_stopping.html", message=message), 202
+
+
+@bp.post("/messages/<int:message_id>/retry")
+@login_required
+def retry(message_id: int):
+    reply = service.retry(current_user, message_id, request.form.get("model"))
+    if not is_htmx():
+        return redirect(url_for("chat.conversation", conversation_id=reply.conversation_id), 303)
+    failed = service.get_message(current_user, message_id)
+    return render_template("chat/_exchange.html", messages=[failed, reply]), 201
+
+
+@bp.app_template_global("chat_can_retry")
+def can_retry(message) -> bool:
+    return service.can_retry(message)
+
+
+@bp.errorhandler(413)
+def message_too_large(error):
+    """A form too large to even parse: still say what the limit is, as for a message just over it."""
+    limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
+    return error_response(413, f"The message is too long; the limit is {limit:,} characters.")
