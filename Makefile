@@ -19,7 +19,7 @@ help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
 	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
 	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
-	@echo "make bench  run the benchmarks under bench/ (pages, 500 MB uploads)"
+	@echo "make bench  run the benchmarks under bench/ (pages, chat, 500 MB uploads, faces)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,7 @@ test: install-dev chromium weights
 
 # One Celery worker process for face jobs (the app sends them there when CELERY_BROKER_URL is set).
 worker: install weights
-	$(BIN)/celery --app webapp.faces.worker worker --loglevel INFO --concurrency 1 --queues "$${FACE_QUEUE:-faces}"
+	$(BIN)/celery --app webapp.faces.worker:celery worker --loglevel INFO --concurrency 1 --queues "$${FACE_QUEUE:-faces}"
 
 # The load generator for bench/pages.py is Debian's wrk (a Python client would compete for the same two cores).
 wrk:
@@ -80,6 +80,7 @@ bench: install-dev wrk
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/faces.py
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

@@ -1,4 +1,4 @@
-"""Celery entry point for face jobs: `celery --app webapp.faces.worker worker` (what `make worker` runs).
+"""Celery entry point for face jobs: `celery --app webapp.faces.worker:celery worker` (what `make worker` runs).
 
 Builds the Flask app from the same settings as the web server (environment and .env), so the worker reads
 the same database and file library. The engine warms up in each worker process after the fork when
@@ -11,15 +11,15 @@ from celery.signals import worker_process_init
 from webapp import create_app
 from webapp.faces.runtime import warm_up_app
 
-app = create_app()
-if "celery" not in app.extensions:
+flask_app = create_app()
+if "celery" not in flask_app.extensions:
     raise SystemExit(
         "workbench: CELERY_BROKER_URL is not set; set it (e.g. redis://127.0.0.1:6379/1) for the web app and "
         "the worker alike, or leave it unset in both to run face jobs inline."
     )
-celery = app.extensions["celery"]
+celery = flask_app.extensions["celery"]
 
 
 @worker_process_init.connect
 def warm_up(**_: object) -> None:
-    warm_up_app(app)
+    warm_up_app(flask_app)
