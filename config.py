@@ -68,6 +68,12 @@ def env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return items or default
 
 
+def env_optional_float(name: str) -> float | None:
+    """A number when the variable is set, None when it is empty or unset."""
+    raw = os.environ.get(name, "").strip()
+    return env_float(name, 0.0) if raw else None
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
@@ -140,6 +146,21 @@ class BaseConfig:
         self.MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
         self.THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 320)
         self.FILES_PAGE_SIZE = env_int("FILES_PAGE_SIZE", 24)
+
+        # Faces: DeepFace offline (see bench/FACES_NOTES.md for how the defaults were measured).
+        self.FACE_MODEL = env_str("FACE_MODEL", "Dlib")
+        self.FACE_DETECTOR = env_str("FACE_DETECTOR", "dlib")
+        self.FACE_MAX_SIDE = env_int("FACE_MAX_SIDE", 640)
+        self.FACE_THRESHOLD = env_optional_float("FACE_THRESHOLD")
+        self.FACE_ANALYZER = env_str("FACE_ANALYZER", "offline").lower()
+        self.DEEPFACE_HOME = Path(env_str("DEEPFACE_HOME") or self.INSTANCE_DIR / "deepface")
+        self.FACE_WARMUP = env_bool("FACE_WARMUP", False)
+        # A queued job not finished after this many seconds is marked failed (its worker may have died).
+        self.FACE_JOB_TIMEOUT = env_int("FACE_JOB_TIMEOUT", 300)
+        self.FACE_PICKER_SIZE = env_int("FACE_PICKER_SIZE", 24)
+        # Celery: unset runs face jobs inline in the request; set (redis://...) sends them to `make worker`.
+        self.CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+        self.FACE_QUEUE = env_str("FACE_QUEUE", "faces")
 
         # Sign-in and sessions
         self.SESSION_COOKIE_HTTPONLY = True

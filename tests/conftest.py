@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from config import normalize_database_url
 from tests.helpers import PASSWORD, Account, LiveServer, login
+from tests.photos import deepface_home
 from webapp import create_app
 from webapp.auth import service as users
 from webapp.extensions import db
@@ -91,6 +92,8 @@ def build_app(tmp_path: Path, database_url: str, overrides: dict[str, Any] | Non
         "SQLALCHEMY_DATABASE_URI": database_url,
         "UPLOAD_DIR": tmp_path / "uploads",
         "UPLOAD_TEMP_DIR": tmp_path / "upload-tmp",
+        # One DeepFace home per process (tests/photos.py); the engine itself is cached per process.
+        "DEEPFACE_HOME": deepface_home(),
     }
     settings.update(overrides or {})
     return create_app("testing", settings)

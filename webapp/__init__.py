@@ -90,11 +90,16 @@ def unauthorized() -> Response:
 
 
 def init_features(app: Flask) -> None:
-    """Clients, stores and pages of each feature, built once per app (kept on app.extensions)."""
+    """Clients, stores, engines and pages of each feature, built once per app (kept on app.extensions)."""
     from webapp import chat, files
+    from webapp.dashboard.cards import register_card
+    from webapp.faces import runtime as faces_runtime, tasks as faces_tasks, views as faces_views
 
     files.init_app(app)
     chat.init_app(app)
+    faces_runtime.init_app(app)
+    faces_tasks.init_app(app)
+    register_card(app, "faces", faces_views.dashboard_card)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -102,11 +107,12 @@ def register_blueprints(app: Flask) -> None:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.dashboard import bp as dashboard_bp
+    from webapp.faces import bp as faces_bp
     from webapp.files import bp as files_bp
 
     # The API authenticates with bearer tokens only, never cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)
-    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp, files_bp):
+    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp, files_bp, faces_bp):
         app.register_blueprint(blueprint)
 
 

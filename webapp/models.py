@@ -3,5 +3,7 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.files.models import StoredFile
+from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
-__all__ = ["ApiToken", "AuditEvent", "Conversation", "Message", "StoredFile", "User"]
+__all__ = ["ApiToken", "AuditEvent", "Conversation", "FaceAnalysis", "FaceComparison", "FaceEmbedding", "Message",
+           "StoredFile", "User"]

@@ -1,0 +1,547 @@
+"""Faces: compare two photos and analyse the faces in one, with the history and the embedding cache.
+
+The pages, the JSON API and the Celery worker call these functions. Promises:
+
+- Photos go through the file library: an upload is stored with `files.service.store_upload` (validated
+  there), a picked photo must be the user's own image (`files.service.get_owned`).
+- A job is a row (`FaceComparison` / `FaceAnalysis`) committed before any face work starts; it runs inline
+  in the request without a broker, on the worker with one. It ends `done` or `failed` with a sentence and
+  the HTTP status that sentence deserves (400 unreadable photo, 422 no face, 503 engine or worker
+  unavailable). A job not finished `FACE_JOB_TIMEOUT` seconds after it was created is marked failed when
+  it is next read: never pending forever.
+- Embeddings are cached per file, model, detector, size and face (`FaceEmbedding`); a re-compare reuses
+  them and decides with DeepFace's own distance and threshold functions (`FaceEngine.compare`), so the
+  verdict and distance are the same as a fresh `DeepFace.verify` of the same two faces.
+- Which faces are compared: by default the largest face of each photo (the person the photo is of), not
+  DeepFace.verify's closest pair over all faces, which would call two group photos "the same person" as
+  soon as anyone appears in both. The user can choose any other face of either photo (`choose_faces`).
+  For one-face photos (the usual case) both rules pick the same pair.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
+
+from webapp.audit import service as audit
+from webapp.auth.models import User
+from webapp.errors import NotFound, Refused, ServiceError
+from webapp.extensions import db
+from webapp.faces import tasks
+from webapp.faces.engine import Face, FaceEngine
+from webapp.faces.errors import EngineUnavailable, ImageDecodeError
+from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, FaceComparison, FaceEmbedding
+from webapp.faces.runtime import runtime
+from webapp.files import service as files
+from webapp.files.models import StoredFile
+from webapp.timeutil import as_utc, utcnow
+
+log = logging.getLogger("webapp.faces")
+
+NO_PHOTO_MESSAGE = "Choose {label}: upload a photo or pick one from your files."
+NOT_A_PHOTO_MESSAGE = "“{name}” is not a photo; choose an image (JPEG, PNG, WebP, HEIC…)."
+UNREADABLE_MESSAGE = "“{name}” could not be read as a photo ({reason})."
+NO_FACE_MESSAGE = "No face was found in {which}. Choose a photo where a face is clearly visible."
+TIMEOUT_MESSAGE = (
+    "The face worker did not finish this job within {seconds} seconds (it may have stopped). Try again; "
+    "if it keeps happening, ask an administrator to check the worker."
+)
+QUEUE_DOWN_MESSAGE = "The face worker's queue cannot be reached right now. Try again in a minute."
+PHOTO_GONE_MESSAGE = "A photo of this comparison was deleted from your files; compare new photos instead."
+UNEXPECTED_MESSAGE = "An unexpected error stopped this job. It has been logged."
+NO_SUCH_RESULT_MESSAGE = "There is no such result, or it is not yours."
+
+VERDICTS = {"same": "Same person", "different": "Different people", "analysis": "Analyses", "failed": "Failed"}
+
+
+# --- photos -----------------------------------------------------------------------------------------
+
+
+def resolve_photo(user: User, upload: FileStorage | None, file_id: int | None, label: str) -> StoredFile:
+    """The photo for one slot of a form: a new upload (stored in the library first) or a picked file."""
+    if upload is not None and upload.filename:
+        try:
+            stored = files.store_upload(user, upload)
+        except Refused as refusal:
+            # The library refuses what it cannot keep (its reasons, its statuses); for a face job anything
+            # that is not a usable photo is a bad request (400), only "too large" keeps its own 413.
+            if refusal.status == 413:
+                raise
+            raise Refused(refusal.message) from refusal
+    elif file_id:
+        stored = files.get_owned(user, file_id)
+    else:
+        raise Refused(NO_PHOTO_MESSAGE.format(label=label))
+    if not stored.is_image:
+        raise Refused(NOT_A_PHOTO_MESSAGE.format(name=stored.original_name))
+    return stored
+
+
+def read_photo(stored: StoredFile) -> bytes:
+    with files.open_original(stored) as stream:
+        return stream.read()
+
+
+def engine() -> FaceEngine:
+    return runtime().engine
+
+
+@dataclass(frozen=True)
+class PhotoFaces:
+    """The faces of one photo (boxes in its upright original pixels) with their embeddings."""
+
+    width: int
+    height: int
+    faces: list[Face]
+    cached: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "faces": [{"box": face.to_dict()["box"], "confidence": face.confidence} for face in self.faces],
+        }
+
+
+def _cache_key(stored_id: int, face_engine: FaceEngine):
+    return select(FaceEmbedding).where(
+        FaceEmbedding.file_id == stored_id,
+        FaceEmbedding.model == face_engine.model,
+        FaceEmbedding.detector == face_engine.detector,
+        FaceEmbedding.max_side == (face_engine.max_side or 0),
+    ).order_by(FaceEmbedding.face_index)
+
+
+def cached_faces(stored_id: int) -> PhotoFaces | None:
+    """The photo's faces from the embedding cache, or None when it was never embedded with these settings."""
+    from webapp.faces.analyzers import Box
+
+    rows = list(db.session.scalars(_cache_key(stored_id, engine())))
+    if not rows:
+        return None
+    faces = [Face(box=Box(**row.box), confidence=row.confidence, embedding=list(row.vector)) for row in rows]
+    return PhotoFaces(rows[0].image_width, rows[0].image_height, faces, cached=True)
+
+
+def faces_of(stored: StoredFile) -> PhotoFaces:
+    """Detect and embed every face of a stored photo once; later calls read the cache.
+
+    Raises ImageDecodeError (unreadable), EngineUnavailable (weights), ServiceError (file store).
+    """
+    cached = cached_faces(stored.id)
+    if cached is not None:
+        return cached
+    face_engine = engine()
+    decoded = face_engine.decode(read_photo(stored))
+    faces = face_engine.detect_and_embed(decoded)
+    if faces:
+        for index, face in enumerate(faces):
+            db.session.add(FaceEmbedding(
+                file_id=stored.id,
+                model=face_engine.model,
+                detector=face_engine.detector,
+                max_side=face_engine.max_side or 0,
+                face_index=index,
+                box=face.to_dict()["box"],
+                confidence=face.confidence,
+                image_width=decoded.width,
+                image_height=decoded.height,
+                vector=face.embedding,
+            ))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Another job embedded the same photo at the same moment: theirs is as good as ours.
+            db.session.rollback()
+    return PhotoFaces(decoded.width, decoded.height, faces, cached=False)
+
+
+def largest_face(faces: list[Face]) -> int:
+    return max(range(len(faces)), key=lambda index: faces[index].box.w * faces[index].box.h)
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+
+
+def _dispatch(row: FaceComparison | FaceAnalysis, task_name: str, run_inline) -> None:
+    if not tasks.queue_enabled():
+        run_inline(row.id)
+        return
+    try:
+        tasks.enqueue(task_name, row.id)
+    except Exception as error:  # noqa: BLE001  (kombu/redis raise many kinds when the broker is down)
+        log.warning("face job %s %s not queued: %s", task_name, row.id, error.__class__.__name__)
+        _fail(type(row), row.id, QUEUE_DOWN_MESSAGE, 503)
+
+
+def _claim(model: type, row_id: int) -> bool:
+    """Move a pending job to running; False when it is gone, already taken, or expired."""
+    result = db.session.execute(
+        update(model).where(model.id == row_id, model.status == PENDING).values(status=RUNNING, started_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _fail(model: type, row_id: int, message: str, status: int, **values: Any) -> None:
+    db.session.rollback()
+    db.session.execute(
+        update(model)
+        .where(model.id == row_id, model.status.in_((PENDING, RUNNING)))
+        .values(status=FAILED, error=message, error_status=status, finished_at=utcnow(), **values)
+    )
+    db.session.commit()
+
+
+def _job_error(error: Exception, name: str) -> tuple[str, int]:
+    """The sentence and status a person gets for an error raised while computing."""
+    if isinstance(error, ImageDecodeError):
+        return UNREADABLE_MESSAGE.format(name=name, reason=str(error).removeprefix("not a readable image: ")), 400
+    if isinstance(error, EngineUnavailable):
+        return f"Face recognition is unavailable on this server: {error.message}", 503
+    if isinstance(error, ServiceError):
+        return error.message, error.status
+    log.exception("face job failed")
+    return UNEXPECTED_MESSAGE, 500
+
+
+def start_comparison(user: User, photo_a: StoredFile, photo_b: StoredFile) -> FaceComparison:
+    """Record a comparison of two of the user's photos and run it (inline) or queue it (worker)."""
+    face_engine = engine()
+    comparison = FaceComparison(
+        user_id=user.id, file_a_id=photo_a.id, file_b_id=photo_b.id,
+        name_a=photo_a.original_name, name_b=photo_b.original_name,
+        model=face_engine.model, detector=face_engine.detector, metric=face_engine.metric, status=PENDING,
+    )
+    db.session.add(comparison)
+    db.session.flush()
+    audit.record("face.compare", user, comparison, detail=f"{photo_a.original_name} / {photo_b.original_name}")
+    db.session.commit()
+    _dispatch(comparison, tasks.COMPARE_TASK, run_comparison)
+    db.session.expire_all()
+    return db.session.get(FaceComparison, comparison.id)
+
+
+def run_comparison(comparison_id: int) -> None:
+    """Compute a pending comparison (inline or on the worker); every outcome is written to its row."""
+    if not _claim(FaceComparison, comparison_id):
+        return
+    comparison = db.session.get(FaceComparison, comparison_id)
+    started = time.perf_counter()
+    photos: dict[str, PhotoFaces] = {}
+    try:
+        for side, stored, name in (("a", comparison.file_a, comparison.name_a),
+                                   ("b", comparison.file_b, comparison.name_b)):
+            if stored is None or stored.deleted_at is not None:
+                raise Refused(PHOTO_GONE_MESSAGE, status=409)
+            try:
+                photos[side] = faces_of(stored)
+            except Exception as error:  # noqa: BLE001  (turned into the job's message by _job_error)
+                message, status = _job_error(error, name)
+                raise _JobFailed(message, status) from error
+    except _JobFailed as failure:
+        _fail(FaceComparison, comparison_id, failure.message, failure.status, **_partial_faces(photos))
+        return
+    except ServiceError as error:
+        _fail(FaceComparison, comparison_id, error.message, error.status)
+        return
+    comparison = db.session.get(FaceComparison, comparison_id)
+    values: dict[str, Any] = _partial_faces(photos)
+    missing = [f"“{name}”" for side, name in (("a", comparison.name_a), ("b", comparison.name_b))
+               if not photos[side].faces]
+    if missing:
+        values.update(status=FAILED, error_status=422,
+                      error=NO_FACE_MESSAGE.format(which=" or ".join(missing)))
+    else:
+        face_a, face_b = largest_face(photos["a"].faces), largest_face(photos["b"].faces)
+        values.update(face_a=face_a, face_b=face_b, status=DONE,
+                      cached=photos["a"].cached and photos["b"].cached,
+                      **_verdict(photos["a"].faces[face_a], photos["b"].faces[face_b]))
+    values.update(duration_ms=round((time.perf_counter() - started) * 1000), finished_at=utcnow())
+    _finish(FaceComparison, comparison_id, values)
+
+
+class _JobFailed(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _partial_faces(photos: dict[str, PhotoFaces]) -> dict[str, Any]:
+    return {f"faces_{side}": photo.as_json() for side, photo in photos.items()}
+
+
+def _finish(model: type, row_id: int, values: dict[str, Any]) -> None:
+    """Write a finished job, unless it was marked failed (timed out) while it ran."""
+    db.session.rollback()
+    result = db.session.execute(update(model).where(model.id == row_id, model.status == RUNNING).values(**values))
+    db.session.commit()
+    if result.rowcount != 1:
+        log.warning("%s %s finished after it timed out; result dropped", model.__name__, row_id)
+
+
+def _verdict(face_a: Face, face_b: Face) -> dict[str, Any]:
+    verdict = engine().compare(face_a.embedding, face_b.embedding)
+    return {"verified": verdict.verified, "distance": verdict.distance, "threshold": verdict.threshold,
+            "confidence": verdict.confidence, "metric": verdict.metric}
+
+
+def choose_faces(user: User, comparison: FaceComparison, face_a: int | None, face_b: int | None) -> FaceComparison:
+    """Compare other faces of the same two photos, from the embedding cache (no detection again)."""
+    if comparison.status != DONE:
+        raise Refused("Faces can be chosen once the comparison has a result.", status=409)
+    photos = []
+    for stored in (comparison.file_a, comparison.file_b):
+        cached = cached_faces(stored.id) if stored is not None and stored.deleted_at is None else None
+        if cached is None:
+            raise Refused(PHOTO_GONE_MESSAGE, status=409)
+        photos.append(cached)
+    chosen = [comparison.face_a if face_a is None else face_a, comparison.face_b if face_b is None else face_b]
+    for index, photo, label in zip(chosen, photos, ("first", "second"), strict=True):
+        if not 0 <= index < len(photo.faces):
+            raise Refused(f"The {label} photo has no face number {index + 1}.")
+    started = time.perf_counter()
+    comparison.face_a, comparison.face_b = chosen
+    for name, value in _verdict(photos[0].faces[chosen[0]], photos[1].faces[chosen[1]]).items():
+        setattr(comparison, name, value)
+    comparison.cached = True
+    comparison.duration_ms = round((time.perf_counter() - started) * 1000)
+    audit.record("face.compare.choose", user, comparison, detail=f"faces {chosen[0] + 1} / {chosen[1] + 1}")
+    db.session.commit()
+    return comparison
+
+
+def start_analysis(user: User, photo: StoredFile) -> FaceAnalysis:
+    face_engine = engine()
+    analysis = FaceAnalysis(
+        user_id=user.id, file_id=photo.id, name=photo.original_name, model=face_engine.model,
+        detector=face_engine.detector, analyzer=face_engine.analyzer.name, status=PENDING,
+    )
+    db.session.add(analysis)
+    db.session.flush()
+    audit.record("face.analyze", user, analysis, detail=photo.original_name)
+    db.session.commit()
+    _dispatch(analysis, tasks.ANALYZE_TASK, run_analysis)
+    db.session.expire_all()
+    return db.session.get(FaceAnalysis, analysis.id)
+
+
+def run_analysis(analysis_id: int) -> None:
+    if not _claim(FaceAnalysis, analysis_id):
+        return
+    analysis = db.session.get(FaceAnalysis, analysis_id)
+    started = time.perf_counter()
+    stored = analysis.file
+    try:
+        if stored is None or stored.deleted_at is not None:
+            raise Refused(PHOTO_GONE_MESSAGE, status=409)
+        face_engine = engine()
+        decoded = face_engine.decode(read_photo(stored))
+        results = face_engine.analyze(decoded)
+    except Exception as error:  # noqa: BLE001  (turned into the job's message)
+        message, status = _job_error(error, analysis.name)
+        _fail(FaceAnalysis, analysis_id, message, status)
+        return
+    values: dict[str, Any] = {
+        "faces": {"width": decoded.width, "height": decoded.height,
+                  "faces": [result.to_dict() for result in results]},
+        "duration_ms": round((time.perf_counter() - started) * 1000),
+        "finished_at": utcnow(),
+        "status": DONE if results else FAILED,
+    }
+    if not results:
+        values.update(error=NO_FACE_MESSAGE.format(which=f"“{analysis.name}”"), error_status=422)
+    _finish(FaceAnalysis, analysis_id, values)
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
+    """Mark a job failed when it has waited longer than FACE_JOB_TIMEOUT (its worker may have died)."""
+    if row.status not in (PENDING, RUNNING):
+        return
+    seconds = int(current_app.config["FACE_JOB_TIMEOUT"])
+    if as_utc(row.created_at) > utcnow() - timedelta(seconds=seconds):
+        return
+    _fail(type(row), row.id, TIMEOUT_MESSAGE.format(seconds=seconds), 503)
+    db.session.refresh(row)
+
+
+def _get(model: type, user: User, row_id: int, allow_admin: bool):
+    row = db.session.get(model, row_id)
+    if row is None or (row.user_id != user.id and not (allow_admin and user.is_admin)):
+        raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    expire_if_stale(row)
+    return row
+
+
+def get_comparison(user: User, comparison_id: int, allow_admin: bool = True) -> FaceComparison:
+    """The user's comparison (admins: anyone's, for review), or NotFound."""
+    return _get(FaceComparison, user, comparison_id, allow_admin)
+
+
+def get_analysis(user: User, analysis_id: int, allow_admin: bool = True) -> FaceAnalysis:
+    return _get(FaceAnalysis, user, analysis_id, allow_admin)
+
+
+def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
+    """Delete a comparison or analysis from the history; the photos stay in the file library."""
+    if row.user_id != user.id and not user.is_admin:
+        raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    audit.record(f"face.{row.kind}.delete", user, row)
+    db.session.delete(row)
+    db.session.commit()
+
+
+def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: int = 1,
+            per_page: int | None = None):
+    """Comparisons and analyses newest first, as (pagination of (kind, id) rows, loaded objects by key).
+
+    Staff see their own; admins see everyone's, or one owner's with `owner_id`.
+    """
+    comparisons = select(literal("comparison").label("kind"), FaceComparison.id.label("id"),
+                         FaceComparison.created_at.label("created_at"))
+    analyses = select(literal("analysis").label("kind"), FaceAnalysis.id.label("id"),
+                      FaceAnalysis.created_at.label("created_at"))
+    owner = viewer.id if not viewer.is_admin else owner_id
+    if owner:
+        comparisons = comparisons.where(FaceComparison.user_id == owner)
+        analyses = analyses.where(FaceAnalysis.user_id == owner)
+    if verdict == "same":
+        parts = [comparisons.where(FaceComparison.verified.is_(True), FaceComparison.status == DONE)]
+    elif verdict == "different":
+        parts = [comparisons.where(FaceComparison.verified.is_(False), FaceComparison.status == DONE)]
+    elif verdict == "analysis":
+        parts = [analyses]
+    elif verdict == "failed":
+        parts = [comparisons.where(FaceComparison.status == FAILED), analyses.where(FaceAnalysis.status == FAILED)]
+    else:
+        parts = [comparisons, analyses]
+    combined = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    query = select(combined.c.kind, combined.c.id).order_by(combined.c.created_at.desc(), combined.c.id.desc())
+    per_page = per_page or current_app.config["PAGE_SIZE"]
+    total = db.session.scalar(select(func.count()).select_from(combined)) or 0
+    page = max(page, 1)
+    keys = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+    items = _load(keys)
+    for item in items:
+        expire_if_stale(item)
+    return HistoryPage(items=items, page=page, per_page=per_page, total=total)
+
+
+def _load(keys) -> list[FaceComparison | FaceAnalysis]:
+    ids = {"comparison": [key.id for key in keys if key.kind == "comparison"],
+           "analysis": [key.id for key in keys if key.kind == "analysis"]}
+    loaded: dict[tuple[str, int], Any] = {}
+    if ids["comparison"]:
+        for row in db.session.scalars(select(FaceComparison).where(FaceComparison.id.in_(ids["comparison"]))):
+            loaded[("comparison", row.id)] = row
+    if ids["analysis"]:
+        for row in db.session.scalars(select(FaceAnalysis).where(FaceAnalysis.id.in_(ids["analysis"]))):
+            loaded[("analysis", row.id)] = row
+    return [loaded[(key.kind, key.id)] for key in keys if (key.kind, key.id) in loaded]
+
+
+@dataclass
+class HistoryPage:
+    """The few things the pagination macro reads, for a list made of two tables."""
+
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def recent(user: User, limit: int = 4) -> list[FaceComparison | FaceAnalysis]:
+    return history(user, owner_id=user.id, per_page=limit).items
+
+
+def owners() -> list[User]:
+    """Users who have face results, for the admin's owner filter."""
+    with_results = select(FaceComparison.user_id).union(select(FaceAnalysis.user_id))
+    return list(db.session.scalars(select(User).where(User.id.in_(with_results)).order_by(User.name)))
+
+
+# --- API representation ------------------------------------------------------------------------------
+
+
+def _api_faces(faces: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((faces or {}).get("faces", []))
+
+
+def comparison_json(comparison: FaceComparison) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": comparison.id,
+        "status": comparison.status,
+        "verified": comparison.verified,
+        "distance": comparison.distance,
+        "threshold": comparison.threshold,
+        "confidence": comparison.confidence,
+        "model": comparison.model,
+        "detector": comparison.detector,
+        "similarity_metric": comparison.metric,
+        "faces": {"image1": _api_faces(comparison.faces_a), "image2": _api_faces(comparison.faces_b)},
+        "compared_faces": {"image1": comparison.face_a, "image2": comparison.face_b},
+        "files": {"image1": comparison.file_a_id, "image2": comparison.file_b_id},
+        "cached": bool(comparison.cached),
+        "time_ms": comparison.duration_ms,
+        "created_at": as_utc(comparison.created_at).isoformat(),
+    }
+    if comparison.status == FAILED:
+        body["error"] = comparison.error
+    return body
+
+
+def analysis_json(analysis: FaceAnalysis) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": analysis.id,
+        "status": analysis.status,
+        "faces": _api_faces(analysis.faces),
+        "analyzer": analysis.analyzer,
+        "model": analysis.model,
+        "detector": analysis.detector,
+        "file": analysis.file_id,
+        "time_ms": analysis.duration_ms,
+        "created_at": as_utc(analysis.created_at).isoformat(),
+    }
+    if analysis.status == FAILED:
+        body["error"] = analysis.error
+    return body
+
+
+def result_status(row: FaceComparison | FaceAnalysis) -> int:
+    """The HTTP status a page or the API answers with for this job's current state."""
+    if row.status == DONE:
+        return 200
+    if row.status == FAILED:
+        return row.error_status or 500
+    return 202
