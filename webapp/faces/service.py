@@ -403,7 +403,7 @@ def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
 
 
 def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: int = 1,
-            per_page: int | None = None):
+            per_page: int | None = None, count_total: bool = True):
     """Comparisons and analyses newest first, as (pagination of (kind, id) rows, loaded objects by key).
 
     Staff see their own; admins see everyone's, or one owner's with `owner_id`.
@@ -429,7 +429,8 @@ def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: 
     combined = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     query = select(combined.c.kind, combined.c.id).order_by(combined.c.created_at.desc(), combined.c.id.desc())
     per_page = per_page or current_app.config["PAGE_SIZE"]
-    total = db.session.scalar(select(func.count()).select_from(combined)) or 0
+    # The dashboard's "recent" list needs no page count: skip that query there.
+    total = (db.session.scalar(select(func.count()).select_from(combined)) or 0) if count_total else 0
     page = max(page, 1)
     keys = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
     items = _load(keys)
@@ -482,7 +483,7 @@ class HistoryPage:
 
 
 def recent(user: User, limit: int = 4) -> list[FaceComparison | FaceAnalysis]:
-    return history(user, owner_id=user.id, per_page=limit).items
+    return history(user, owner_id=user.id, per_page=limit, count_total=False).items
 
 
 def owners() -> list[User]:
