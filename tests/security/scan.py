@@ -1,0 +1,220 @@
+"""`make scan`: wapiti and sqlmap against a throwaway instance of the app, signed in; fails on medium or worse.
+
+    python -m tests.security.scan [--output test-results/scan] [--database-url URL] [--budget SECONDS]
+
+1. The app runs with production settings over HTTPS on a free port (tests/security/target.py), with data made
+   through its own API so that pages with ids exist (seed.py).
+2. A small crawl signed in as the scanner finds the endpoints only htmx reaches; the app serves them to wapiti
+   as a page of links and forms (htmx.py).
+3. wapiti crawls and attacks signed in (its session comes from a real sign-in through the form; /logout is
+   excluded), with the modules for XSS, SQL injection, command execution, file handling, CRLF, open redirects,
+   CSRF, headers, CSP and cookies. sqlmap then tests the query parameters of the JSON API with a bearer token.
+4. Findings come from wapiti's report, sqlmap's results and the app's own log (a 5xx other than 503, an unhandled
+   exception). Medium, high or critical fails; so does a scan that signed out, or never reached a seeded page
+   or an htmx endpoint, or a query parameter sqlmap could not test. Reports go to --output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from tests.helpers import PASSWORD
+from tests.security import findings as found
+from tests.security.browser import Browser
+from tests.security.htmx import SEED_PATH, Endpoint, discover, serve_seed_page
+from tests.security.seed import create_account, seed_library, seed_waiting_reply
+from tests.security.target import (API_EMAIL, SCANNER_EMAIL, RequestLog, build_app, https_server,
+                                   record_requests, scan_database)
+from tests.servers.openai_server import OpenAIServer
+
+ROOT = Path(__file__).resolve().parents[2]
+WAPITI_AGENT = "workbench-scan/wapiti"
+SQLMAP_AGENT = "workbench-scan/sqlmap"
+CRAWLER_AGENT = "workbench-scan/htmx-discovery"
+# ssrf and xxe need an endpoint on the internet; backup, buster and nikto guess file names (no files are served
+# from the document root); wapp only fingerprints.
+WAPITI_MODULES = "xss,permanentxss,sql,blindsql,exec,file,crlf,redirect,csrf,http_headers,cookieflags,csp"
+# The JSON API's query parameters, with values that return rows (the seeded data).
+API_QUERIES: dict[str, dict[str, str]] = {
+    "/api/files": {"q": "photo", "kind": "image", "page": "1", "per_page": "10"},
+    "/api/conversations": {"q": "Hello", "model": "gpt-4o-mini", "from": "2020-01-01", "to": "2100-01-01",
+                           "page": "1", "per_page": "10"},
+}
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("wapiti", "sqlmap") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"{' and '.join(missing)} not found: `make scan` installs Debian's wapiti and sqlmap.")
+
+
+def run(command: list[str], log: Path, timeout: float) -> str:
+    """Run a scanner, its output kept in `log`; returns the output."""
+    print("$", " ".join(command[:3]), "...", flush=True)
+    started = time.monotonic()
+    with log.open("w") as output:
+        result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout, cwd=log.parent,
+                                stdin=subprocess.DEVNULL)
+    print(f"  exit {result.returncode} after {time.monotonic() - started:.0f} s; output in {log}", flush=True)
+    return log.read_text(errors="replace")
+
+
+def excluded(base_url: str) -> list[str]:
+    """Not crawled: static files, and forms that would end the session or delete the seeded data before the
+    attacks reach it (wapiti's crawl submits every form it finds, CSRF token included)."""
+    patterns = ["/logout", "/static/*", "/*/delete", "/*/revoke"]
+    return [argument for pattern in patterns for argument in ("--exclude", base_url + pattern)]
+
+
+def wapiti_command() -> list[str]:
+    """wapiti, through run_wapiti.py, with the interpreter wapiti itself names (Debian's python3)."""
+    executable = Path(shutil.which("wapiti") or "wapiti")
+    interpreter = executable.read_text(errors="replace").splitlines()[0].removeprefix("#!").split()
+    return [*interpreter, str(Path(__file__).with_name("run_wapiti.py"))]
+
+
+def wapiti(base_url: str, start: list[str], cookie_file: Path, output: Path, workdir: Path,
+           budget: float, modules: str) -> list[found.Finding]:
+    report = output / "wapiti.json"
+    command = [
+        *wapiti_command(), "--url", base_url + "/", "--scope", "folder", "--module", modules,
+        "--cookie", str(cookie_file), *excluded(base_url),
+        # The CSRF token must stay valid while the other fields are attacked (the csrf module still checks it).
+        "--skip", "csrf_token",
+        "--flush-session", "--store-session", str(workdir / "wapiti-session"),
+        "--max-scan-time", str(round(budget * 0.2)), "--max-attack-time", str(round(budget * 0.8 / len(modules.split(",")))),
+        "--timeout", "20", "--user-agent", WAPITI_AGENT, "--no-bugreport", "--verbose", "1",
+        "--format", "json", "--output", str(report),
+    ]
+    for url in start:
+        command += ["--start", base_url + url]
+    output_text = run(command, output / "wapiti.log", timeout=budget * 1.5 + 60)
+    if not report.exists():
+        raise RuntimeError(f"wapiti wrote no report; see {output / 'wapiti.log'}")
+    cut_short = [line.strip() for line in output_text.splitlines() if "Max attack time was reached" in line]
+    for line in cut_short:
+        print("  note:", line)
+    return found.wapiti_findings(json.loads(report.read_text()))
+
+
+def sqlmap(base_url: str, token: str, output: Path, budget: float) -> list[found.Finding]:
+    targets = output / "sqlmap-targets.txt"
+    targets.write_text("".join(f"{base_url}{path}?{urlencode(query)}\n" for path, query in API_QUERIES.items()))
+    results = output / "sqlmap-results.csv"
+    results.unlink(missing_ok=True)
+    command = [
+        "sqlmap", "-m", str(targets), "--batch", "--header", f"Authorization: Bearer {token}",
+        "--user-agent", SQLMAP_AGENT, "--level", "1", "--risk", "1", "--timeout", "15", "--retries", "1",
+        "--time-sec", "2", "--threads", "4", "--flush-session", "--disable-coloring",
+        "--output-dir", str(output / "sqlmap"), "--results-file", str(results),
+    ]
+    text = run(command, output / "sqlmap.log", timeout=budget)
+    parameters = [name for query in API_QUERIES.values() for name in query]
+    untested = found.untested_parameters(text, parameters)
+    problems = [found.Finding("scan", found.HIGH, "not tested by sqlmap", name, "no verdict in sqlmap's output")
+                for name in untested]
+    return found.sqlmap_findings(results, text) + problems
+
+
+def scan(output: Path, database_url: str | None, budget: float, modules: str) -> list[found.Finding]:
+    log = RequestLog()
+    endpoints: list[Endpoint] = []
+    with tempfile.TemporaryDirectory(prefix="workbench-scan-") as temp, OpenAIServer(
+            models=["gpt-4o-mini", "gpt-4o"]) as model_server:
+        workdir = Path(temp)
+        with scan_database(workdir, database_url) as database:
+            app = build_app(workdir, database, model_server)
+            record_requests(app, log)
+            serve_seed_page(app, endpoints)
+            with https_server(app) as base_url:
+                print(f"App under scan: {base_url} ({database.split(':')[0]})", flush=True)
+                scanner_token = create_account(app, SCANNER_EMAIL, "Scan Staff")
+                api_token = create_account(app, API_EMAIL, "API Scan Staff")
+                pages = seed_library(app, scanner_token, model_server)
+                seed_library(app, api_token, model_server)
+
+                crawler = Browser(base_url, CRAWLER_AGENT)
+                crawler.sign_in(SCANNER_EMAIL, PASSWORD)
+                pages.append(seed_waiting_reply(crawler))
+                found_endpoints, seen = discover(crawler, ["/", *pages])
+                endpoints.extend(found_endpoints)
+                print(f"htmx endpoints found on {len(seen)} pages:", flush=True)
+                for endpoint in endpoints:
+                    print(f"  {endpoint.method} {endpoint.path} {dict(endpoint.fields) or ''}")
+                unscannable = [e for e in endpoints if e.method not in ("GET", "POST")]
+
+                scanner = Browser(base_url, WAPITI_AGENT)
+                scanner.sign_in(SCANNER_EMAIL, PASSWORD)
+                cookie_file = workdir / "wapiti-cookies.json"
+                cookie_file.write_text(json.dumps(scanner.wapiti_cookie_file()))
+
+                results = sqlmap(base_url, api_token, output, budget * 0.4)
+                results += wapiti(base_url, [SEED_PATH, *pages], cookie_file, output, workdir, budget * 0.6,
+                                  modules)
+                results += found.server_errors(log.served, log.errors)
+                results += found.lost_session(log.served, WAPITI_AGENT)
+                must_reach = pages + [e.path for e in endpoints if e.method in ("GET", "POST")]
+                results += found.unreached(log.served, WAPITI_AGENT, must_reach)
+                results += [found.Finding("scan", found.MEDIUM, "not scannable by wapiti", f"{e.method} {e.path}",
+                                          "HTML forms send only GET and POST") for e in unscannable]
+                print(f"Requests answered: {len(log.by_agent(WAPITI_AGENT))} to wapiti, "
+                      f"{len(log.by_agent(SQLMAP_AGENT))} to sqlmap", flush=True)
+                write_logs(output, log)
+    return results
+
+
+def write_logs(output: Path, log: RequestLog) -> None:
+    """Every request the app answered (requests.tsv), and the tracebacks of unhandled exceptions."""
+    lines = (f"{e.user_agent}\t{e.method}\t{e.status}\t{'signed-in' if e.signed_in else '-'}\t{e.url}"
+             for e in log.served)
+    (output / "requests.tsv").write_text("\n".join(lines) + "\n")
+    (output / "tracebacks.txt").unlink(missing_ok=True)
+    if log.errors:
+        (output / "tracebacks.txt").write_text("\n".join(f"{line}\n{trace}" for line, trace in log.errors))
+
+
+def report(results: list[found.Finding]) -> int:
+    failing = sorted((f for f in results if f.fails), key=lambda f: -f.level)
+    lower = sorted((f for f in results if not f.fails), key=lambda f: -f.level)
+    if lower:
+        print(f"\n{len(lower)} finding(s) below medium (printed, not failing):")
+        for finding in lower:
+            print("  " + finding.line())
+    if failing:
+        print(f"\nSCAN FAILED: {len(failing)} finding(s) of medium severity or worse:")
+        for finding in failing:
+            print("  " + finding.line())
+        return 1
+    print("\nScan passed: no finding of medium severity or worse.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "test-results" / "scan",
+                        help="folder for the reports (default: test-results/scan, ignored by git)")
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"),
+                        help="a PostgreSQL server to make the scan's own database on (default: TEST_DATABASE_URL; "
+                             "unset: a temporary SQLite file)")
+    parser.add_argument("--modules", default=WAPITI_MODULES, help=f"wapiti's modules (default: {WAPITI_MODULES})")
+    parser.add_argument("--budget", type=float, default=150, help="seconds for both scanners together")
+    arguments = parser.parse_args(argv)
+    require_tools()
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results = scan(arguments.output.resolve(), arguments.database_url, arguments.budget,
+                   arguments.modules)
+    print(f"Scan took {time.monotonic() - started:.0f} s")
+    return report(results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The app under scan: a throwaway instance with production settings, served over HTTPS on a free port.
+
+It has its own database (a temporary SQLite file, or a private database on a PostgreSQL server), upload
+folder and fake OpenAI-compatible model service (tests/servers), and two staff accounts: one the scanners
+sign in as, one whose API token sqlmap uses. Every request it answers is recorded (scanner, status, signed in
+or not) and every unhandled exception kept with its traceback: the scan's own evidence, besides the reports.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, got_request_exception, request
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import BaseWSGIServer, generate_adhoc_ssl_context, make_server
+
+from config import normalize_database_url
+from tests.servers.openai_server import OpenAIServer
+from webapp import create_app
+from webapp.extensions import db
+
+SCANNER_EMAIL = "scanner@example.com"
+API_EMAIL = "api-scanner@example.com"
+MODELS = "gpt-4o-mini,gpt-4o"
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request the app answered during the scan."""
+
+    method: str
+    url: str  # path and query string
+    status: int
+    user_agent: str
+    signed_in: bool
+    location: str
+
+
+@dataclass
+class RequestLog:
+    served: list[Served] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (request line, traceback)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def by_agent(self, agent: str) -> list[Served]:
+        with self.lock:
+            return [entry for entry in self.served if entry.user_agent == agent]
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """The settings classes read the environment when built: set some variables for that moment only."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def scan_database(workdir: Path, server_url: str | None) -> Iterator[str]:
+    """A database of the scan's own: on `server_url` (PostgreSQL) if given, dropped afterwards; else SQLite."""
+    if not server_url:
+        yield f"sqlite:///{workdir / 'scan.db'}"
+        return
+    server = make_url(normalize_database_url(server_url))
+    name = f"workbench_scan_{os.getpid()}_{secrets.token_hex(3)}"
+    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> Flask:
+    """Production settings, as `make run` would have them behind TLS, on throwaway storage."""
+    with environment(
+        SECRET_KEY=secrets.token_hex(32),
+        DATABASE_URL=database_url,
+        INSTANCE_DIR=str(workdir),
+        UPLOAD_DIR=str(workdir / "uploads"),
+        UPLOAD_TEMP_DIR=str(workdir / "upload-tmp"),
+        STORAGE_BACKEND="local",
+        WORKBENCH_DOTENV=os.devnull,
+    ):
+        app = create_app("production", {
+            "OPENAI_API_KEY": "scan-key",
+            "OPENAI_BASE_URL": model_server.base_url,
+            "OPENAI_MODELS": MODELS,
+            "BEDROCK_MODELS": "",
+            "CHAT_MAX_RETRIES": 0,
+            "CELERY_BROKER_URL": "",
+            "DEEPFACE_HOME": Path(os.environ.get("DEEPFACE_HOME") or workdir / "deepface"),
+            "LOG_LEVEL": "WARNING",
+        })
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def record_requests(app: Flask, log: RequestLog) -> None:
+    """Keep a line per answered request and the traceback of every unhandled exception."""
+
+    @app.after_request
+    def remember(response: Response) -> Response:
+        user = g.get("_login_user") or g.get("api_user")
+        entry = Served(
+            method=request.method,
+            url=request.full_path.rstrip("?"),
+            status=response.status_code,
+            user_agent=request.headers.get("User-Agent", ""),
+            signed_in=bool(getattr(user, "is_authenticated", False)),
+            location=response.headers.get("Location", ""),
+        )
+        with log.lock:
+            log.served.append(entry)
+        return response
+
+    def keep_traceback(sender: Flask, exception: BaseException, **extra: Any) -> None:
+        with log.lock:
+            log.errors.append((f"{request.method} {request.full_path.rstrip('?')}", traceback.format_exc()))
+
+    got_request_exception.connect(keep_traceback, app, weak=False)
+
+
+@contextmanager
+def https_server(app: Flask) -> Iterator[str]:
+    """The app on a free 127.0.0.1 port over TLS (a self-signed certificate), in threads of this process."""
+    # The request log above keeps what matters; werkzeug's line per request would bury the scan's output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
+                                         ssl_context=generate_adhoc_ssl_context())
+    thread = threading.Thread(target=server.serve_forever, name="scan-target", daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
