@@ -21,7 +21,7 @@ from typing import Any
 from flask import Flask, Response, g, got_request_exception, request
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import BaseWSGIServer, generate_adhoc_ssl_context, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, generate_adhoc_ssl_context, make_server
 
 from config import normalize_database_url
 from tests.servers.openai_server import OpenAIServer
@@ -141,13 +141,23 @@ def record_requests(app: Flask, log: RequestLog) -> None:
     got_request_exception.connect(keep_traceback, app, weak=False)
 
 
+class KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1, so the scanners reuse connections instead of a TLS handshake per request (as behind a proxy)."""
+
+    protocol_version = "HTTP/1.1"
+
+
 @contextmanager
 def https_server(app: Flask) -> Iterator[str]:
     """The app on a free 127.0.0.1 port over TLS (a self-signed certificate), in threads of this process."""
     # The request log above keeps what matters; werkzeug's line per request would bury the scan's output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
-                                         ssl_context=generate_adhoc_ssl_context())
+    context = generate_adhoc_ssl_context()
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=KeepAliveHandler)
+    # werkzeug would complete each TLS handshake in its accepting thread, where one slow client stalls all the
+    # others; deferred, the handshake happens in the thread that serves the connection.
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    server.ssl_context = context  # requests then carry wsgi.url_scheme "https"
     thread = threading.Thread(target=server.serve_forever, name="scan-target", daemon=True)
     thread.start()
     try:
