@@ -13,13 +13,14 @@ DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
 export DEEPFACE_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test chromium wrk install install-dev migrate weights worker bench vendor clean help
+.PHONY: run dev test chromium wrk scanners scan install install-dev migrate weights worker bench vendor clean help
 
 help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
 	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
 	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
 	@echo "make bench  run the benchmarks under bench/ (pages, chat, 500 MB uploads, faces)"
+	@echo "make scan   wapiti and sqlmap against a signed-in throwaway instance; fails on medium or worse"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +82,16 @@ bench: install-dev wrk
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/faces.py
+
+# The security scanners are Debian's packages (wapiti 3.0.4 and sqlmap 1.7 on bookworm).
+scanners:
+	@command -v wapiti >/dev/null && command -v sqlmap >/dev/null || { \
+		echo "Installing Debian's wapiti and sqlmap for the security scan"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wapiti sqlmap; }
+
+# Reports go to test-results/scan/. SCAN_ARGS="--budget 900" scans longer (see the README's Security scan).
+scan: install-dev weights scanners
+	$(BIN)/python -m tests.security.scan $(SCAN_ARGS)
 
 # Refresh the vendored front-end files from the npm registry (they are committed; nothing is fetched at run time).
 HTMX_VERSION := 2.0.11

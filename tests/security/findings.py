@@ -53,19 +53,21 @@ SQLMAP_INJECTABLE = re.compile(r"(\w+) parameter '([^']+)' (?:is|appears to be) 
 
 def sqlmap_findings(results_csv: Path, output: str) -> list[Finding]:
     """Injection points from sqlmap's --results-file, and any it announced on its output but did not list."""
-    findings: dict[tuple[str, str], Finding] = {}
+    findings, listed = [], set()
     if results_csv.exists():
         with results_csv.open(newline="") as handle:
             for row in csv.DictReader(handle):
-                where = f"{row.get('Target URL', '?')} [{row.get('Place', '?')} {row.get('Parameter', '?')}]"
-                findings[(row.get("Place", ""), row.get("Parameter", ""))] = Finding(
-                    "sqlmap", HIGH, "SQL injection", where, f"techniques: {row.get('Technique(s)', '')}")
+                place, parameter = row.get("Place", "?"), row.get("Parameter", "?")
+                listed.add((place, parameter))
+                findings.append(Finding("sqlmap", HIGH, "SQL injection",
+                                        f"{row.get('Target URL', '?')} [{place} {parameter}]",
+                                        f"techniques: {row.get('Technique(s)', '')}"))
     for place, parameter, technique in SQLMAP_INJECTABLE.findall(output):
-        if "not" in technique.split():
-            continue
-        findings.setdefault((place, parameter), Finding(
-            "sqlmap", HIGH, "SQL injection", f"{place} parameter {parameter}", technique or "injectable"))
-    return list(findings.values())
+        if (place, parameter) not in listed and "not" not in technique.split():
+            listed.add((place, parameter))
+            findings.append(Finding("sqlmap", HIGH, "SQL injection", f"{place} parameter {parameter}",
+                                    f"{technique or 'injectable'} (see sqlmap.log)"))
+    return findings
 
 
 def untested_parameters(output: str, parameters: Iterable[str]) -> list[str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.helpers import PASSWORD
-from tests.security import findings as found
+from tests.security import canary, findings as found
 from tests.security.browser import Browser
 from tests.security.htmx import SEED_PATH, Endpoint, discover, serve_seed_page
 from tests.security.seed import create_account, seed_library, seed_waiting_reply
@@ -115,7 +115,8 @@ def wapiti(base_url: str, start: list[str], cookie_file: Path, output: Path, wor
 
 def sqlmap(base_url: str, token: str, output: Path, budget: float) -> list[found.Finding]:
     targets = output / "sqlmap-targets.txt"
-    targets.write_text("".join(f"{base_url}{path}?{urlencode(query)}\n" for path, query in API_QUERIES.items()))
+    urls = [f"{path}?{urlencode(query)}" for path, query in API_QUERIES.items()] + [canary.SQL_URL]
+    targets.write_text("".join(f"{base_url}{url}\n" for url in urls))
     results = output / "sqlmap-results.csv"
     results.unlink(missing_ok=True)
     command = [
@@ -125,7 +126,7 @@ def sqlmap(base_url: str, token: str, output: Path, budget: float) -> list[found
         "--output-dir", str(output / "sqlmap"), "--results-file", str(results),
     ]
     text = run(command, output / "sqlmap.log", timeout=budget)
-    parameters = [name for query in API_QUERIES.values() for name in query]
+    parameters = [name for query in API_QUERIES.values() for name in query] + ["email"]
     untested = found.untested_parameters(text, parameters)
     problems = [found.Finding("scan", found.HIGH, "not tested by sqlmap", name, "no verdict in sqlmap's output")
                 for name in untested]
@@ -162,6 +163,7 @@ def scan(output: Path, database_url: str | None, budget: float, modules: str) ->
             app = build_app(workdir, database, model_server)
             record_requests(app, log)
             serve_seed_page(app, endpoints)
+            canary.plant(app)
             with https_server(app) as base_url:
                 print(f"App under scan: {base_url} ({database.split(':')[0]})", flush=True)
                 scanner_token = create_account(app, SCANNER_EMAIL, "Scan Staff")
@@ -187,7 +189,7 @@ def scan(output: Path, database_url: str | None, budget: float, modules: str) ->
                 # sqlmap (the API, a token) and wapiti (the pages, a session) do not meet: run them side by side.
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     api_results = pool.submit(sqlmap, base_url, api_token, output, budget)
-                    results = wapiti(base_url, [SEED_PATH, *pages], cookie_file, output, workdir, budget, modules)
+                    results = wapiti(base_url, [canary.XSS_URL, SEED_PATH, *pages], cookie_file, output, workdir, budget, modules)
                     results += api_results.result()
                 results = judge_csrf(results, crawler)
                 results += found.server_errors(log.served, log.errors)
@@ -213,6 +215,12 @@ def write_logs(output: Path, log: RequestLog) -> None:
 
 
 def report(results: list[found.Finding]) -> int:
+    """Print the findings; 1 if any is medium or worse (a planted flaw missed counts), else 0."""
+    results, planted = canary.set_aside(results)
+    if planted:
+        print(f"\nPlanted flaws found, as they must be ({len(planted)} finding(s), set aside):")
+        for finding in sorted({(f.source, f.category, f.where.split("?")[0]) for f in planted}):
+            print("  " + " / ".join(finding))
     failing = sorted((f for f in results if f.fails), key=lambda f: -f.level)
     lower = sorted((f for f in results if not f.fails), key=lambda f: -f.level)
     if lower:
