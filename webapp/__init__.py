@@ -42,6 +42,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     # Request hooks first: the request id must exist before any extension (CSRF) can reject the request.
     register_request_hooks(app)
     init_extensions(app)
+    # After the CSRF check (registered by init_extensions), before every view: no NUL in text input.
+    from webapp.security import refuse_nul_text
+
+    app.before_request(refuse_nul_text)
     init_features(app)
     register_blueprints(app)
 
