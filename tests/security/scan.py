@@ -84,53 +84,75 @@ def wapiti_command() -> list[str]:
     return [*interpreter, str(Path(__file__).with_name("run_wapiti.py"))]
 
 
-def wapiti(base_url: str, start: list[str], cookie_file: Path, output: Path, workdir: Path,
-           budget: float, modules: str) -> list[found.Finding]:
-    report = output / "wapiti.json"
+def wapiti(name: str, arguments: list[str], output: Path, workdir: Path, timeout: float) -> list[found.Finding]:
+    """One wapiti run; its report is output/NAME.json, its output NAME.log."""
+    report = output / f"{name}.json"
+    report.unlink(missing_ok=True)
     command = [
-        *wapiti_command(), "--url", base_url + "/", "--scope", "folder", "--module", modules,
+        *wapiti_command(), *arguments, "--flush-session", "--store-session", str(workdir / f"{name}-session"),
+        "--timeout", "20", "--user-agent", WAPITI_AGENT, "--no-bugreport", "--verbose", "1",
+        "--format", "json", "--output", str(report),
+    ]
+    output_text = run(command, output / f"{name}.log", timeout=timeout)
+    if not report.exists():
+        raise RuntimeError(f"wapiti wrote no report; see {output / f'{name}.log'}")
+    for line in output_text.splitlines():
+        if "Max attack time was reached" in line:
+            print("  note:", line.strip())
+    return found.wapiti_findings(json.loads(report.read_text()))
+
+
+def scan_pages(base_url: str, start: list[str], cookie_file: Path, output: Path, workdir: Path, budget: float,
+               modules: str) -> list[found.Finding]:
+    """wapiti over the whole site, signed in."""
+    arguments = [
+        "--url", base_url + "/", "--scope", "folder", "--module", modules,
         "--cookie", str(cookie_file), *excluded(base_url),
         # The CSRF token must stay valid while the other fields are attacked (the csrf module still checks it).
         "--skip", "csrf_token",
-        "--flush-session", "--store-session", str(workdir / "wapiti-session"),
         # The crawl gets a fifth of the budget; each module attacking parameters a share of the rest (the
         # header, cookie, CSP and CSRF checks take seconds).
         "--max-scan-time", str(round(budget * 0.2)),
         "--max-attack-time", str(round(budget * 0.8 / max(1, len(set(modules.split(",")) & PARAMETER_MODULES)))),
         # One URL per query-string pattern is enough to attack the code behind it (the library's filters and
         # pages would otherwise make hundreds of variants of /files/).
-        "--scan-force", "paranoid", "--timeout", "20", "--user-agent", WAPITI_AGENT, "--no-bugreport", "--verbose", "1",
-        "--format", "json", "--output", str(report),
+        "--scan-force", "paranoid",
     ]
     for url in start:
-        command += ["--start", base_url + url]
-    output_text = run(command, output / "wapiti.log", timeout=budget * 1.5 + 60)
-    if not report.exists():
-        raise RuntimeError(f"wapiti wrote no report; see {output / 'wapiti.log'}")
-    cut_short = [line.strip() for line in output_text.splitlines() if "Max attack time was reached" in line]
-    for line in cut_short:
-        print("  note:", line)
-    return found.wapiti_findings(json.loads(report.read_text()))
+        arguments += ["--start", base_url + url]
+    return wapiti("wapiti", arguments, output, workdir, timeout=budget * 1.5 + 60)
 
 
-def sqlmap(base_url: str, token: str, output: Path, budget: float) -> list[found.Finding]:
-    targets = output / "sqlmap-targets.txt"
-    urls = [f"{path}?{urlencode(query)}" for path, query in API_QUERIES.items()] + [canary.SQL_URL]
-    targets.write_text("".join(f"{base_url}{url}\n" for url in urls))
-    results = output / "sqlmap-results.csv"
+def sqlmap(name: str, urls: list[str], parameters: list[str], arguments: list[str], output: Path,
+           timeout: float) -> list[found.Finding]:
+    """One sqlmap run over `urls`; a parameter in `parameters` it gave no verdict on is a finding too."""
+    targets = output / f"{name}-targets.txt"
+    targets.write_text("".join(f"{url}\n" for url in urls))
+    results = output / f"{name}-results.csv"
     results.unlink(missing_ok=True)
     command = [
-        "sqlmap", "-m", str(targets), "--batch", "--header", f"Authorization: Bearer {token}",
-        "--user-agent", SQLMAP_AGENT, "--level", "1", "--risk", "1", "--timeout", "15", "--retries", "1",
-        "--time-sec", "2", "--threads", "4", "--flush-session", "--disable-coloring",
-        "--output-dir", str(output / "sqlmap"), "--results-file", str(results),
+        "sqlmap", "-m", str(targets), "--batch", *arguments, "--user-agent", SQLMAP_AGENT,
+        "--timeout", "15", "--retries", "1", "--threads", "4", "--flush-session", "--disable-coloring",
+        "--output-dir", str(output / name), "--results-file", str(results),
     ]
-    text = run(command, output / "sqlmap.log", timeout=budget)
-    parameters = [name for query in API_QUERIES.values() for name in query] + ["email"]
-    untested = found.untested_parameters(text, parameters)
-    problems = [found.Finding("scan", found.HIGH, "not tested by sqlmap", name, "no verdict in sqlmap's output")
-                for name in untested]
+    text = run(command, output / f"{name}.log", timeout=timeout)
+    problems = [found.Finding("scan", found.HIGH, "not tested by sqlmap", parameter, f"no verdict in {name}.log")
+                for parameter in found.untested_parameters(text, parameters)]
     return found.sqlmap_findings(results, text) + problems
+
+
+def scan_api(base_url: str, token: str, output: Path, workdir: Path, budget: float) -> list[found.Finding]:
+    """sqlmap over the API's query parameters; then the planted flaws, each scanned on its own (sqlmap skips
+    the rest of a host once it found an injection there)."""
+    urls = [f"{base_url}{path}?{urlencode(query)}" for path, query in API_QUERIES.items()]
+    parameters = [name for query in API_QUERIES.values() for name in query]
+    results = sqlmap("sqlmap", urls, parameters, ["--header", f"Authorization: Bearer {token}", "--level", "1",
+                                                  "--risk", "1", "--time-sec", "2"], output, timeout=budget)
+    results += sqlmap("sqlmap-canary", [base_url + canary.SQL_URL], ["email"], ["--technique", "B"], output,
+                      timeout=budget)
+    results += wapiti("wapiti-canary", ["--url", base_url + canary.XSS_URL, "--scope", "page", "--module", "xss"],
+                      output, workdir, timeout=budget)
+    return results
 
 
 def judge_csrf(results: list[found.Finding], browser: Browser) -> list[found.Finding]:
@@ -188,8 +210,9 @@ def scan(output: Path, database_url: str | None, budget: float, modules: str) ->
 
                 # sqlmap (the API, a token) and wapiti (the pages, a session) do not meet: run them side by side.
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    api_results = pool.submit(sqlmap, base_url, api_token, output, budget)
-                    results = wapiti(base_url, [canary.XSS_URL, SEED_PATH, *pages], cookie_file, output, workdir, budget, modules)
+                    api_results = pool.submit(scan_api, base_url, api_token, output, workdir, budget)
+                    results = scan_pages(base_url, [SEED_PATH, *pages], cookie_file, output, workdir, budget,
+                                         modules)
                     results += api_results.result()
                 results = judge_csrf(results, crawler)
                 results += found.server_errors(log.served, log.errors)
@@ -244,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL server to make the scan's own database on (default: TEST_DATABASE_URL; "
                              "unset: a temporary SQLite file)")
     parser.add_argument("--modules", default=WAPITI_MODULES, help=f"wapiti's modules (default: {WAPITI_MODULES})")
-    parser.add_argument("--budget", type=float, default=150, help="seconds for both scanners together")
+    parser.add_argument("--budget", type=float, default=120,
+                        help="seconds for wapiti: a fifth for the crawl, the rest shared by its attack modules")
     arguments = parser.parse_args(argv)
     require_tools()
     arguments.output.mkdir(parents=True, exist_ok=True)
