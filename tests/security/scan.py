@@ -8,10 +8,11 @@
    as a page of links and forms (htmx.py).
 3. wapiti crawls and attacks signed in (its session comes from a real sign-in through the form; /logout is
    excluded), with the modules for XSS, SQL injection, command execution, file handling, CRLF, open redirects,
-   CSRF, headers, CSP and cookies. sqlmap then tests the query parameters of the JSON API with a bearer token.
+   CSRF, headers, CSP and cookies. Meanwhile sqlmap tests the JSON API's query parameters with a bearer token.
 4. Findings come from wapiti's report, sqlmap's results and the app's own log (a 5xx other than 503, an unhandled
    exception). Medium, high or critical fails; so does a scan that signed out, or never reached a seeded page
-   or an htmx endpoint, or a query parameter sqlmap could not test. Reports go to --output.
+   or an htmx endpoint, or a query parameter sqlmap could not test, or missed a planted flaw (canary.py).
+   Reports go to --output.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
+
+from flask import Flask
 
 from tests.helpers import PASSWORD
 from tests.security import canary, findings as found
@@ -51,6 +55,15 @@ API_QUERIES: dict[str, dict[str, str]] = {
     "/api/conversations": {"q": "Hello", "model": "gpt-4o-mini", "from": "2020-01-01", "to": "2100-01-01",
                            "page": "1", "per_page": "10"},
 }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    pages: list[str]  # seeded pages with ids, which wapiti must reach
+    endpoints: list[Endpoint]  # reached only by htmx
+    api_token: str  # sqlmap's
+    cookie_file: Path  # wapiti's signed-in session
+    crawler: Browser  # signed in as the scanner, for replaying claims
 
 
 def require_tools() -> None:
@@ -169,58 +182,65 @@ def judge_csrf(results: list[found.Finding], browser: Browser) -> list[found.Fin
             right = browser.post_form(path, {}, page=path)
             if wrong.status == 400 and CSRF_MESSAGE in wrong.text and CSRF_MESSAGE not in right.text:
                 finding = found.Finding(finding.source, 0, finding.category, finding.where,
-                                        "false positive: replayed as a form, a wrong token gets the CSRF refusal (400) "
-                                        f"and the page's own token passes (answer {right.status})")
+                                        "false positive: replayed as a form, a wrong token gets the CSRF refusal "
+                                        f"(400) and the page's own token passes (answer {right.status})")
         judged.append(finding)
     return judged
 
 
+def prepare(app: Flask, base_url: str, model_server: OpenAIServer, workdir: Path) -> Prepared:
+    """Accounts, seed data, the htmx endpoints (served from then on by the seed page) and wapiti's session."""
+    scanner_token = create_account(app, SCANNER_EMAIL, "Scan Staff")
+    api_token = create_account(app, API_EMAIL, "API Scan Staff")
+    pages = seed_library(app, scanner_token, model_server)
+    seed_library(app, api_token, model_server)
+    crawler = Browser(base_url, CRAWLER_AGENT)
+    crawler.sign_in(SCANNER_EMAIL, PASSWORD)
+    pages.append(seed_waiting_reply(crawler))
+    endpoints, seen = discover(crawler, ["/", *pages])
+    print(f"htmx endpoints found on {len(seen)} pages:", flush=True)
+    for endpoint in endpoints:
+        print(f"  {endpoint.method} {endpoint.path} {dict(endpoint.fields) or ''}")
+    scanner = Browser(base_url, WAPITI_AGENT)
+    scanner.sign_in(SCANNER_EMAIL, PASSWORD)
+    cookie_file = workdir / "wapiti-cookies.json"
+    cookie_file.write_text(json.dumps(scanner.wapiti_cookie_file()))
+    return Prepared(pages, endpoints, api_token, cookie_file, crawler)
+
+
+def coverage(log: RequestLog, prepared: Prepared) -> list[found.Finding]:
+    """From the app's own log: server errors, a signed-out scanner, pages and endpoints wapiti never reached."""
+    scannable = [e.path for e in prepared.endpoints if e.method in ("GET", "POST")]
+    results = found.server_errors(log.served, log.errors) + found.lost_session(log.served, WAPITI_AGENT)
+    results += found.unreached(log.served, WAPITI_AGENT, prepared.pages + scannable)
+    results += [found.Finding("scan", found.MEDIUM, "not scannable by wapiti", f"{e.method} {e.path}",
+                              "HTML forms send only GET and POST") for e in prepared.endpoints
+                if e.method not in ("GET", "POST")]
+    return results
+
+
 def scan(output: Path, database_url: str | None, budget: float, modules: str) -> list[found.Finding]:
     log = RequestLog()
-    endpoints: list[Endpoint] = []
+    served_endpoints: list[Endpoint] = []
     with tempfile.TemporaryDirectory(prefix="workbench-scan-") as temp, OpenAIServer(
             models=["gpt-4o-mini", "gpt-4o"]) as model_server:
         workdir = Path(temp)
         with scan_database(workdir, database_url) as database:
             app = build_app(workdir, database, model_server)
             record_requests(app, log)
-            serve_seed_page(app, endpoints)
+            serve_seed_page(app, served_endpoints)
             canary.plant(app)
             with https_server(app) as base_url:
                 print(f"App under scan: {base_url} ({database.split(':')[0]})", flush=True)
-                scanner_token = create_account(app, SCANNER_EMAIL, "Scan Staff")
-                api_token = create_account(app, API_EMAIL, "API Scan Staff")
-                pages = seed_library(app, scanner_token, model_server)
-                seed_library(app, api_token, model_server)
-
-                crawler = Browser(base_url, CRAWLER_AGENT)
-                crawler.sign_in(SCANNER_EMAIL, PASSWORD)
-                pages.append(seed_waiting_reply(crawler))
-                found_endpoints, seen = discover(crawler, ["/", *pages])
-                endpoints.extend(found_endpoints)
-                print(f"htmx endpoints found on {len(seen)} pages:", flush=True)
-                for endpoint in endpoints:
-                    print(f"  {endpoint.method} {endpoint.path} {dict(endpoint.fields) or ''}")
-                unscannable = [e for e in endpoints if e.method not in ("GET", "POST")]
-
-                scanner = Browser(base_url, WAPITI_AGENT)
-                scanner.sign_in(SCANNER_EMAIL, PASSWORD)
-                cookie_file = workdir / "wapiti-cookies.json"
-                cookie_file.write_text(json.dumps(scanner.wapiti_cookie_file()))
-
+                prepared = prepare(app, base_url, model_server, workdir)
+                served_endpoints.extend(prepared.endpoints)
                 # sqlmap (the API, a token) and wapiti (the pages, a session) do not meet: run them side by side.
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    api_results = pool.submit(scan_api, base_url, api_token, output, workdir, budget)
-                    results = scan_pages(base_url, [SEED_PATH, *pages], cookie_file, output, workdir, budget,
-                                         modules)
+                    api_results = pool.submit(scan_api, base_url, prepared.api_token, output, workdir, budget)
+                    results = scan_pages(base_url, [SEED_PATH, *prepared.pages], prepared.cookie_file, output,
+                                         workdir, budget, modules)
                     results += api_results.result()
-                results = judge_csrf(results, crawler)
-                results += found.server_errors(log.served, log.errors)
-                results += found.lost_session(log.served, WAPITI_AGENT)
-                must_reach = pages + [e.path for e in endpoints if e.method in ("GET", "POST")]
-                results += found.unreached(log.served, WAPITI_AGENT, must_reach)
-                results += [found.Finding("scan", found.MEDIUM, "not scannable by wapiti", f"{e.method} {e.path}",
-                                          "HTML forms send only GET and POST") for e in unscannable]
+                results = judge_csrf(results, prepared.crawler) + coverage(log, prepared)
                 print(f"Requests answered: {len(log.by_agent(WAPITI_AGENT))} to wapiti, "
                       f"{len(log.by_agent(SQLMAP_AGENT))} to sqlmap", flush=True)
                 write_logs(output, log)
