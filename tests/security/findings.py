@@ -80,9 +80,15 @@ def server_errors(served: Iterable[Served], tracebacks: list[tuple[str, str]]) -
     """Every 5xx but 503 (the app's clean "unavailable") is a defect: bad input must get a 4xx."""
     findings = [Finding("app", HIGH, f"HTTP {entry.status}", f"{entry.method} {entry.url}", f"from {entry.user_agent}")
                 for entry in served if entry.status >= 500 and entry.status != 503]
-    findings += [Finding("app", HIGH, "unhandled exception", request_line, trace.strip().splitlines()[-1])
+    findings += [Finding("app", HIGH, "unhandled exception", request_line, exception_line(trace))
                  for request_line, trace in tracebacks]
     return findings
+
+
+def exception_line(trace: str) -> str:
+    """The line of a traceback that names the exception (SQLAlchemy ends with a link to its docs)."""
+    lines = [line for line in trace.strip().splitlines() if line and not line.startswith("(Background on")]
+    return lines[-1] if lines else trace
 
 
 def lost_session(served: Iterable[Served], agent: str) -> list[Finding]:

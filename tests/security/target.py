@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from flask import Flask, Response, g, got_request_exception, request
+from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, generate_adhoc_ssl_context, make_server
@@ -117,7 +116,7 @@ def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> F
 
 
 def record_requests(app: Flask, log: RequestLog) -> None:
-    """Keep a line per answered request and the traceback of every unhandled exception."""
+    """Keep a line per answered request and the traceback of every unexpected error."""
 
     @app.after_request
     def remember(response: Response) -> Response:
@@ -134,11 +133,23 @@ def record_requests(app: Flask, log: RequestLog) -> None:
             log.served.append(entry)
         return response
 
-    def keep_traceback(sender: Flask, exception: BaseException, **extra: Any) -> None:
-        with log.lock:
-            log.errors.append((f"{request.method} {request.full_path.rstrip('?')}", traceback.format_exc()))
+    # The app's handler of unexpected errors logs each one with its traceback on "webapp.errors": keep them
+    # for the report (tracebacks.txt) instead of printing them among the scanners' output.
+    errors = logging.getLogger("webapp.errors")
+    errors.addHandler(TracebackKeeper(log))
+    errors.propagate = False
 
-    got_request_exception.connect(keep_traceback, app, weak=False)
+
+class TracebackKeeper(logging.Handler):
+    def __init__(self, log: RequestLog) -> None:
+        super().__init__(logging.ERROR)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        trace = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else record.getMessage()
+        line = f"{request.method} {request.full_path.rstrip('?')}" if has_request_context() else "-"
+        with self.log.lock:
+            self.log.errors.append((line, trace))
 
 
 class KeepAliveHandler(WSGIRequestHandler):

@@ -65,9 +65,10 @@ def test_a_parameter_sqlmap_gave_no_verdict_on_is_reported() -> None:
 
 
 def test_server_errors_fail_except_the_clean_503() -> None:
-    findings = server_errors([served(500), served(503), served(400)], [("POST /chat", "Traceback\nKeyError: 'x'")])
+    trace = "Traceback ...\nsqlalchemy.exc.DataError: NUL\n(Background on this error at: https://sqlalche.me/e/21/9h9h)"
+    findings = server_errors([served(500), served(503), served(400)], [("POST /chat", trace)])
     assert [(f.category, f.fails) for f in findings] == [("HTTP 500", True), ("unhandled exception", True)]
-    assert findings[1].detail == "KeyError: 'x'"
+    assert findings[1].detail == "sqlalchemy.exc.DataError: NUL"
 
 
 def test_a_scanner_sent_to_the_sign_in_page_has_lost_its_session() -> None:
