@@ -15,9 +15,9 @@ from flask import Flask, url_for
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.axe_support import axe_problems, axe_script
-from tests.chat_support import ChatClient, chat_settings, reset
-from tests.faces_support import compare, analyze, result_id, upload as photo_upload
-from tests.files_support import upload, rows
+from tests.chat_support import ChatClient, chat_settings, reset, stored_message
+from tests.faces_support import analyze, compare, result_id, upload as photo_upload
+from tests.files_support import rows, upload
 from tests.helpers import PASSWORD, login
 from tests.samples import jpeg, minimal_pdf
 from webapp import create_app
@@ -25,8 +25,8 @@ from webapp.auth import service as users
 
 pytestmark = pytest.mark.e2e
 
-# Every page a signed-in person can open, by endpoint; arguments name objects made by `seed` (several visits of
-# one endpoint check its different contents).
+# Every page a signed-in person can open, by endpoint; an argument naming an object made by `seed` gets its id,
+# others are used as they are (several visits of one endpoint check its different contents).
 PAGES: list[tuple[str, dict[str, Any]]] = [
     ("dashboard.index", {}),
     ("chat.new_conversation", {}),
@@ -133,7 +133,9 @@ def seed(live_server, openai_server) -> dict[str, int]:
     openai_server.reply = MARKDOWN_REPLY
     objects["conversation"], _ = chat.chat("Why is the sky blue?")
     openai_server.error_status = 500
-    chat.send(objects["conversation"], "And sunsets?")
+    failed = chat.send(objects["conversation"], "And sunsets?")
+    chat.stream(failed)
+    assert stored_message(app, failed).status == "error"  # shown with its reason and a Retry button
     reset(openai_server)
 
     upload(client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n"))
@@ -186,9 +188,9 @@ def test_no_serious_accessibility_violation_on_any_page(axe_context: BrowserCont
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
     with app.test_request_context():
-        urls = [(endpoint, url_for(endpoint, **{name: objects.get(value, value) for name, value in args.items()}))
+        urls = [url_for(endpoint, **{name: objects.get(value, value) for name, value in args.items()})
                 for endpoint, args in PAGES]
-    for endpoint, url in urls:
+    for url in urls:
         response = page.goto(f"{live_server.url}{url}")
         assert response is not None and response.status == 200, f"{url}: {response and response.status}"
         check(page, problems, url)
@@ -285,7 +287,13 @@ def test_upload_with_the_keyboard_alone(axe_context: BrowserContext, page: Page,
     photo.write_bytes(jpeg((320, 240)))
     keyboard_sign_in(page, live_server)
     follow_link(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Files"))
-    follow_link(page, page.get_by_role("link", name="Upload"))
+    # The skip link is the first stop and jumps over the header: the next Tab is the page's first control.
+    assert tab_to(page, page.get_by_role("link", name="Skip to content")) == 1
+    page.keyboard.press("Enter")
+    upload_button = page.get_by_role("button", name="Upload files")  # a link styled as a button
+    assert tab_to(page, upload_button) == 1
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Upload files")).to_be_visible()
 
     tab_to(page, page.get_by_label("Choose files"))
