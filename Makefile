@@ -13,7 +13,7 @@ DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
 export DEEPFACE_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test chromium wrk install install-dev migrate weights worker bench vendor clean help
+.PHONY: run dev test chromium npm axe wrk install install-dev migrate weights worker bench vendor clean help
 
 help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
@@ -65,7 +65,15 @@ chromium:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: install-dev chromium weights
+# npm fetches axe-core for the accessibility tests (and the vendored files, `make vendor`).
+npm:
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+
+# axe-core (version and integrity pinned in tests/axe_support.py) into ~/.cache/workbench with `npm pack`; not committed.
+axe: install-dev npm
+	$(BIN)/python -m tests.axe_support
+
+test: install-dev chromium weights axe
 	$(BIN)/python -m pytest
 
 # One Celery worker process for face jobs (the app sends them there when CELERY_BROKER_URL is set).

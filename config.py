@@ -169,6 +169,13 @@ class BaseConfig:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        # Both cookies belong to this host only: no Domain, Path=/ (what a __Host- name requires, see production).
+        self.SESSION_COOKIE_DOMAIN = None
+        self.SESSION_COOKIE_PATH = "/"
+        self.REMEMBER_COOKIE_DOMAIN = None
+        self.REMEMBER_COOKIE_PATH = "/"
+        # Strict-Transport-Security max-age in seconds; 0 sends no header (production turns it on).
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 0)
         self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 14))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
         # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
@@ -215,7 +222,7 @@ class BaseConfig:
             "img-src": "'self' data: blob:",
             "connect-src": "'self'",
             "frame-src": "'self'",
-            "object-src": "'self'",
+            "object-src": "'none'",  # no plugins; the PDF preview response allows its own viewer
             "form-action": "'self'",
             "base-uri": "'self'",
             "frame-ancestors": "'none'",
@@ -261,6 +268,13 @@ class ProductionConfig(BaseConfig):
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PREFERRED_URL_SCHEME = "https"
+        if self.SESSION_COOKIE_SECURE:
+            # Browsers keep a __Host- cookie only if it is Secure, Path=/ and has no Domain, so neither a
+            # sibling subdomain nor plain http can set or overwrite it. Without Secure the prefix would be refused.
+            self.SESSION_COOKIE_NAME = "__Host-session"
+            self.REMEMBER_COOKIE_NAME = "__Host-remember_token"
+        # HTTPS only for a year once a browser has seen the site over HTTPS (meaningless without it).
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000 if self.SESSION_COOKIE_SECURE else 0)
 
     def validate(self) -> None:
         if not self.SECRET_KEY:
