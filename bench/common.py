@@ -25,13 +25,14 @@ def free_port() -> int:
 
 
 def app_environment(workdir: Path, **extra: str) -> dict[str, str]:
-    """Production settings on a throwaway SQLite database and upload folder."""
+    """Production settings on a throwaway SQLite database and upload folder (one server, said out loud)."""
     env = dict(os.environ)
     env.update(
         WORKBENCH_ENV="production",
         SECRET_KEY=secrets.token_hex(32),
         INSTANCE_DIR=str(workdir),
         DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        ALLOW_SQLITE_IN_PRODUCTION="1",
         UPLOAD_DIR=str(workdir / "uploads"),
         # The load generator speaks plain http on loopback; a Secure cookie would never be sent back.
         SESSION_COOKIE_SECURE="0",
