@@ -79,6 +79,17 @@ worker: install weights
 cluster: install-dev weights
 	$(BIN)/python bench/cluster.py
 
+# locust lives in a virtualenv of its own: it brings gevent, which must stay out of the app's environment.
+LOAD_VENV := .venv-load
+$(LOAD_VENV)/.installed: requirements-load.txt
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/pip install --quiet -r requirements-load.txt
+	touch $@
+
+# 200 simulated staff for 60 s against the cluster above; figures and a chart in bench/results/ (see bench/load.py).
+load: install-dev weights $(LOAD_VENV)/.installed
+	$(BIN)/python bench/load.py
+
 # The load generator for bench/pages.py is Debian's wrk (a Python client would compete for the same two cores).
 wrk:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
@@ -103,4 +114,4 @@ vendor:
 	rm -rf .vendor
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache
