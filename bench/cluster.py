@@ -253,6 +253,9 @@ def start_app_server(name: str, env: dict[str, str], logs: Path, certificate: tu
     port = port or free_port()
     command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
                "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "10",
+               # Clients connect straight to these servers (no proxy keeping upstream connections open): keep
+               # theirs open between a person's clicks rather than a TLS handshake each time.
+               "--keep-alive", "30",
                "--certfile", str(certificate[0]), "--keyfile", str(certificate[1]),
                "--access-logfile", str(logs / f"{name}-access.log"), "--error-logfile", "-", "wsgi:app"]
     part = start_process(name, command, env, logs)
@@ -343,6 +346,8 @@ def running_cluster(options: ClusterOptions, fresh_database: bool = False) -> It
 
 
 def main() -> None:
+    from sqlalchemy.exc import OperationalError
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server-url", default=os.environ.get("CLUSTER_POSTGRES_URL", DEFAULT_SERVER_URL),
                         help="a PostgreSQL URL on the server to use (env CLUSTER_POSTGRES_URL)")
@@ -375,6 +380,11 @@ def main() -> None:
             print(f"{stopped.name} stopped on its own; stopping the rest. Its log ends with:\n{stopped.log_tail()}")
     except KeyboardInterrupt:
         print("\nStopping the cluster...")
+    except (OSError, RuntimeError) as error:
+        raise SystemExit(f"workbench: the cluster could not start: {error}") from None
+    except OperationalError as error:  # PostgreSQL is not where it was said to be
+        raise SystemExit(f"workbench: cannot reach PostgreSQL at {options.server_url} (set CLUSTER_POSTGRES_URL): "
+                         f"{str(error).splitlines()[0]}") from None
     print("Stopped.")
 
 

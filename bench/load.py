@@ -135,7 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--spawn-rate", type=float, default=10, help="users started per second")
+    parser.add_argument("--spawn-rate", type=float, default=4,
+                        help="users started per second (each signs in: scrypt, about 0.1 CPU-second)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app server")
     parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
     parser.add_argument("--server-url", default=os.environ.get("CLUSTER_POSTGRES_URL", DEFAULT_SERVER_URL))

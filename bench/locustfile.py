@@ -52,6 +52,12 @@ def count_status(request_type: str = "", response=None, **_: object) -> None:
     statuses[f"{status // 100}xx" if status else "no answer"] += 1
 
 
+@events.spawning_complete.add_listener
+def count_afresh(**_: object) -> None:
+    """locust's figures start over once every user is at work (--reset-stats): so do these counts."""
+    statuses.clear()
+
+
 @events.quitting.add_listener
 def write_statuses(**_: object) -> None:
     Path(STATUS_FILE).write_text(json.dumps(dict(statuses), indent=2))
@@ -130,7 +136,7 @@ class Staff(HttpUser):
             if response.status_code != 201:
                 response.failure(f"upload answered {response.status_code}")
 
-    @task(3)
+    @task(1)
     def sign_out_and_in(self) -> None:
         self.post("/logout", "POST /logout", "/", data={"csrf_token": self.csrf})
         self.sign_in()
