@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--server-url", default=os.environ.get("CLUSTER_POSTGRES_URL", DEFAULT_SERVER_URL),
                         help="a PostgreSQL URL on the server to use (env CLUSTER_POSTGRES_URL)")
     parser.add_argument("--database", default=os.environ.get("CLUSTER_DATABASE", DEFAULT_DATABASE),
-                        help="the cluster's database, created if missing and kept between runs")
+                        help="the cluster's database, created afresh on each start (env CLUSTER_DATABASE)")
     parser.add_argument("--redis-url", default=os.environ.get("CLUSTER_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--ports", default=os.environ.get("CLUSTER_PORTS", "5001,5002"),
                         help="the app servers' ports, comma-separated (env CLUSTER_PORTS)")
@@ -363,11 +363,14 @@ def main() -> None:
     options = ClusterOptions(workdir=args.workdir.resolve(), server_url=args.server_url, database=args.database,
                              redis_url=args.redis_url, ports=tuple(int(port) for port in args.ports.split(",")),
                              workers=args.workers, threads=args.threads)
-    # `kill` (SIGTERM) stops the cluster as Ctrl-C does, never leaving its parts behind.
+    # Ctrl-C and `kill` (SIGTERM) both stop the cluster, never leaving its parts behind (SIGINT set explicitly:
+    # a shell starting this in the background would have it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with running_cluster(options) as cluster:
-            print(flask_command(cluster.env, "users", "ensure-admin").strip() or "Admin: already created earlier.")
+        # A fresh database each time: moto keeps the bucket in memory, so files would not outlive a run.
+        with running_cluster(options, fresh_database=True) as cluster:
+            print(flask_command(cluster.env, "users", "ensure-admin").strip())
             print(f"PostgreSQL {cluster.database_url.split('@')[-1]}, Redis {options.redis_url}, "
                   f"S3 (moto) {cluster.s3_endpoint}, model server {cluster.model_url}")
             print(f"Certificate (self-signed, trust it or accept the warning): {cluster.certificate}")
