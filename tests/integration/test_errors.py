@@ -125,3 +125,35 @@ def test_pages_load_only_the_apps_own_scripts_and_styles(staff_client):
                   "/static/css/app.css"]:
         assert asset in html
         assert staff_client.get(asset).status_code == 200
+
+
+def test_an_unreachable_database_is_a_503_page_or_json_not_a_500(tmp_path, caplog):
+    """The server stopped, refused or unreachable: 503 with a message and Retry-After (tests/faults restarts a real
+    PostgreSQL under load)."""
+    from tests.conftest import build_app
+    from tests.helpers import login
+    from webapp.errors import DATABASE_DOWN_MESSAGE
+
+    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'no-such-folder' / 'app.db'}")
+    client = app.test_client()
+
+    api = client.get("/api/files", headers=bearer("wb_anything"))
+    assert api.status_code == 503 and api.get_json() == {"error": DATABASE_DOWN_MESSAGE, "status": 503}
+    assert api.headers["Retry-After"] == "10"
+    page = login(client, "sam@example.com", "whatever password")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503 and DATABASE_DOWN_MESSAGE in html and "Sign out" not in html
+    assert "unhandled error" not in caplog.text
+
+
+def test_a_broken_query_is_still_a_500(app_with_faulty_routes, staff_token):
+    from sqlalchemy import text
+
+    from webapp.extensions import db
+
+    def bad_query():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+
+    app_with_faulty_routes.add_url_rule("/api/bad-query", "bad_query", bad_query)
+    response = app_with_faulty_routes.test_client().get("/api/bad-query", headers=bearer(staff_token))
+    assert response.status_code == 500
