@@ -157,3 +157,31 @@ def test_a_broken_query_is_still_a_500(app_with_faulty_routes, staff_token):
     app_with_faulty_routes.add_url_rule("/api/bad-query", "bad_query", bad_query)
     response = app_with_faulty_routes.test_client().get("/api/bad-query", headers=bearer(staff_token))
     assert response.status_code == 500
+
+
+def test_a_connection_the_server_drops_after_the_last_query_does_not_fail_the_request(tmp_path, postgres_url):
+    """PostgreSQL restarting between a request's last query and its end: the answer stands, the next one works."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import build_app
+    from webapp.extensions import db
+
+    app = build_app(tmp_path, postgres_url)
+    killer = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    def answer_then_lose_the_connection():
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))  # the session's transaction stays open
+        with killer.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return {"answered": True}
+
+    app.add_url_rule("/api/lose-connection", "lose_connection", answer_then_lose_the_connection)
+    app.add_url_rule("/api/select-one", "select_one", lambda: {"one": db.session.scalar(text("SELECT 1"))})
+    client = app.test_client()
+
+    response = client.get("/api/lose-connection")
+    assert response.status_code == 200 and response.get_json() == {"answered": True}
+    assert client.get("/api/select-one").get_json() == {"one": 1}
+    killer.dispose()
+    with app.app_context():
+        db.engine.dispose()
