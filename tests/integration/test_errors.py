@@ -108,6 +108,50 @@ def test_one_log_line_per_request_with_method_path_status_duration_user_and_id(s
     assert user == f"user={staff.id}" and request_id == "request_id=line-test"
 
 
+@pytest.fixture
+def answered(app) -> list[bool]:
+    """A route that commits (expiring the signed-in user), then answers; the list says when it has answered."""
+    from flask_login import current_user
+
+    from webapp.extensions import db
+
+    done: list[bool] = []
+
+    def commit_then_answer():
+        assert current_user.is_authenticated  # loads the signed-in user
+        db.session.commit()
+        done.append(True)
+        return "ok"
+
+    app.add_url_rule("/commit-then-answer", "commit_then_answer", commit_then_answer)
+    return done
+
+
+def test_the_log_line_names_the_user_without_querying_after_a_commit(app, answered, staff_client, staff, caplog):
+    """Reading the expired user's id again for the log line would query the database, and fail a finished
+    request if the database had just gone away."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    queries_after_the_view = []
+
+    def record(*args):
+        if answered:
+            queries_after_the_view.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with caplog.at_level(logging.INFO, logger="webapp.request"):
+            assert staff_client.get("/commit-then-answer").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert queries_after_the_view == []
+    assert "/commit-then-answer 200" in caplog.text and f"user={staff.id}" in caplog.text
+
+
 def test_security_headers_on_every_page(client):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
