@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 import requests
 
-from bench.common import app_environment, child_pids, free_port, gunicorn_process
+from bench.common import BIN, ROOT, app_environment, child_pids, free_port, gunicorn_process
 from tests.faces_support import wait_for
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -85,8 +84,6 @@ def run_gunicorn(workdir: Path, settings: dict[str, Any], threads: int = 8) -> I
 
 def flask_command(workdir: Path, settings: dict[str, Any], *args: str) -> subprocess.CompletedProcess:
     """Run `flask --app wsgi ARGS` with the same settings as the served app (for the maintenance commands)."""
-    from bench.common import BIN, ROOT
-
     return subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT,
                           env=process_environment(workdir, settings), capture_output=True, text=True, timeout=60)
 
