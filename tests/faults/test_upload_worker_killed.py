@@ -54,6 +54,14 @@ def consistent(app: Flask) -> bool:
     return stored_keys(app) == expected
 
 
+def unfinished_uploads(app: Flask) -> list[dict]:
+    """Multipart uploads begun in the bucket and never completed (their parts are stored but no object)."""
+    storage = app.extensions["storage"]
+    if storage.name != "s3":
+        return []
+    return storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", [])
+
+
 @pytest.fixture(params=["local", "s3"])
 def storage_settings(request: pytest.FixtureRequest) -> dict[str, object]:
     if request.param == "s3":
@@ -76,12 +84,13 @@ def test_worker_killed_mid_upload_leaves_no_row_and_no_object(tmp_path: Path, st
         assert answer_after_kill(connection) == b""
         server.wait_for_new_worker(old_worker)
 
-        assert rows(app) == [] and stored_keys(app) == set()
+        assert rows(app) == [] and stored_keys(app) == set() and unfinished_uploads(app) == []
         # SIGKILL runs no cleanup: the part received stays as a temp file, outside the store, until the sweep.
         assert len(temp_files(app)) == 1
         swept = flask_command(tmp_path, settings, "files", "cleanup", "--temp-age-hours", "0")
         assert swept.returncode == 0, swept.stderr
         assert "Stale temp uploads removed: 1." in swept.stdout
+        assert "Unfinished uploads in the store aborted: 0." in swept.stdout
         assert temp_files(app) == []
 
         # The replacement worker takes the next upload whole.
