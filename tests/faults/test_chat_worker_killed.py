@@ -61,7 +61,7 @@ def test_worker_killed_mid_reply_keeps_the_question_and_marks_the_reply_interrup
         started = time.monotonic()
         reopened = browser.get(f"/chat/messages/{reply_id}/stream", timeout=30)
         events = parse_sse(reopened.text)
-        assert time.monotonic() - started < 15
+        assert time.monotonic() - started < 20  # about 8 s: the silence it takes to be found dead
         assert events[-1].name == "done" and 'data-status="interrupted"' in events[-1].data
         assert "went away" in events[-1].data and "Retry" in events[-1].data
 
