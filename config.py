@@ -223,6 +223,9 @@ class BaseConfig:
         self.CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
         self.CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 60.0)
         self.CHAT_MAX_RETRIES = env_int("CHAT_MAX_RETRIES", 2)
+        # A pending reply silent for longer than its model timeouts plus this many seconds is taken for dead (its
+        # worker was killed) and shown interrupted when next read.
+        self.CHAT_STALE_GRACE_SECONDS = env_float("CHAT_STALE_GRACE_SECONDS", 60.0)
         # What is sent to the model: the system prompt plus the newest turns that fit in this many characters.
         self.CHAT_CONTEXT_CHARS = env_int("CHAT_CONTEXT_CHARS", 60_000)
         self.CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 200_000)

@@ -9,7 +9,7 @@ from flask import Flask, Response, flash, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, load_config
-from webapp.extensions import csrf, db, limiter, login_manager, migrate
+from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
 
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -58,6 +58,7 @@ def init_extensions(app: Flask) -> None:
     from webapp.auth import service as auth_service
 
     db.init_app(app)
+    release_sessions_safely(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect
 
 request_log = logging.getLogger("webapp.request")
 
@@ -46,6 +47,11 @@ def content_security_policy(policy: dict[str, str]) -> str:
 def current_user_id() -> int | None:
     """The signed-in user's id if this request already loaded one (never a query just for the log)."""
     user = g.get("api_user") or g.get("_login_user")
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is not None:
+        # The identity survives a commit that expired the row: reading `user.id` then would query again, and
+        # fail the request when the database has just gone away.
+        return state.identity[0] if state.identity else None
     return getattr(user, "id", None)
 
 

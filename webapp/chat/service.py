@@ -162,8 +162,12 @@ def title_from(text: str) -> str:
 
 
 def get_conversation(user: User, conversation_id: int) -> Conversation:
-    """The user's conversation, or 404."""
-    return owned_or_404(Conversation, conversation_id, user)
+    """The user's conversation, or 404; a last reply whose stream died with its worker is shown interrupted."""
+    conversation = owned_or_404(Conversation, conversation_id, user)
+    messages = conversation.messages
+    if messages and messages[-1].status == PENDING:
+        expire_if_stale(messages[-1])
+    return conversation
 
 
 def get_message(user: User, message_id: int) -> Message:
@@ -384,9 +388,11 @@ def stale_after() -> timedelta:
     """
     config = current_app.config
     attempts = int(config["CHAT_MAX_RETRIES"]) + 1
-    return timedelta(
-        seconds=(float(config["CHAT_CONNECT_TIMEOUT"]) + float(config["CHAT_READ_TIMEOUT"])) * attempts + 60
-    )
+    read_timeout = float(config["CHAT_READ_TIMEOUT"])
+    first_token = (float(config["CHAT_CONNECT_TIMEOUT"]) + read_timeout) * attempts
+    # While text arrives the heartbeat is saved every CHECKPOINT_SECONDS, so that gap counts as silence too.
+    between_heartbeats = CHECKPOINT_SECONDS + read_timeout
+    return timedelta(seconds=max(first_token, between_heartbeats) + float(config["CHAT_STALE_GRACE_SECONDS"]))
 
 
 def expire_if_stale(message: Message) -> bool:
