@@ -18,7 +18,7 @@ from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 MAX_API_PAGE_SIZE = 100
 
@@ -292,3 +292,13 @@ def stats(user: User) -> ChatStats:
         .where(Conversation.user_id == user.id)
     ).one()
     return ChatStats(int(conversations or 0), int(messages or 0), int(replies or 0), int(tokens or 0))
+
+
+def messages_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Messages sent (questions asked, not replies) per UTC day from `since`: the user's, or everyone's (None)."""
+    day = utc_day(Message.created_at)
+    query = select(day, func.count()).where(Message.role == "user", Message.created_at >= since)
+    if user is not None:
+        query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
+            Conversation.user_id == user.id)
+    return {found: int(count) for found, count in db.session.execute(query.group_by(day))}

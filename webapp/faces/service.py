@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -41,7 +41,7 @@ from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, Fa
 from webapp.faces.runtime import runtime
 from webapp.files import service as files
 from webapp.files.models import StoredFile
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.faces")
 
@@ -551,3 +551,14 @@ def result_status(row: FaceComparison | FaceAnalysis) -> int:
     if row.status == FAILED:
         return row.error_status or 500
     return 202
+
+
+def checks_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Face checks (comparisons and analyses together) per UTC day from `since`: the user's, or everyone's (None)."""
+    parts = []
+    for model in (FaceComparison, FaceAnalysis):
+        part = select(model.created_at.label("created_at")).where(model.created_at >= since)
+        parts.append(part.where(model.user_id == user.id) if user is not None else part)
+    checks = union_all(*parts).subquery()
+    day = utc_day(checks.c.created_at)
+    return {found: int(count) for found, count in db.session.execute(select(day, func.count()).group_by(day))}

@@ -18,6 +18,7 @@ import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -36,7 +37,7 @@ from webapp.files.inspection import FILE_TYPES, FileInfo, inspect_file, supporte
 from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
 
@@ -343,6 +344,15 @@ def usage(user: User) -> Usage:
     return Usage(count=int(count), total_size=int(total))
 
 
+def uploads_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Files uploaded (and still kept) per UTC day from `since`: the user's, or everyone's (None)."""
+    day = utc_day(StoredFile.created_at)
+    query = select(day, func.count()).where(StoredFile.created_at >= since, StoredFile.deleted_at.is_(None))
+    if user is not None:
+        query = query.where(StoredFile.user_id == user.id)
+    return {found: int(count) for found, count in db.session.execute(query.group_by(day))}
+
+
 # --- reading ---
 
 
@@ -499,5 +509,6 @@ __all__ = [
     "rename",
     "store_upload",
     "store_uploads",
+    "uploads_per_day",
     "usage",
 ]
