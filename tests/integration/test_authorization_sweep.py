@@ -308,6 +308,29 @@ def test_the_owner_reaches_every_object_route(app: Flask, world: World) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_someone_signed_out_is_sent_to_sign_in_on_every_object_route(app: Flask, world: World) -> None:
+    """Pages redirect to the sign-in page (a POST too, and its CSRF token is not what stops it); the API asks for a
+    token with 401 JSON; a forged download link is simply not found."""
+    visitor = app.test_client()
+    anonymous = Requester(world.owner, visitor, token="wbt_not-a-token", csrf=csrf_token(visitor, "/login"))
+    before = snapshot(app, ignore_user_ids=set())
+    problems = []
+    for attempt in attempts(app, world):
+        response = send(app, anonymous, attempt)
+        if attempt.entry.signed_link:
+            problem = refusal_problem(response, attempt, 404)
+        elif attempt.is_api:
+            problem = refusal_problem(response, attempt, 401)
+        elif response.status_code != 302 or not response.headers["Location"].startswith("/login"):
+            problem = f"{attempt}: {response.status_code} to {response.headers.get('Location')}, not the sign-in page"
+        else:
+            problem = None
+        if problem:
+            problems.append(problem)
+    assert not problems, "\n".join(problems)
+    assert snapshot(app, ignore_user_ids=set()) == before
+
+
 # Ids that travel in a body rather than the URL: the same rule holds.
 BODY_IDS = [
     ("/api/chat", "json", lambda ids: {"message": "Hello", "conversation_id": ids["conversation"]}),
