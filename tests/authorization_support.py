@@ -66,9 +66,10 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         reply = Message(conversation=conversation, role="assistant", content=f"Reply {SECRET}",
                         status="interrupted", provider="openai", model="gpt-4o-mini", created_at=now)
         engine = {"model": "Dlib", "detector": "dlib", "status": "done", "created_at": now, "finished_at": now}
-        comparison = FaceComparison(user_id=owner.id, file_a_id=image.id, file_b_id=image.id, name_a=image.original_name,
-                                    name_b=image.original_name, verified=True, distance=0.01, threshold=0.07,
-                                    face_a=0, face_b=0, faces_a=PHOTO | {"faces": [FACE]}, faces_b=PHOTO | {"faces": [FACE]},
+        faces = PHOTO | {"faces": [FACE]}
+        comparison = FaceComparison(user_id=owner.id, file_a_id=image.id, file_b_id=image.id,
+                                    name_a=image.original_name, name_b=image.original_name, verified=True,
+                                    distance=0.01, threshold=0.07, face_a=0, face_b=0, faces_a=faces, faces_b=faces,
                                     **engine)
         analysis = FaceAnalysis(user_id=owner.id, file_id=image.id, name=image.original_name, analyzer="offline",
                                 faces=PHOTO | {"faces": [ATTRIBUTES]},

@@ -64,7 +64,8 @@ SWEEP: dict[str, Entry] = {
     "admin.reset_password": ADMIN_REVIEW_OF_USERS,
     "admin.user_detail": ADMIN_REVIEW_OF_USERS,
     "admin.file_download": Entry(admin_views=frozenset({"image", "document"}), admin_only=True),
-    "admin.file_thumbnail": Entry(admin_views=frozenset({"image"}), admin_only=True, owner_refused=frozenset({"document"})),
+    "admin.file_thumbnail": Entry(admin_views=frozenset({"image"}), admin_only=True,
+                                  owner_refused=frozenset({"document"})),  # documents have no thumbnail
     "chat_admin.conversation": Entry(admin_views=frozenset({"conversation"}), admin_only=True),
     "api.conversation": OWNER,
     "api.delete_conversation": OWNER,
@@ -117,6 +118,7 @@ SUCCESS_ELSEWHERE = {301, 302, 303, 307, 308}
 
 @dataclass(frozen=True)
 class Attempt:
+    rule: str
     endpoint: str
     method: str
     url_for: dict[str, Any]  # URL arguments
@@ -125,7 +127,7 @@ class Attempt:
 
     @property
     def is_api(self) -> bool:
-        return self.endpoint.startswith("api.")
+        return self.rule.startswith("/api/")  # as webapp.errors decides who gets JSON
 
     def __str__(self) -> str:
         return f"{self.method} {self.endpoint} on the owner's {self.kind} {self.url_for}"
@@ -146,6 +148,10 @@ def object_rules(app: Flask) -> list[Rule]:
                         "with no entry in ARGUMENTS (which of the owner's objects do they name?)")
             continue
         if not any(ARGUMENTS[name] is not None for name in rule.arguments):
+            continue
+        if any(ARGUMENTS[name] is None for name in rule.arguments):
+            gaps.append(f"new route {rule.rule} ({rule.endpoint}) mixes object arguments with ones ARGUMENTS says "
+                        "name no object: give those values there")
             continue
         if rule.endpoint not in SWEEP:
             gaps.append(f"new route {rule.rule} ({rule.endpoint}) has no sweep entry in SWEEP")
@@ -175,7 +181,7 @@ def _attempts(app: Flask, world: World) -> Iterator[Attempt]:
                 continue
             arguments = {name: value for name, (_, value) in zip(names, combination, strict=True)}
             for method in sorted(rule.methods - IGNORED_METHODS):
-                yield Attempt(rule.endpoint, method, arguments, kinds.pop(), entry)
+                yield Attempt(rule.rule, rule.endpoint, method, arguments, kinds.pop(), entry)
 
 
 @dataclass

@@ -124,8 +124,8 @@ def test_admins_see_everyones_activity(activity_data: None, admin_client: FlaskC
 @pytest.mark.both_databases
 def test_the_chart_is_accessible(activity_data: None, staff_client: FlaskClient) -> None:
     html = staff_client.get("/").get_data(as_text=True)
-    charts = re.findall(r'<svg [^>]*role="img" aria-labelledby="(activity-\w+-title)">\s*<title id="\1">([^<]+)</title>',
-                        html)
+    charts = re.findall(
+        r'<svg [^>]*role="img" aria-labelledby="(activity-\w+-title)">\s*<title id="\1">([^<]+)</title>', html)
     assert [title.split(" per UTC day")[0] for _, title in charts] == ["Chat messages", "Uploads", "Face checks"]
     assert charts[0][1] == (f"Chat messages per UTC day from {day(29)} to {day(0)}: 4 in all, at most 2 a day.")
     assert '<div class="visually-hidden">\n  <table>\n    <caption>Your activity per UTC day</caption>' in html
