@@ -234,6 +234,10 @@ class BaseConfig:
 
         # Pages
         self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
+        # The dashboard's activity chart: this many UTC days, today included.
+        self.DASHBOARD_DAYS = env_int("DASHBOARD_DAYS", 30)
+        if not 1 <= self.DASHBOARD_DAYS <= 366:
+            raise ConfigError(f"DASHBOARD_DAYS must be between 1 and 366, not {self.DASHBOARD_DAYS}")
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
         self.CONTENT_SECURITY_POLICY = {
             "default-src": "'self'",

@@ -93,14 +93,17 @@ def unauthorized() -> Response:
 def init_features(app: Flask) -> None:
     """Clients, stores, engines and pages of each feature, built once per app (kept on app.extensions)."""
     from webapp import chat, files
+    from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
-    from webapp.faces import runtime as faces_runtime, tasks as faces_tasks, views as faces_views
+    from webapp.faces import runtime as faces_runtime, service as faces_service, tasks as faces_tasks
+    from webapp.faces import views as faces_views
 
     files.init_app(app)
     chat.init_app(app)
     faces_runtime.init_app(app)
     faces_tasks.init_app(app)
     register_card(app, "faces", faces_views.dashboard_card)
+    register_activity(app, "faces", "Face checks", faces_service.checks_per_day)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -6,11 +6,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal_column, or_, select
+from sqlalchemy import (ColumnElement, Select, and_, bindparam, case, distinct, exists, func, literal_column, or_,
+                        select)
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
@@ -18,7 +20,7 @@ from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 MAX_API_PAGE_SIZE = 100
 
@@ -292,3 +294,20 @@ def stats(user: User) -> ChatStats:
         .where(Conversation.user_id == user.id)
     ).one()
     return ChatStats(int(conversations or 0), int(messages or 0), int(replies or 0), int(tokens or 0))
+
+
+def messages_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Messages sent (questions asked, not replies) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_messages_per_day(user is not None), parameters)}
+
+
+@cache
+def _messages_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    day = utc_day(Message.created_at)
+    query = select(day, func.count()).where(Message.role == "user", Message.created_at >= bindparam("since"))
+    if one_user:
+        query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
+            Conversation.user_id == bindparam("user_id"))
+    return query.group_by(day)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy import Select, bindparam, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
@@ -41,7 +42,7 @@ from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, Fa
 from webapp.faces.runtime import runtime
 from webapp.files import service as files
 from webapp.files.models import StoredFile
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.faces")
 
@@ -551,3 +552,21 @@ def result_status(row: FaceComparison | FaceAnalysis) -> int:
     if row.status == FAILED:
         return row.error_status or 500
     return 202
+
+
+def checks_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Face checks (comparisons and analyses together) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_checks_per_day(user is not None), parameters)}
+
+
+@cache
+def _checks_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    parts = []
+    for model in (FaceComparison, FaceAnalysis):
+        part = select(model.created_at.label("created_at")).where(model.created_at >= bindparam("since"))
+        parts.append(part.where(model.user_id == bindparam("user_id")) if one_user else part)
+    checks = union_all(*parts).subquery()
+    day = utc_day(checks.c.created_at)
+    return select(day, func.count()).group_by(day)

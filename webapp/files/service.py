@@ -18,11 +18,13 @@ import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
@@ -36,7 +38,7 @@ from webapp.files.inspection import FILE_TYPES, FileInfo, inspect_file, supporte
 from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
 
@@ -343,6 +345,23 @@ def usage(user: User) -> Usage:
     return Usage(count=int(count), total_size=int(total))
 
 
+def uploads_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Files uploaded (and still kept) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_uploads_per_day(user is not None), parameters)}
+
+
+@cache
+def _uploads_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    day = utc_day(StoredFile.created_at)
+    query = select(day, func.count()).where(StoredFile.created_at >= bindparam("since"),
+                                            StoredFile.deleted_at.is_(None))
+    if one_user:
+        query = query.where(StoredFile.user_id == bindparam("user_id"))
+    return query.group_by(day)
+
+
 # --- reading ---
 
 
@@ -499,5 +518,6 @@ __all__ = [
     "rename",
     "store_upload",
     "store_uploads",
+    "uploads_per_day",
     "usage",
 ]
