@@ -54,9 +54,11 @@ def route_operations(app: Flask) -> set[tuple[str, str, str]]:
     }
 
 
-def error_response(status: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"description": ERROR_DESCRIPTIONS[status],
-            "content": {JSON: {"schema": schema or {"$ref": "#/components/schemas/Error"}}}}
+def error_response(status: int, detail: str | dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error status: `detail` is its own description, or a schema built on Error, or None (the defaults)."""
+    description = detail if isinstance(detail, str) else ERROR_DESCRIPTIONS[status]
+    schema = detail if isinstance(detail, dict) else {"$ref": "#/components/schemas/Error"}
+    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 def build_operation(endpoint: str, method: str, rule: Rule) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def build_operation(endpoint: str, method: str, rule: Rule) -> dict[str, Any]:
     operation["parameters"] = path_parameters(rule) + written.get("parameters", [])
     responses: dict[str, Any] = {}
     for status, response in written["responses"].items():
-        if response is None or "$ref" in response:
+        if status >= 400:
             responses[str(status)] = error_response(status, response)
         else:
             responses[str(status)] = response

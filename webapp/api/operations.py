@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.bounds import MAX_DATABASE_ID
+
 JSON = "application/json"
-# Werkzeug's int converter as configured in create_app: digits only, at most a signed 64-bit id.
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_DATABASE_ID
 
 ERROR_DESCRIPTIONS = {
     400: "The request was understood and refused; `error` says why.",
     401: "No valid API token: send `Authorization: Bearer <token>`.",
     404: "No such object among the token owner's (another user's object is a 404 too, never a 403).",
+    409: "Conflicts with the object's state; `error` says what to wait for.",
     413: "Larger than the server accepts (`MAX_UPLOAD_MB`, `CHAT_MAX_MESSAGE_CHARS`).",
-    422: "The photo was read but no face was found in it.",
+    422: "Understood but refused: not an allowed type, a damaged image, or (faces) no face found.",
     500: "The job failed for an unexpected reason (logged with the request id).",
     503: "An outside service (model provider, file store, face engine or worker, database) is unavailable.",
 }
@@ -79,7 +81,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Health": {
         "type": "object",
         "required": ["status", "database"],
-        "properties": {"status": {"enum": ["ok", "error"]}, "database": {"enum": ["ok", "unavailable"]}},
+        "properties": {"status": {"const": "ok"}, "database": {"const": "ok"}},
     },
     "Me": {
         "type": "object",
@@ -274,14 +276,13 @@ def face_result(schema: str, started: str) -> dict[Any, Any]:
     }
 
 
-# (endpoint, method) → operation. `responses` maps a status to a response object, to a schema reference (an
-# error status whose body is more than `Error`), or to None (an error status with the plain `Error` body).
+# (endpoint, method) → operation. `responses` maps a status to a response object, or (an error status) to None
+# for the plain `Error` body, to a string describing it, or to a reference to a schema built on `Error`.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("api.health", "GET"): {
         "tags": ["service"],
         "summary": "Liveness, with a database round trip",
-        "responses": {200: json_response("Up, and the database answers.", ref("Health")),
-                      503: json_response("The database does not answer.", ref("Health"))},
+        "responses": {200: json_response("Up, and the database answers.", ref("Health")), 503: None},
     },
     ("api.openapi_document", "GET"): {
         "tags": ["service"],
@@ -305,7 +306,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "requestBody": json_body(ref("ChatRequest")),
         "responses": {
             200: json_response("The reply.", ref("ChatReply")),
-            400: None, 404: None, 413: None, 503: ref("ChatFailure"),
+            400: None, 404: None, 409: "The previous reply of this conversation is still being written.",
+            413: None, 503: ref("ChatFailure"),
         },
     },
     ("api.conversations", "GET"): {
@@ -340,7 +342,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         }}}},
         "responses": {
             201: json_response("Stored.", ref("StoredFile"), Location=LOCATION),
-            400: None, 413: None, 503: None,
+            400: "No file in the field `file`, or an empty one.", 413: None,
+            422: "Not an allowed type (decided from the content), a damaged image or PDF.", 503: None,
         },
     },
     ("api.file_list", "GET"): {
@@ -373,7 +376,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "tags": ["faces"],
         "summary": "Compare the faces of two photos",
         "requestBody": face_request("image1", "image2"),
-        "responses": {**face_result("FaceComparison", "Queued for the worker"), 404: None, 413: None},
+        "responses": {**face_result("FaceComparison", "Queued for the worker"), 404: None, 409: None, 413: None},
     },
     ("api.face_verify_result", "GET"): {
         "tags": ["faces"],
@@ -384,7 +387,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "tags": ["faces"],
         "summary": "Estimate age, gender and emotion of every face in a photo",
         "requestBody": face_request("image"),
-        "responses": {**face_result("FaceAnalysis", "Queued for the worker"), 404: None, 413: None},
+        "responses": {**face_result("FaceAnalysis", "Queued for the worker"), 404: None, 409: None, 413: None},
     },
     ("api.face_analyze_result", "GET"): {
         "tags": ["faces"],

@@ -29,6 +29,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
+from webapp.bounds import page_number
 from webapp.errors import NotFound, Refused, ServiceError, Unavailable
 from webapp.extensions import db
 from webapp.files.images import THUMBNAIL_CONTENT_TYPE, make_thumbnail
@@ -316,7 +317,7 @@ def list_files(user: User, search: str = "", kind: str | None = None, page: int 
     """The user's files, newest first, as a Flask-SQLAlchemy pagination."""
     query = _filtered(_visible().where(StoredFile.user_id == user.id), search, kind)
     per_page = per_page or current_app.config["FILES_PAGE_SIZE"]
-    return db.paginate(query, page=max(page, 1), per_page=min(max(per_page, 1), 100), error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=min(max(per_page, 1), 100), error_out=False)
 
 
 def list_all_files(owner_id: int | None = None, search: str = "", kind: str | None = None, page: int = 1):
@@ -325,7 +326,7 @@ def list_all_files(owner_id: int | None = None, search: str = "", kind: str | No
     if owner_id:
         query = query.where(StoredFile.user_id == owner_id)
     query = _filtered(query, search, kind)
-    return db.paginate(query, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
 
 
 def list_images(user: User, limit: int = 60) -> list[StoredFile]:

@@ -1,0 +1,36 @@
+"""Bounds on numbers that come from requests: a number too large for the database is a 404, a 400 or an empty
+page, never an overflow inside the query (SQLite raises OverflowError past 64 bits: a 500)."""
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
+
+# Ids are signed 64-bit integers in every database the app runs on (SQLite INTEGER, PostgreSQL BIGINT at most).
+MAX_DATABASE_ID = 2**63 - 1
+# Past the end of every list a page is empty anyway; this keeps OFFSET (page × per_page) far inside 64 bits.
+MAX_PAGE = 1_000_000
+
+
+def page_number(page: int) -> int:
+    """A requested page number, between 1 and MAX_PAGE."""
+    return min(max(page, 1), MAX_PAGE)
+
+
+def is_database_id(value: Any) -> bool:
+    """A whole number (not a bool) that an id column can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DATABASE_ID
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` for ids: a number longer than an id column holds is no such object (404).
+
+    Not werkzeug's `max`: its ValidationError makes the router answer 405 to any method but the first rule's.
+    """
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_DATABASE_ID:
+            raise NotFound()
+        return number
