@@ -1,5 +1,5 @@
-"""Bounds on numbers that come from requests: a number too large for the database is a 404, a 400 or an empty
-page, never an overflow inside the query (SQLite raises OverflowError past 64 bits: a 500)."""
+"""Bounds on values that come from requests: a number too large for the database is a 404, a 400 or an empty
+page, and text the database cannot hold is cleaned, never an error inside the query (a 500)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +7,8 @@ from typing import Any
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-# Ids are signed 64-bit integers in every database the app runs on (SQLite INTEGER, PostgreSQL BIGINT at most).
-MAX_DATABASE_ID = 2**63 - 1
+# Ids are INTEGER columns: 32-bit on PostgreSQL ("integer out of range" past this), 64-bit on SQLite.
+MAX_DATABASE_ID = 2**31 - 1
 # Past the end of every list a page is empty anyway; this keeps OFFSET (page × per_page) far inside 64 bits.
 MAX_PAGE = 1_000_000
 
@@ -16,6 +16,12 @@ MAX_PAGE = 1_000_000
 def page_number(page: int) -> int:
     """A requested page number, between 1 and MAX_PAGE."""
     return min(max(page, 1), MAX_PAGE)
+
+
+def without_nul(text: str) -> str:
+    """Text without NUL characters: PostgreSQL refuses them in text columns and queries, and in a message, a
+    title or a search they mean nothing a person typed."""
+    return text.replace("\x00", "")
 
 
 def is_database_id(value: Any) -> bool:

@@ -9,16 +9,16 @@ import io
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from flask import Flask
+from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.schemas import OpenApiSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.chat_support import chat_settings, reset
 from tests.faces_support import photo_bytes
@@ -26,9 +26,10 @@ from tests.helpers import bearer
 from webapp import create_app
 from webapp.api.openapi import route_operations
 from webapp.api.operations import OPERATIONS
+from webapp.bounds import MAX_DATABASE_ID
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 
 
 @pytest.fixture
@@ -92,8 +93,11 @@ def seeded(app: Flask, client, staff_token: str) -> str:
 def load_schema() -> OpenApiSchema:
     """The document as the app serves it. Paths come from the URL map, which no setting changes, so one app
     built here (pytest parametrizes at collection, before any fixture) describes the app of every test."""
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://"}))
-    schema.config.generation.update(max_examples=EXAMPLES_PER_OPERATION, deterministic=True, modes=["positive", "negative"])
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    # Valid and invalid requests (wrong types, missing fields): either way never a 500, always as documented.
+    schema.config.generation.update(max_examples=EXAMPLES_PER_OPERATION, deterministic=True,
+                                    modes=["positive", "negative"])
     return schema
 
 
@@ -101,11 +105,12 @@ def load_schema() -> OpenApiSchema:
 schema = load_schema()
 
 
+@pytest.mark.both_databases
 @schema.parametrize()
 # One app per operation, shared by its examples like a running server's state; no deadline, a chat or a face
 # job takes longer than hypothesis' default 200 ms.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
-def test_every_operation_keeps_the_contract(case, app: Flask, seeded: str):
+def test_every_operation_keeps_the_contract(case, app: Flask, seeded: str, db_backend: str):
     case.call_and_validate(app=app, headers=bearer(seeded), checks=CHECKS)
 
 
@@ -116,7 +121,8 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/openapi.json"): {},
     ("GET", "/api/docs"): {},
     ("GET", "/api/me"): {},
-    ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1}, "media_type": "application/json"},
+    ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1},
+                            "media_type": "application/json"},
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
@@ -139,3 +145,53 @@ def test_every_operation_answers_a_good_request_by_the_contract(app: Flask, seed
         case = schema[path][method].Case(**request)
         response = case.call_and_validate(app=app, headers=bearer(seeded), checks=CHECKS)
         assert 200 <= response.status_code < 300, (method, path, response.status_code, response.text[:300])
+
+
+# --- what the generated requests found, kept as plain regression tests (SQLite and PostgreSQL) -------------
+
+TOO_LARGE_ID = MAX_DATABASE_ID + 1  # PostgreSQL: "integer out of range"; past 2**63 SQLite overflows too
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("number", [TOO_LARGE_ID, 2**63])
+def test_an_id_too_large_for_the_database_is_a_404_for_every_method(client, staff_token, db_backend, number):
+    for method, url in [("GET", f"/api/files/{number}"), ("DELETE", f"/api/files/{number}"),
+                        ("GET", f"/api/files/{number}/url"), ("GET", f"/api/conversations/{number}"),
+                        ("DELETE", f"/api/conversations/{number}"), ("GET", f"/api/face/verify/{number}"),
+                        ("GET", f"/api/face/analyze/{number}"), ("GET", f"/files/{number}")]:
+        response = client.open(url, method=method, headers=bearer(staff_token))
+        assert response.status_code == 404, (method, url, response.status_code)
+
+
+@pytest.mark.both_databases
+def test_an_id_too_large_for_the_database_in_a_body_is_a_400_naming_the_field(client, staff_token, db_backend):
+    for url, body, field in [("/api/chat", {"message": "Hi", "conversation_id": TOO_LARGE_ID}, "conversation_id"),
+                             ("/api/face/verify", {"image1": TOO_LARGE_ID, "image2": 1}, "image1"),
+                             ("/api/face/analyze", {"image": 2**63}, "image")]:
+        response = client.post(url, json=body, headers=bearer(staff_token))
+        assert response.status_code == 400, (url, response.get_json())
+        assert field in response.get_json()["error"]
+    response = client.post("/api/face/analyze", data={"image_id": str(TOO_LARGE_ID)}, headers=bearer(staff_token))
+    assert response.status_code == 400 and "image_id" in response.get_json()["error"]
+
+
+@pytest.mark.both_databases
+def test_a_page_far_past_the_end_is_an_empty_page(client, staff_token, db_backend):
+    for url, items in [("/api/files", "items"), ("/api/conversations", "conversations")]:
+        response = client.get(f"{url}?page=313135631024086592", headers=bearer(staff_token))
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()[items] == []
+
+
+@pytest.mark.both_databases
+def test_nul_characters_are_dropped_from_messages_and_searches(app, client, staff_token, db_backend):
+    response = client.post("/api/chat", json={"message": "Hel\x00lo", "system": "Be\x00 brief."},
+                           headers=bearer(staff_token))
+    assert response.status_code == 200, response.get_json()
+    conversation = client.get(f"/api/conversations/{response.get_json()['conversation_id']}",
+                              headers=bearer(staff_token)).get_json()
+    assert conversation["messages"][0]["content"] == "Hello"
+    assert conversation["system_prompt"] == "Be brief."
+    found = client.get("/api/conversations?q=Hel%00lo&model=openai:gpt-4o-mini%00", headers=bearer(staff_token))
+    assert found.status_code == 200 and found.get_json()["total"] == 1
+    assert client.get("/api/files?q=a%00b", headers=bearer(staff_token)).status_code == 200

@@ -16,7 +16,7 @@ from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
-from webapp.bounds import page_number
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow
@@ -32,6 +32,10 @@ class HistoryFilter:
     model: str = ""  # "provider:model"
     date_from: date | None = None
     date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query", without_nul(self.query))
+        object.__setattr__(self, "model", without_nul(self.model))
 
     @property
     def active(self) -> bool:

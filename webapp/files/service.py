@@ -29,7 +29,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.bounds import page_number
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused, ServiceError, Unavailable
 from webapp.extensions import db
 from webapp.files.images import THUMBNAIL_CONTENT_TYPE, make_thumbnail
@@ -305,7 +305,7 @@ def get_any(file_id: int) -> StoredFile:
 
 
 def _filtered(query, search: str = "", kind: str | None = None):
-    search = (search or "").strip()
+    search = without_nul(search or "").strip()
     if search:
         query = query.where(func.lower(StoredFile.original_name).contains(search.lower(), autoescape=True))
     if kind in KINDS:
