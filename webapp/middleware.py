@@ -51,6 +51,7 @@ def current_user_id() -> int | None:
 
 def register_request_hooks(app: Flask) -> None:
     csp = content_security_policy(app.config["CONTENT_SECURITY_POLICY"])
+    hsts_seconds = app.config.get("HSTS_SECONDS", 0)
 
     @app.before_request
     def start_request() -> None:
@@ -65,8 +66,8 @@ def register_request_hooks(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if hsts_seconds:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains")
         started = g.get("request_started")
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         request_log.info(

@@ -376,21 +376,26 @@ def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
     db.session.refresh(row)
 
 
-def _get(model: type, user: User, row_id: int, allow_admin: bool):
+def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: bool):
     row = db.session.get(model, row_id)
     if row is None or (row.user_id != user.id and not (allow_admin and user.is_admin)):
         raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    if audit_review and row.user_id != user.id:
+        # An admin opening someone else's result is a review, logged like chat reviews and admin downloads.
+        audit.record(f"face.{row.kind}.review_view", user, row, detail=f"{row.kind} of {row.user.email}")
+        db.session.commit()
     expire_if_stale(row)
     return row
 
 
-def get_comparison(user: User, comparison_id: int, allow_admin: bool = True) -> FaceComparison:
-    """The user's comparison (admins: anyone's, for review), or NotFound."""
-    return _get(FaceComparison, user, comparison_id, allow_admin)
+def get_comparison(user: User, comparison_id: int, allow_admin: bool = True,
+                   audit_review: bool = False) -> FaceComparison:
+    """The user's comparison (admins: anyone's, for review, logged when `audit_review`), or NotFound."""
+    return _get(FaceComparison, user, comparison_id, allow_admin, audit_review)
 
 
-def get_analysis(user: User, analysis_id: int, allow_admin: bool = True) -> FaceAnalysis:
-    return _get(FaceAnalysis, user, analysis_id, allow_admin)
+def get_analysis(user: User, analysis_id: int, allow_admin: bool = True, audit_review: bool = False) -> FaceAnalysis:
+    return _get(FaceAnalysis, user, analysis_id, allow_admin, audit_review)
 
 
 def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
