@@ -6,10 +6,12 @@ document.addEventListener("DOMContentLoaded", () => {
   window.SwaggerUIBundle({
     url: target.dataset.documentUrl,
     domNode: target,
-    deepLinking: true,
+    deepLinking: false,
     // The document is the app's own: no "validator" badge calling an outside service.
     validatorUrl: null,
     tryItOutEnabled: false,
+    // The highlighter's colours (inline styles) fail contrast; plain text reads as well.
+    syntaxHighlight: false,
     persistAuthorization: false,
   });
 });
