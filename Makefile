@@ -112,13 +112,17 @@ bench: install-dev wrk
 HTMX_VERSION := 2.0.11
 HTMX_SSE_VERSION := 2.2.4
 PICO_VERSION := 2.1.1
+SWAGGER_UI_VERSION := 5.35.0
 vendor:
 	rm -rf .vendor && mkdir -p .vendor
 	cd .vendor && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) @picocss/pico@$(PICO_VERSION) \
+			swagger-ui-dist@$(SWAGGER_UI_VERSION) \
 		&& for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
 	cp .vendor/htmx.org-$(HTMX_VERSION)/package/dist/htmx.min.js static/js/htmx-$(HTMX_VERSION).min.js
 	cp .vendor/htmx-ext-sse-$(HTMX_SSE_VERSION)/package/dist/sse.min.js static/js/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js
 	cp .vendor/picocss-pico-$(PICO_VERSION)/package/css/pico.min.css static/css/pico-$(PICO_VERSION).min.css
+	cp .vendor/swagger-ui-dist-$(SWAGGER_UI_VERSION)/package/swagger-ui-bundle.js static/js/swagger-ui-bundle-$(SWAGGER_UI_VERSION).js
+	cp .vendor/swagger-ui-dist-$(SWAGGER_UI_VERSION)/package/swagger-ui.css static/css/swagger-ui-$(SWAGGER_UI_VERSION).css
 	rm -rf .vendor
 
 clean:

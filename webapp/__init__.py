@@ -43,6 +43,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     register_request_hooks(app)
     init_extensions(app)
     init_features(app)
+    # Before any blueprint adds its routes: every <int:id> in a URL then stops at what an id column holds.
+    from webapp.bounds import DatabaseIdConverter
+
+    app.url_map.converters["int"] = DatabaseIdConverter
     register_blueprints(app)
 
     from webapp.errors import register_error_handlers

@@ -18,6 +18,7 @@ from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.timeutil import as_utc, utc_day, utcnow
@@ -33,6 +34,10 @@ class HistoryFilter:
     model: str = ""  # "provider:model"
     date_from: date | None = None
     date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query", without_nul(self.query))
+        object.__setattr__(self, "model", without_nul(self.model))
 
     @property
     def active(self) -> bool:
@@ -114,7 +119,7 @@ def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | No
     statement = filtered_conversations(user.id, filters).order_by(
         Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    return db.paginate(statement, page=max(page, 1), per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
+    return db.paginate(statement, page=page_number(page), per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
                        error_out=False, count=True)
 
 
@@ -246,7 +251,7 @@ def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page:
     statement = filtered_conversations(owner_id, filters).order_by(
         Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    result = db.paginate(statement, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    result = db.paginate(statement, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
     detail = f"user {owner_id}" if owner_id else "all users"
     if filters.query:
         detail += f", search {filters.query!r}"

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import joinedload
 
 from webapp.auth.models import User
+from webapp.bounds import without_nul
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
@@ -110,8 +111,10 @@ def resolve_model(value: str | None, conversation: Conversation | None = None) -
 
 
 def clean_message_text(text: str | None) -> str:
-    """The message as it will be stored; refuses an empty message (400) and one over the limit (413)."""
-    text = (text or "").replace("\r\n", "\n").strip()
+    """The message as it will be stored; refuses an empty message (400) and one over the limit (413).
+
+    NUL characters are dropped: PostgreSQL cannot store them in text, and they mean nothing in a message."""
+    text = without_nul(text or "").replace("\r\n", "\n").strip()
     if not text:
         raise Refused("Type a message before sending it.")
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
@@ -125,7 +128,7 @@ def clean_message_text(text: str | None) -> str:
 
 
 def clean_system_prompt(text: str | None) -> str | None:
-    text = (text or "").replace("\r\n", "\n").strip()
+    text = without_nul(text or "").replace("\r\n", "\n").strip()
     if not text:
         return None
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
@@ -139,7 +142,7 @@ def clean_system_prompt(text: str | None) -> str | None:
 
 
 def clean_title(title: str | None) -> str:
-    title = " ".join((title or "").split())
+    title = " ".join(without_nul(title or "").split())
     if not title:
         raise Refused("The title cannot be empty.")
     if len(title) > MAX_TITLE_LENGTH:

@@ -31,6 +31,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused, ServiceError, Unavailable
 from webapp.extensions import db
 from webapp.files.images import THUMBNAIL_CONTENT_TYPE, make_thumbnail
@@ -306,7 +307,7 @@ def get_any(file_id: int) -> StoredFile:
 
 
 def _filtered(query, search: str = "", kind: str | None = None):
-    search = (search or "").strip()
+    search = without_nul(search or "").strip()
     if search:
         query = query.where(func.lower(StoredFile.original_name).contains(search.lower(), autoescape=True))
     if kind in KINDS:
@@ -318,7 +319,7 @@ def list_files(user: User, search: str = "", kind: str | None = None, page: int 
     """The user's files, newest first, as a Flask-SQLAlchemy pagination."""
     query = _filtered(_visible().where(StoredFile.user_id == user.id), search, kind)
     per_page = per_page or current_app.config["FILES_PAGE_SIZE"]
-    return db.paginate(query, page=max(page, 1), per_page=min(max(per_page, 1), 100), error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=min(max(per_page, 1), 100), error_out=False)
 
 
 def list_all_files(owner_id: int | None = None, search: str = "", kind: str | None = None, page: int = 1):
@@ -327,7 +328,7 @@ def list_all_files(owner_id: int | None = None, search: str = "", kind: str | No
     if owner_id:
         query = query.where(StoredFile.user_id == owner_id)
     query = _filtered(query, search, kind)
-    return db.paginate(query, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
 
 
 def list_images(user: User, limit: int = 60) -> list[StoredFile]:
