@@ -13,12 +13,14 @@ DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
 export DEEPFACE_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test chromium wrk scanners scan install install-dev migrate weights worker bench vendor clean help
+.PHONY: run dev test chromium npm axe wrk scanners scan install install-dev migrate weights worker cluster load bench vendor clean help
 
 help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
 	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
 	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
+	@echo "make cluster two app servers, a Celery worker, PostgreSQL, Redis and S3 (moto) with production settings"
+	@echo "make load   locust: 200 simulated staff for 60 s against the cluster; figures in bench/results/"
 	@echo "make bench  run the benchmarks under bench/ (pages, chat, 500 MB uploads, faces)"
 	@echo "make scan   wapiti and sqlmap against a signed-in throwaway instance; fails on medium or worse"
 
@@ -66,12 +68,36 @@ chromium:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: install-dev chromium weights
+# npm fetches axe-core for the accessibility tests (and the vendored files, `make vendor`).
+npm:
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+
+# axe-core (version and integrity pinned in tests/axe_support.py) into ~/.cache/workbench with `npm pack`; not committed.
+axe: install-dev npm
+	$(BIN)/python -m tests.axe_support
+
+test: install-dev chromium weights axe
 	$(BIN)/python -m pytest
 
 # One Celery worker process for face jobs (the app sends them there when CELERY_BROKER_URL is set).
 worker: install weights
 	$(BIN)/celery --app webapp.faces.worker:celery worker --loglevel INFO --concurrency 1 --queues "$${FACE_QUEUE:-faces}"
+
+# Two gunicorn app servers (gthread, HTTPS), one Celery worker, the machine's PostgreSQL and Redis, S3 on moto's
+# server and the local OpenAI-protocol server, production settings; Ctrl-C stops them all (see bench/cluster.py).
+cluster: install-dev weights
+	$(BIN)/python bench/cluster.py
+
+# locust lives in a virtualenv of its own: it brings gevent, which must stay out of the app's environment.
+LOAD_VENV := .venv-load
+$(LOAD_VENV)/.installed: requirements-load.txt
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/pip install --quiet -r requirements-load.txt
+	touch $@
+
+# 200 simulated staff for 60 s against the cluster above; figures and a chart in bench/results/ (see bench/load.py).
+load: install-dev weights $(LOAD_VENV)/.installed
+	$(BIN)/python bench/load.py
 
 # The load generator for bench/pages.py is Debian's wrk (a Python client would compete for the same two cores).
 wrk:
@@ -97,14 +123,18 @@ scan: install-dev weights scanners
 HTMX_VERSION := 2.0.11
 HTMX_SSE_VERSION := 2.2.4
 PICO_VERSION := 2.1.1
+SWAGGER_UI_VERSION := 5.35.0
 vendor:
 	rm -rf .vendor && mkdir -p .vendor
 	cd .vendor && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) @picocss/pico@$(PICO_VERSION) \
+			swagger-ui-dist@$(SWAGGER_UI_VERSION) \
 		&& for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
 	cp .vendor/htmx.org-$(HTMX_VERSION)/package/dist/htmx.min.js static/js/htmx-$(HTMX_VERSION).min.js
 	cp .vendor/htmx-ext-sse-$(HTMX_SSE_VERSION)/package/dist/sse.min.js static/js/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js
 	cp .vendor/picocss-pico-$(PICO_VERSION)/package/css/pico.min.css static/css/pico-$(PICO_VERSION).min.css
+	cp .vendor/swagger-ui-dist-$(SWAGGER_UI_VERSION)/package/swagger-ui-bundle.js static/js/swagger-ui-bundle-$(SWAGGER_UI_VERSION).js
+	cp .vendor/swagger-ui-dist-$(SWAGGER_UI_VERSION)/package/swagger-ui.css static/css/swagger-ui-$(SWAGGER_UI_VERSION).css
 	rm -rf .vendor
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache

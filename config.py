@@ -23,6 +23,17 @@ DEFAULT_UPLOAD_TYPES = (
 )
 
 
+# The key the testing settings fall back to, and placeholders people paste from examples: never a production key.
+TESTING_SECRET_KEY = "testing-secret-key-not-for-production"
+KNOWN_DEFAULT_SECRETS = frozenset({
+    TESTING_SECRET_KEY, "secret", "secret-key", "secret_key", "change-me", "changeme", "change-this", "dev",
+    "development", "your-secret-key", "please-change-me",
+})
+# Shortest SECRET_KEY production accepts: 32 characters (the suggested generator prints 64 hex digits).
+MIN_SECRET_KEY_LENGTH = 32
+GENERATE_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
 class ConfigError(SystemExit):
     """A setting is missing or wrong: the app refuses to start with a one-line message (no traceback)."""
 
@@ -169,6 +180,13 @@ class BaseConfig:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        # Both cookies belong to this host only: no Domain, Path=/ (what a __Host- name requires, see production).
+        self.SESSION_COOKIE_DOMAIN = None
+        self.SESSION_COOKIE_PATH = "/"
+        self.REMEMBER_COOKIE_DOMAIN = None
+        self.REMEMBER_COOKIE_PATH = "/"
+        # Strict-Transport-Security max-age in seconds; 0 sends no header (production turns it on).
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 0)
         self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 14))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
         # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
@@ -182,6 +200,12 @@ class BaseConfig:
         self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_HEADERS_ENABLED = True
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+
+        # Scale-out: how many app servers (machines or gunicorn masters behind one load balancer) share this
+        # database and file store. Production refuses what only works on one server when it is more than 1.
+        self.WORKBENCH_SERVERS = env_int("WORKBENCH_SERVERS", 1)
+        # A single-server trial or benchmark on SQLite in production settings, said out loud (never with servers > 1).
+        self.ALLOW_SQLITE_IN_PRODUCTION = env_bool("ALLOW_SQLITE_IN_PRODUCTION", False)
 
         # CSRF tokens live as long as the session, so a page left open for hours still submits.
         self.WTF_CSRF_TIME_LIMIT = None
@@ -199,6 +223,9 @@ class BaseConfig:
         self.CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
         self.CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 60.0)
         self.CHAT_MAX_RETRIES = env_int("CHAT_MAX_RETRIES", 2)
+        # A pending reply silent for longer than its model timeouts plus this many seconds is taken for dead (its
+        # worker was killed) and shown interrupted when next read.
+        self.CHAT_STALE_GRACE_SECONDS = env_float("CHAT_STALE_GRACE_SECONDS", 60.0)
         # What is sent to the model: the system prompt plus the newest turns that fit in this many characters.
         self.CHAT_CONTEXT_CHARS = env_int("CHAT_CONTEXT_CHARS", 60_000)
         self.CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 200_000)
@@ -207,6 +234,10 @@ class BaseConfig:
 
         # Pages
         self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
+        # The dashboard's activity chart: this many UTC days, today included.
+        self.DASHBOARD_DAYS = env_int("DASHBOARD_DAYS", 30)
+        if not 1 <= self.DASHBOARD_DAYS <= 366:
+            raise ConfigError(f"DASHBOARD_DAYS must be between 1 and 366, not {self.DASHBOARD_DAYS}")
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
         self.CONTENT_SECURITY_POLICY = {
             "default-src": "'self'",
@@ -215,7 +246,7 @@ class BaseConfig:
             "img-src": "'self' data: blob:",
             "connect-src": "'self'",
             "frame-src": "'self'",
-            "object-src": "'self'",
+            "object-src": "'none'",  # no plugins; the PDF preview response allows its own viewer
             "form-action": "'self'",
             "base-uri": "'self'",
             "frame-ancestors": "'none'",
@@ -241,7 +272,7 @@ class TestingConfig(BaseConfig):
 
     def __init__(self) -> None:
         super().__init__()
-        self.SECRET_KEY = self.SECRET_KEY or "testing-secret-key-not-for-production"
+        self.SECRET_KEY = self.SECRET_KEY or TESTING_SECRET_KEY
         self.SQLALCHEMY_DATABASE_URI = "sqlite://"
         # Same algorithm, lower cost: hundreds of test users are hashed per run.
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
@@ -261,13 +292,51 @@ class ProductionConfig(BaseConfig):
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PREFERRED_URL_SCHEME = "https"
+        if self.SESSION_COOKIE_SECURE:
+            # Browsers keep a __Host- cookie only if it is Secure, Path=/ and has no Domain, so neither a
+            # sibling subdomain nor plain http can set or overwrite it. Without Secure the prefix would be refused.
+            self.SESSION_COOKIE_NAME = "__Host-session"
+            self.REMEMBER_COOKIE_NAME = "__Host-remember_token"
+        # HTTPS only for a year once a browser has seen the site over HTTPS (meaningless without it).
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000 if self.SESSION_COOKIE_SECURE else 0)
 
     def validate(self) -> None:
+        """Refuse to start with settings that only work on a developer's machine, saying what to set instead.
+
+        Every problem found goes into the one line, so a deployment is fixed in one round."""
+        problems = [problem for problem in (self.secret_key_problem(), *self.scale_out_problems()) if problem]
+        if problems:
+            raise ConfigError("production refuses to start: " + "; ".join(problems))
+
+    def secret_key_problem(self) -> str | None:
         if not self.SECRET_KEY:
-            raise ConfigError(
-                "SECRET_KEY is not set; production refuses to start without one "
-                "(generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"
-            )
+            return f"SECRET_KEY is not set; set it to a long random value ({GENERATE_SECRET_HINT})"
+        if self.SECRET_KEY.lower() in KNOWN_DEFAULT_SECRETS:
+            return f"SECRET_KEY is a known default or placeholder; set it to a random value ({GENERATE_SECRET_HINT})"
+        if len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            return (f"SECRET_KEY is {len(self.SECRET_KEY)} characters long; set at least {MIN_SECRET_KEY_LENGTH} "
+                    f"random characters ({GENERATE_SECRET_HINT})")
+        return None
+
+    def scale_out_problems(self) -> list[str]:
+        servers = self.WORKBENCH_SERVERS
+        if servers < 1:
+            return [f"WORKBENCH_SERVERS must be 1 or more (the number of app servers), not {servers}"]
+        problems = []
+        if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            if servers > 1:
+                problems.append(f"DATABASE_URL is SQLite, a file only one server can use, with WORKBENCH_SERVERS="
+                                f"{servers}; set DATABASE_URL=postgresql://USER:PASSWORD@HOST/DATABASE")
+            elif not self.ALLOW_SQLITE_IN_PRODUCTION:
+                problems.append("DATABASE_URL is SQLite (the default); set DATABASE_URL=postgresql://USER:PASSWORD"
+                                "@HOST/DATABASE")
+        if servers > 1 and self.STORAGE_BACKEND == "local":
+            problems.append(f"STORAGE_BACKEND is local with WORKBENCH_SERVERS={servers}, so each server would "
+                            "see only its own uploads; set STORAGE_BACKEND=s3 and S3_BUCKET_NAME")
+        if servers > 1 and self.RATELIMIT_STORAGE_URI.startswith("memory"):
+            problems.append(f"RATELIMIT_STORAGE_URI is memory:// with WORKBENCH_SERVERS={servers}, so each "
+                            "server counts failed sign-ins apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0")
+        return problems
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {

@@ -6,6 +6,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,13 +26,14 @@ def free_port() -> int:
 
 
 def app_environment(workdir: Path, **extra: str) -> dict[str, str]:
-    """Production settings on a throwaway SQLite database and upload folder."""
+    """Production settings on a throwaway SQLite database and upload folder (one server, said out loud)."""
     env = dict(os.environ)
     env.update(
         WORKBENCH_ENV="production",
         SECRET_KEY=secrets.token_hex(32),
         INSTANCE_DIR=str(workdir),
         DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        ALLOW_SQLITE_IN_PRODUCTION="1",
         UPLOAD_DIR=str(workdir / "uploads"),
         # The load generator speaks plain http on loopback; a Secure cookie would never be sent back.
         SESSION_COOKIE_SECURE="0",
@@ -47,17 +49,29 @@ def flask_cli(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
+def wait_until_up(url: str, timeout: float = 30.0, context: ssl.SSLContext | None = None) -> None:
+    """Wait until `url` answers at all (any HTTP status); `context` verifies an https server's certificate."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1)
+            urllib.request.urlopen(url, timeout=1, context=context)
             return
         except urllib.error.HTTPError:
             return
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def start_moto(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
+    """moto's S3 server in a process (and session) of its own on loopback; returns it and its endpoint URL."""
+    port = port or free_port()
+    with open(folder / "moto.log", "ab") as log:
+        process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=log, stderr=log, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_until_up(endpoint + "/moto-api/")
+    return process, endpoint
 
 
 @contextmanager

@@ -37,15 +37,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    BIN,
     app_environment,
     child_pids,
     flask_cli,
-    free_port,
     gunicorn_process,
     reset_peak_rss,
     rss_kib,
-    wait_until_up,
+    start_moto,
 )
 
 MEGABYTE = 1024 * 1024
@@ -194,16 +192,6 @@ def run_local(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: 
     folder.mkdir()
     env = app_environment(folder, STORAGE_BACKEND="local", MAX_UPLOAD_MB=str(megabytes + 10))
     return measure(env, folder, source, sha256, lambda: direct_local_writes(source, folder / "uploads"), rounds)
-
-
-def start_moto(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(folder / "moto.log", "wb")
-    process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=log, stderr=log, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until_up(endpoint + "/moto-api/")
-    return process, endpoint
 
 
 def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int) -> list[dict]:

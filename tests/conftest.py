@@ -69,6 +69,14 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     admin_engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set: the Celery and cluster tests need a Redis server (.ci/run sets it)")
+    return url
+
+
 @pytest.fixture
 def db_backend(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 PASSWORD = "correct horse battery staple"
+# A PostgreSQL URL for production settings in tests: building the app opens no connection, so it need not exist.
+PRODUCTION_DATABASE_URL = "postgresql://workbench@db.invalid:5432/workbench"
+# Settings production checks before it starts (config.ProductionConfig.validate), cleared by production_environment.
+PRODUCTION_CHECKED = ("WORKBENCH_SERVERS", "STORAGE_BACKEND", "S3_BUCKET_NAME", "RATELIMIT_STORAGE_URI",
+                      "ALLOW_SQLITE_IN_PRODUCTION")
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -53,6 +60,16 @@ def login(client: FlaskClient, email: str, password: str, remember: bool = False
     url = "/login" + (f"?next={next_url}" if next_url else "")
     response = post_form(client, url, data)
     return response
+
+
+def production_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """An environment production accepts (random SECRET_KEY, PostgreSQL, one server), with `env` on top."""
+    for name in PRODUCTION_CHECKED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("DATABASE_URL", PRODUCTION_DATABASE_URL)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 def bearer(token: str) -> dict[str, str]:

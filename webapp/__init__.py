@@ -9,7 +9,7 @@ from flask import Flask, Response, flash, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, load_config
-from webapp.extensions import csrf, db, limiter, login_manager, migrate
+from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
 
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -42,11 +42,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     # Request hooks first: the request id must exist before any extension (CSRF) can reject the request.
     register_request_hooks(app)
     init_extensions(app)
-    # After the CSRF check (registered by init_extensions), before every view: no NUL in text input.
-    from webapp.security import refuse_nul_text
-
-    app.before_request(refuse_nul_text)
     init_features(app)
+    # Before any blueprint adds its routes: every <int:id> in a URL then stops at what an id column holds.
+    from webapp.bounds import DatabaseIdConverter
+
+    app.url_map.converters["int"] = DatabaseIdConverter
     register_blueprints(app)
 
     from webapp.errors import register_error_handlers
@@ -62,6 +62,7 @@ def init_extensions(app: Flask) -> None:
     from webapp.auth import service as auth_service
 
     db.init_app(app)
+    release_sessions_safely(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
@@ -96,14 +97,17 @@ def unauthorized() -> Response:
 def init_features(app: Flask) -> None:
     """Clients, stores, engines and pages of each feature, built once per app (kept on app.extensions)."""
     from webapp import chat, files
+    from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
-    from webapp.faces import runtime as faces_runtime, tasks as faces_tasks, views as faces_views
+    from webapp.faces import runtime as faces_runtime, service as faces_service, tasks as faces_tasks
+    from webapp.faces import views as faces_views
 
     files.init_app(app)
     chat.init_app(app)
     faces_runtime.init_app(app)
     faces_tasks.init_app(app)
     register_card(app, "faces", faces_views.dashboard_card)
+    register_activity(app, "faces", "Face checks", faces_service.checks_per_day)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -5,10 +5,12 @@ Services raise `NotFound`, `Refused` or `Unavailable` with a sentence meant for 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sqlalchemy_errors
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("webapp.errors")
@@ -38,6 +40,12 @@ MESSAGES = {
     500: "An unexpected error stopped this request. It has been logged.",
     503: "A service this page needs is not available right now. Try again in a minute.",
 }
+
+DATABASE_DOWN_MESSAGE = "The database is not answering right now. Try again in a minute."
+# SQLite reports a missing table or a syntax error as an OperationalError too: only these mean "unavailable".
+SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "disk i/o error",
+                      "database or disk is full")
+RETRY_AFTER_SECONDS = "10"
 
 CSRF_MESSAGE = "This form has expired or was already used. Go back, reload the page and submit it again."
 
@@ -103,6 +111,17 @@ def register_error_handlers(app: Flask) -> None:
     def handle_csrf_error(error: CSRFError):
         return error_response(400, CSRF_MESSAGE)
 
+    @app.errorhandler(sqlalchemy_errors.DBAPIError)
+    @app.errorhandler(sqlalchemy_errors.TimeoutError)
+    def handle_database_error(error: Exception):
+        if not is_database_down(error):
+            return handle_unexpected_error(error)
+        log.warning("database unavailable (request id %s): %s", g.get("request_id"), error.__class__.__name__)
+        forget_database_state()
+        response = error_response(503, DATABASE_DOWN_MESSAGE)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         status = error.code or 500
@@ -121,3 +140,32 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected_error(error: Exception):
         log.exception("unhandled error (request id %s)", g.get("request_id"))
         return error_response(500)
+
+
+def is_database_down(error: Exception) -> bool:
+    """A connection problem (503 and recover), as opposed to a bad query or a broken rule (a real 500)."""
+    if isinstance(error, (sqlalchemy_errors.InterfaceError, sqlalchemy_errors.TimeoutError)):
+        return True
+    if isinstance(error, sqlalchemy_errors.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, sqlalchemy_errors.OperationalError):
+        # PostgreSQL (psycopg): lost or refused connections, shutdowns, timeouts; mistakes are ProgrammingError.
+        if isinstance(error.orig, sqlite3.Error):
+            return any(reason in str(error.orig).lower() for reason in SQLITE_UNAVAILABLE)
+        return True
+    return False
+
+
+def forget_database_state() -> None:
+    """Let the error page render without the database: drop the failed transaction, show the page signed out.
+
+    Rendering the signed-in navigation would load the user again (another query to a database that is down),
+    and the error handler would then fail itself.
+    """
+    from webapp.extensions import db, login_manager
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001  (the connection is already gone; the session is discarded at teardown)
+        log.debug("rollback after a database failure failed", exc_info=True)
+    g._login_user = login_manager.anonymous_user()

@@ -1,12 +1,14 @@
 """Flask extensions, created once here and bound to each app in `create_app` (the factory pattern)."""
-from flask import request
+import logging
+
+from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, exc as sqlalchemy_errors
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -30,6 +32,24 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 # No default limits: only the routes that need throttling (sign-in) declare one.
 limiter = Limiter(key_func=get_remote_address)
+
+
+def release_sessions_safely(app: Flask) -> None:
+    """End each request's session without failing the request when its connection died meanwhile.
+
+    Flask-SQLAlchemy ends the session at teardown with a rollback; if the database server went away after the
+    request's last query (a restart), that rollback raises and gunicorn would answer 500 to a request that had
+    succeeded. Registered after `db.init_app`, so it runs first (teardowns run in reverse order).
+    """
+
+    @app.teardown_appcontext
+    def release_session(error: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except sqlalchemy_errors.DBAPIError as failure:
+            logging.getLogger("webapp.errors").warning("dropping a dead database connection: %s", failure.orig)
+            db.session().invalidate()  # closes the connection without talking to it; the pool opens a new one
+            db.session.remove()
 
 
 @limiter.request_filter

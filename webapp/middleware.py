@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect
 
 request_log = logging.getLogger("webapp.request")
 
@@ -46,11 +47,17 @@ def content_security_policy(policy: dict[str, str]) -> str:
 def current_user_id() -> int | None:
     """The signed-in user's id if this request already loaded one (never a query just for the log)."""
     user = g.get("api_user") or g.get("_login_user")
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is not None:
+        # The identity survives a commit that expired the row: reading `user.id` then would query again, and
+        # fail the request when the database has just gone away.
+        return state.identity[0] if state.identity else None
     return getattr(user, "id", None)
 
 
 def register_request_hooks(app: Flask) -> None:
     csp = content_security_policy(app.config["CONTENT_SECURITY_POLICY"])
+    hsts_seconds = app.config.get("HSTS_SECONDS", 0)
 
     @app.before_request
     def start_request() -> None:
@@ -65,8 +72,8 @@ def register_request_hooks(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if hsts_seconds:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains")
         started = g.get("request_started")
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         request_log.info(

@@ -1,14 +1,14 @@
-"""Access rules shared by every feature: admin-only views, object ownership, safe redirects, text input."""
+"""Access rules shared by every feature: admin-only views, object ownership, safe redirects."""
 from __future__ import annotations
 
 from functools import wraps
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, request
+from flask import abort
 from flask_login import current_user, login_required
 
-from webapp.errors import NotFound, Refused
+from webapp.errors import NotFound
 from webapp.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,29 +49,3 @@ def safe_next_url(target: str | None) -> str | None:
     if any(ord(character) < 32 for character in target):
         return None
     return target
-
-
-NUL_MESSAGE = "Text cannot contain the NUL character (\\0, %00)."
-
-
-def contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
-
-
-def refuse_nul_text() -> None:
-    """Refuse a NUL character in the query string, form fields or JSON body with a 400, before any view.
-
-    PostgreSQL can neither store nor compare text holding one (psycopg raises DataError), so a search or a
-    name with `%00` would otherwise end in a 500; no person types it. Uploaded files' bytes are not text and
-    are not looked at."""
-    fields = [*request.args.lists(), *request.form.lists()]
-    if any(contains_nul(name) or contains_nul(values) for name, values in fields):
-        raise Refused(NUL_MESSAGE)
-    if request.is_json and contains_nul(request.get_json(silent=True)):
-        raise Refused(NUL_MESSAGE)

@@ -1,7 +1,12 @@
 """Timestamps: stored and compared as timezone-aware UTC."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Date
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
@@ -11,3 +16,34 @@ def utcnow() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without a zone; every one we store is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def last_days(count: int, today: date | None = None) -> list[date]:
+    """The `count` UTC days ending today, oldest first."""
+    today = today or utcnow().date()
+    return [today - timedelta(days=offset) for offset in range(count - 1, -1, -1)]
+
+
+def start_of(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+class utc_day(FunctionElement):  # noqa: N801  (used like a SQL function: utc_day(Model.created_at))
+    """The UTC calendar day of a timestamp column, for GROUP BY day on SQLite and PostgreSQL alike."""
+
+    type = Date()
+    inherit_cache = True
+    name = "utc_day"
+
+
+@compiles(utc_day)
+def _utc_day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps our timestamps as UTC text: date() takes the day part.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
+    # timestamptz → the wall-clock time in UTC, whatever the session's TimeZone is, then its date.
+    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AS DATE)"

@@ -50,7 +50,7 @@ def test_upload_two_photos_see_thumbnails_open_download_and_delete(page: Page, l
     network.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
     for name in ("beach.jpg", "forest.jpg"):
-        expect(page.locator("#upload-list").get_by_role("img", name=name)).to_be_visible()
+        expect(page.locator("#upload-list").get_by_role("link", name=name).locator("img")).to_be_visible()
     page.wait_for_function("() => [...document.querySelectorAll('#upload-list img')]"
                            ".every(image => image.complete && image.naturalWidth > 0)")
 

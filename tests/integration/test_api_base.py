@@ -19,7 +19,7 @@ def test_health_is_503_when_the_database_is_down(tmp_path):
                     {"SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}}})
     response = app.test_client().get("/api/health")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "database": "unavailable"}
+    assert response.get_json() == {"error": "The database does not answer.", "status": 503, "database": "unavailable"}
 
 
 def test_a_valid_token_authenticates(client, staff, staff_token):

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import PASSWORD, csrf_token, login, post_form
+from tests.helpers import PASSWORD, csrf_token, login, post_form, production_environment
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.extensions import db
@@ -203,7 +203,7 @@ def test_session_cookie_is_httponly_and_lax(client, staff):
 def test_production_cookies_are_secure(tmp_path, monkeypatch):
     from webapp import create_app
 
-    monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    production_environment(monkeypatch)
     app = create_app("production", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

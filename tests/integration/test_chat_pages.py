@@ -198,6 +198,44 @@ def test_stop_before_the_stream_begins_interrupts_at_once(app, chat, openai_serv
     assert stored_message(app, reply_id).status == "interrupted"
 
 
+def make_silent_since(app, reply_id: int, seconds: float, content: str = "") -> None:
+    """As if the reply's stream began, saved `content`, then fell silent `seconds` ago (its worker was killed)."""
+    from datetime import timedelta
+
+    from webapp.timeutil import utcnow
+
+    with app.app_context():
+        message = db.session.get(Message, reply_id)
+        message.started_at = message.heartbeat_at = utcnow() - timedelta(seconds=seconds)
+        message.content = content
+        db.session.commit()
+
+
+def test_the_conversation_page_and_the_api_show_a_dead_reply_as_interrupted(app, chat, staff_token):
+    from tests.helpers import bearer
+
+    conversation_id, reply_id = chat.start("Hello")
+    make_silent_since(app, reply_id, 3600, "Saved before the crash")
+
+    page = chat.client.get(f"/chat/{conversation_id}").get_data(as_text=True)
+    assert 'data-status="interrupted"' in page and "Saved before the crash" in page and "sse-connect" not in page
+    assert stored_message(app, reply_id).status == "interrupted"
+    api = app.test_client().get(f"/api/conversations/{conversation_id}", headers=bearer(staff_token))
+    assert [message["status"] for message in api.get_json()["messages"]] == ["complete", "interrupted"]
+
+
+def test_a_streaming_reply_between_two_heartbeats_is_not_taken_for_dead(app, chat):
+    """Even with short model timeouts, the silence between two progress saves is not death."""
+    from webapp.chat.service import CHECKPOINT_SECONDS
+
+    app.config.update(CHAT_CONNECT_TIMEOUT=1, CHAT_READ_TIMEOUT=1, CHAT_MAX_RETRIES=0, CHAT_STALE_GRACE_SECONDS=0)
+    conversation_id, reply_id = chat.start("Hello")
+    make_silent_since(app, reply_id, CHECKPOINT_SECONDS + 0.5, "Still arriving")
+
+    page = chat.client.get(f"/chat/{conversation_id}").get_data(as_text=True)
+    assert 'data-status="pending"' in page and stored_message(app, reply_id).status == "pending"
+
+
 def test_a_reply_whose_worker_died_is_shown_interrupted_with_its_saved_text(app, chat, openai_server):
     from datetime import timedelta
 

@@ -108,6 +108,50 @@ def test_one_log_line_per_request_with_method_path_status_duration_user_and_id(s
     assert user == f"user={staff.id}" and request_id == "request_id=line-test"
 
 
+@pytest.fixture
+def answered(app) -> list[bool]:
+    """A route that commits (expiring the signed-in user), then answers; the list says when it has answered."""
+    from flask_login import current_user
+
+    from webapp.extensions import db
+
+    done: list[bool] = []
+
+    def commit_then_answer():
+        assert current_user.is_authenticated  # loads the signed-in user
+        db.session.commit()
+        done.append(True)
+        return "ok"
+
+    app.add_url_rule("/commit-then-answer", "commit_then_answer", commit_then_answer)
+    return done
+
+
+def test_the_log_line_names_the_user_without_querying_after_a_commit(app, answered, staff_client, staff, caplog):
+    """Reading the expired user's id again for the log line would query the database, and fail a finished
+    request if the database had just gone away."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    queries_after_the_view = []
+
+    def record(*args):
+        if answered:
+            queries_after_the_view.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with caplog.at_level(logging.INFO, logger="webapp.request"):
+            assert staff_client.get("/commit-then-answer").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert queries_after_the_view == []
+    assert "/commit-then-answer 200" in caplog.text and f"user={staff.id}" in caplog.text
+
+
 def test_security_headers_on_every_page(client):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
@@ -125,3 +169,63 @@ def test_pages_load_only_the_apps_own_scripts_and_styles(staff_client):
                   "/static/css/app.css"]:
         assert asset in html
         assert staff_client.get(asset).status_code == 200
+
+
+def test_an_unreachable_database_is_a_503_page_or_json_not_a_500(tmp_path, caplog):
+    """The server stopped, refused or unreachable: 503 with a message and Retry-After (tests/faults restarts a real
+    PostgreSQL under load)."""
+    from tests.conftest import build_app
+    from tests.helpers import login
+    from webapp.errors import DATABASE_DOWN_MESSAGE
+
+    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'no-such-folder' / 'app.db'}")
+    client = app.test_client()
+
+    api = client.get("/api/files", headers=bearer("wb_anything"))
+    assert api.status_code == 503 and api.get_json() == {"error": DATABASE_DOWN_MESSAGE, "status": 503}
+    assert api.headers["Retry-After"] == "10"
+    page = login(client, "sam@example.com", "whatever password")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503 and DATABASE_DOWN_MESSAGE in html and "Sign out" not in html
+    assert "unhandled error" not in caplog.text
+
+
+def test_a_broken_query_is_still_a_500(app_with_faulty_routes, staff_token):
+    from sqlalchemy import text
+
+    from webapp.extensions import db
+
+    def bad_query():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+
+    app_with_faulty_routes.add_url_rule("/api/bad-query", "bad_query", bad_query)
+    response = app_with_faulty_routes.test_client().get("/api/bad-query", headers=bearer(staff_token))
+    assert response.status_code == 500
+
+
+def test_a_connection_the_server_drops_after_the_last_query_does_not_fail_the_request(tmp_path, postgres_url):
+    """PostgreSQL restarting between a request's last query and its end: the answer stands, the next one works."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import build_app
+    from webapp.extensions import db
+
+    app = build_app(tmp_path, postgres_url)
+    killer = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    def answer_then_lose_the_connection():
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))  # the session's transaction stays open
+        with killer.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return {"answered": True}
+
+    app.add_url_rule("/api/lose-connection", "lose_connection", answer_then_lose_the_connection)
+    app.add_url_rule("/api/select-one", "select_one", lambda: {"one": db.session.scalar(text("SELECT 1"))})
+    client = app.test_client()
+
+    response = client.get("/api/lose-connection")
+    assert response.status_code == 200 and response.get_json() == {"answered": True}
+    assert client.get("/api/select-one").get_json() == {"one": 1}
+    killer.dispose()
+    with app.app_context():
+        db.engine.dispose()

@@ -27,6 +27,7 @@ from tests.faces_support import (
     upload,
 )
 from tests.helpers import bearer, csrf_token
+from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding
 from webapp.files.models import StoredFile
@@ -272,6 +273,14 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
         'class="history-row"') == 0
     assert admin_client.get(f"/faces/comparisons/{row.id}").status_code == 200
     assert admin_client.get(f"/faces/comparisons/{row.id}/photo/a").status_code == 200
+    assert admin_client.get(f"/faces/analyses/{analysis}").status_code == 200
+    # Each review of someone else's result page is in the audit log; the owner's own views are not.
+    with app.app_context():
+        reviews = db.session.execute(select(AuditEvent.action, AuditEvent.target_id)
+                                     .where(AuditEvent.action.like("face.%.review_view"))
+                                     .order_by(AuditEvent.id)).all()
+    assert [tuple(r) for r in reviews] == [("face.comparison.review_view", str(row.id)),
+                                           ("face.analysis.review_view", str(analysis))]
 
 
 @pytest.mark.both_databases

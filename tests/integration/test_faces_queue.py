@@ -18,14 +18,6 @@ from tests.helpers import bearer
 
 
 @pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set: the Celery tests need a Redis server (.ci/run sets it)")
-    return url
-
-
-@pytest.fixture
 def queue_name(redis_url: str) -> Iterator[str]:
     import redis
 

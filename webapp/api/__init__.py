@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from webapp.api import auth, chat, faces, files, views  # noqa: E402,F401
+from webapp.api import auth, chat, faces, files, openapi, views  # noqa: E402,F401

@@ -7,6 +7,7 @@ from flask import jsonify, request
 
 from webapp.api import bp
 from webapp.api.auth import api_user
+from webapp.bounds import is_database_id
 from webapp.chat import history, service
 from webapp.errors import Refused
 
@@ -30,8 +31,8 @@ def chat():
     """Send a message (to a new conversation, or to `conversation_id`) and wait for the whole reply."""
     body = json_body()
     conversation_id = body.get("conversation_id")
-    if conversation_id is not None and (isinstance(conversation_id, bool) or not isinstance(conversation_id, int)):
-        raise Refused("'conversation_id' must be a whole number.")
+    if conversation_id is not None and not is_database_id(conversation_id):
+        raise Refused("'conversation_id' must be a whole number, the id of one of your conversations.")
     user = api_user()
     exchange = service.send_message(
         user,

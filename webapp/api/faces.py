@@ -14,17 +14,17 @@ from flask import jsonify, request, url_for
 
 from webapp.api import bp
 from webapp.api.auth import api_user
+from webapp.bounds import is_database_id
 from webapp.errors import Refused
 from webapp.faces import service
 from webapp.faces.models import FAILED, FaceAnalysis, FaceComparison
 from webapp.files.uploads import accepts_uploads
 
 
-def _file_id(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
+def _file_id(value: Any, key: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_database_id(value):
         raise Refused(f"“{key}” must be the id (a whole number) of a photo in your files.")
     return value
 
@@ -34,8 +34,9 @@ def _photo(key: str, label: str):
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise Refused("The request body must be a JSON object, or a multipart form with the photos.")
-        return service.resolve_photo(api_user(), None, _file_id(body, key), label)
-    return service.resolve_photo(api_user(), request.files.get(key), request.form.get(f"{key}_id", type=int), label)
+        return service.resolve_photo(api_user(), None, _file_id(body.get(key), key), label)
+    picked = _file_id(request.form.get(f"{key}_id", type=int), f"{key}_id")
+    return service.resolve_photo(api_user(), request.files.get(key), picked, label)
 
 
 def _respond(row: FaceComparison | FaceAnalysis):

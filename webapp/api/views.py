@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.api import bp
 from webapp.api.auth import api_user, public
+from webapp.errors import error_response
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ def health():
     except SQLAlchemyError as error:
         db.session.rollback()
         log.warning("health check: database unavailable: %s", error.__class__.__name__)
-        return jsonify({"status": "error", "database": "unavailable"}), 503
+        # The API's one error shape (error, status), so a client reads every failure the same way.
+        return error_response(503, "The database does not answer.", database="unavailable")
     return jsonify({"status": "ok", "database": "ok"})
 
 

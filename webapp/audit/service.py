@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import User
+from webapp.bounds import page_number
 from webapp.extensions import db
 
 
@@ -36,4 +37,4 @@ def list_events(user_id: int | None = None, page: int = 1, per_page: int = 50):
             (AuditEvent.user_id == user_id)
             | ((AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user_id)))
         )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=per_page, error_out=False)

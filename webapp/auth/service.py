@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.audit import service as audit
+from webapp.bounds import without_nul
 from webapp.auth.models import ROLES, ApiToken, User
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -21,7 +22,8 @@ _DUMMY_HASH: dict[str, str] = {}
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The form an email is stored and looked up in (no NUL: PostgreSQL refuses it even in a lookup)."""
+    return without_nul(email or "").strip().lower()
 
 
 def hash_password(password: str) -> str:
@@ -100,7 +102,7 @@ def create_user(email: str, name: str, password: str, role: str = "staff", actor
     if find_user_by_email(email) is not None:
         raise Refused(f"A user with the email {email} already exists.", status=409)
     check_password_rules(password)
-    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password), role=role)
+    user = User(email=email, name=without_nul(name).strip() or email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     db.session.flush()
     audit.record("user.created", user=actor, target=user, detail=f"{email} as {role}")
@@ -150,7 +152,7 @@ def set_active(user: User, active: bool, actor: User) -> User:
 
 
 def update_profile(user: User, name: str) -> User:
-    name = name.strip()
+    name = without_nul(name).strip()
     if not name:
         raise Refused("The name cannot be empty.")
     if name != user.name:
@@ -202,7 +204,7 @@ def _token_digest(token: str) -> str:
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token for scripts. The plain token is returned once and never stored."""
-    name = name.strip()
+    name = without_nul(name).strip()
     if not name:
         raise Refused("Give the token a name, so you can recognise it later.")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)

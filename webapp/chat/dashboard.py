@@ -1,4 +1,4 @@
-"""Chat's two dashboard cards: what there is (counts), and where you left off (latest conversations)."""
+"""Chat on the dashboard: two cards (counts; where you left off) and the messages line of the activity chart."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +6,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.chat import history, service
+from webapp.dashboard.activity import register_activity
 from webapp.dashboard.cards import FEATURE_CARDS, Card, register_card
 
 
@@ -25,3 +26,4 @@ def history_card(user: Any) -> Card:
 def register_cards(app: Flask) -> None:
     register_card(app, "chat", chat_card)
     register_card(app, "history", history_card)
+    register_activity(app, "chat", "Chat messages", history.messages_per_day)

@@ -6,19 +6,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal_column, or_, select
+from sqlalchemy import (ColumnElement, Select, and_, bindparam, case, distinct, exists, func, literal_column, or_,
+                        select)
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 MAX_API_PAGE_SIZE = 100
 
@@ -31,6 +34,10 @@ class HistoryFilter:
     model: str = ""  # "provider:model"
     date_from: date | None = None
     date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query", without_nul(self.query))
+        object.__setattr__(self, "model", without_nul(self.model))
 
     @property
     def active(self) -> bool:
@@ -112,7 +119,7 @@ def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | No
     statement = filtered_conversations(user.id, filters).order_by(
         Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    return db.paginate(statement, page=max(page, 1), per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
+    return db.paginate(statement, page=page_number(page), per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
                        error_out=False, count=True)
 
 
@@ -244,7 +251,7 @@ def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page:
     statement = filtered_conversations(owner_id, filters).order_by(
         Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    result = db.paginate(statement, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    result = db.paginate(statement, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
     detail = f"user {owner_id}" if owner_id else "all users"
     if filters.query:
         detail += f", search {filters.query!r}"
@@ -292,3 +299,20 @@ def stats(user: User) -> ChatStats:
         .where(Conversation.user_id == user.id)
     ).one()
     return ChatStats(int(conversations or 0), int(messages or 0), int(replies or 0), int(tokens or 0))
+
+
+def messages_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Messages sent (questions asked, not replies) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_messages_per_day(user is not None), parameters)}
+
+
+@cache
+def _messages_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    day = utc_day(Message.created_at)
+    query = select(day, func.count()).where(Message.role == "user", Message.created_at >= bindparam("since"))
+    if one_user:
+        query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
+            Conversation.user_id == bindparam("user_id"))
+    return query.group_by(day)

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import joinedload
 
 from webapp.auth.models import User
+from webapp.bounds import without_nul
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
@@ -110,8 +111,10 @@ def resolve_model(value: str | None, conversation: Conversation | None = None) -
 
 
 def clean_message_text(text: str | None) -> str:
-    """The message as it will be stored; refuses an empty message (400) and one over the limit (413)."""
-    text = (text or "").replace("\r\n", "\n").strip()
+    """The message as it will be stored; refuses an empty message (400) and one over the limit (413).
+
+    NUL characters are dropped: PostgreSQL cannot store them in text, and they mean nothing in a message."""
+    text = without_nul(text or "").replace("\r\n", "\n").strip()
     if not text:
         raise Refused("Type a message before sending it.")
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
@@ -125,7 +128,7 @@ def clean_message_text(text: str | None) -> str:
 
 
 def clean_system_prompt(text: str | None) -> str | None:
-    text = (text or "").replace("\r\n", "\n").strip()
+    text = without_nul(text or "").replace("\r\n", "\n").strip()
     if not text:
         return None
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
@@ -139,7 +142,7 @@ def clean_system_prompt(text: str | None) -> str | None:
 
 
 def clean_title(title: str | None) -> str:
-    title = " ".join((title or "").split())
+    title = " ".join(without_nul(title or "").split())
     if not title:
         raise Refused("The title cannot be empty.")
     if len(title) > MAX_TITLE_LENGTH:
@@ -162,8 +165,12 @@ def title_from(text: str) -> str:
 
 
 def get_conversation(user: User, conversation_id: int) -> Conversation:
-    """The user's conversation, or 404."""
-    return owned_or_404(Conversation, conversation_id, user)
+    """The user's conversation, or 404; a last reply whose stream died with its worker is shown interrupted."""
+    conversation = owned_or_404(Conversation, conversation_id, user)
+    messages = conversation.messages
+    if messages and messages[-1].status == PENDING:
+        expire_if_stale(messages[-1])
+    return conversation
 
 
 def get_message(user: User, message_id: int) -> Message:
@@ -384,9 +391,11 @@ def stale_after() -> timedelta:
     """
     config = current_app.config
     attempts = int(config["CHAT_MAX_RETRIES"]) + 1
-    return timedelta(
-        seconds=(float(config["CHAT_CONNECT_TIMEOUT"]) + float(config["CHAT_READ_TIMEOUT"])) * attempts + 60
-    )
+    read_timeout = float(config["CHAT_READ_TIMEOUT"])
+    first_token = (float(config["CHAT_CONNECT_TIMEOUT"]) + read_timeout) * attempts
+    # While text arrives the heartbeat is saved every CHECKPOINT_SECONDS, so that gap counts as silence too.
+    between_heartbeats = CHECKPOINT_SECONDS + read_timeout
+    return timedelta(seconds=max(first_token, between_heartbeats) + float(config["CHAT_STALE_GRACE_SECONDS"]))
 
 
 def expire_if_stale(message: Message) -> bool:

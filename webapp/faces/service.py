@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy import Select, bindparam, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
@@ -41,7 +42,7 @@ from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, Fa
 from webapp.faces.runtime import runtime
 from webapp.files import service as files
 from webapp.files.models import StoredFile
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.faces")
 
@@ -376,21 +377,26 @@ def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
     db.session.refresh(row)
 
 
-def _get(model: type, user: User, row_id: int, allow_admin: bool):
+def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: bool):
     row = db.session.get(model, row_id)
     if row is None or (row.user_id != user.id and not (allow_admin and user.is_admin)):
         raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    if audit_review and row.user_id != user.id:
+        # An admin opening someone else's result is a review, logged like chat reviews and admin downloads.
+        audit.record(f"face.{row.kind}.review_view", user, row, detail=f"{row.kind} of {row.user.email}")
+        db.session.commit()
     expire_if_stale(row)
     return row
 
 
-def get_comparison(user: User, comparison_id: int, allow_admin: bool = True) -> FaceComparison:
-    """The user's comparison (admins: anyone's, for review), or NotFound."""
-    return _get(FaceComparison, user, comparison_id, allow_admin)
+def get_comparison(user: User, comparison_id: int, allow_admin: bool = True,
+                   audit_review: bool = False) -> FaceComparison:
+    """The user's comparison (admins: anyone's, for review, logged when `audit_review`), or NotFound."""
+    return _get(FaceComparison, user, comparison_id, allow_admin, audit_review)
 
 
-def get_analysis(user: User, analysis_id: int, allow_admin: bool = True) -> FaceAnalysis:
-    return _get(FaceAnalysis, user, analysis_id, allow_admin)
+def get_analysis(user: User, analysis_id: int, allow_admin: bool = True, audit_review: bool = False) -> FaceAnalysis:
+    return _get(FaceAnalysis, user, analysis_id, allow_admin, audit_review)
 
 
 def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
@@ -546,3 +552,21 @@ def result_status(row: FaceComparison | FaceAnalysis) -> int:
     if row.status == FAILED:
         return row.error_status or 500
     return 202
+
+
+def checks_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Face checks (comparisons and analyses together) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_checks_per_day(user is not None), parameters)}
+
+
+@cache
+def _checks_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    parts = []
+    for model in (FaceComparison, FaceAnalysis):
+        part = select(model.created_at.label("created_at")).where(model.created_at >= bindparam("since"))
+        parts.append(part.where(model.user_id == bindparam("user_id")) if one_user else part)
+    checks = union_all(*parts).subquery()
+    day = utc_day(checks.c.created_at)
+    return select(day, func.count()).group_by(day)

@@ -64,7 +64,7 @@ def render_result(row: FaceComparison | FaceAnalysis, page: bool = False):
 @bp.get("/comparisons/<int:row_id>")
 @login_required
 def comparison_detail(row_id: int):
-    return render_result(service.get_comparison(current_user, row_id), page=True)
+    return render_result(service.get_comparison(current_user, row_id, audit_review=True), page=True)
 
 
 @bp.get("/comparisons/<int:row_id>/result")
@@ -107,7 +107,7 @@ def analyze():
 @bp.get("/analyses/<int:row_id>")
 @login_required
 def analysis_detail(row_id: int):
-    return render_result(service.get_analysis(current_user, row_id), page=True)
+    return render_result(service.get_analysis(current_user, row_id, audit_review=True), page=True)
 
 
 @bp.get("/analyses/<int:row_id>/result")

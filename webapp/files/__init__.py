@@ -13,7 +13,9 @@ def init_app(app: Flask) -> None:
     from werkzeug.exceptions import RequestEntityTooLarge
 
     from config import ConfigError
+    from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
+    from webapp.files.service import uploads_per_day
     from webapp.files.cli import files_cli
     from webapp.files.inspection import KNOWN_TYPES
     from webapp.files.storage import build_storage
@@ -40,6 +42,7 @@ def init_app(app: Flask) -> None:
 
     app.add_template_filter(file_label, "file_label")
     register_card(app, "files", dashboard_card)
+    register_activity(app, "files", "Uploads", uploads_per_day)
     app.register_error_handler(RequestEntityTooLarge, request_too_large)
     app.cli.add_command(files_cli)
 

@@ -14,14 +14,23 @@ files_cli = AppGroup("files", help="Maintain the file store.")
 @files_cli.command("cleanup")
 @click.option("--temp-age-hours", default=24, show_default=True, help="Remove temp uploads older than this.")
 def cleanup_command(temp_age_hours: int) -> None:
-    """Finish deletes the store could not complete, and remove temp files left by interrupted uploads."""
+    """Finish deletes the store could not complete, and remove what interrupted uploads left (temp files, and
+    unfinished multipart uploads on S3)."""
     from webapp.files import service
 
     removed, pending = service.purge_deleted()
     click.echo(f"Deleted files purged: {removed}; still pending (store unavailable): {pending}.")
+    unfinished = bool(pending)  # exit status 1: run again once the store is back
     swept = remove_stale_files(current_app.extensions["upload_temp_dir"], temp_age_hours * 3600)
     click.echo(f"Stale temp uploads removed: {swept}.")
-    if pending:
+    try:
+        aborted = current_app.extensions["storage"].abort_stale_uploads(temp_age_hours * 3600)
+    except ServiceError as error:
+        click.echo(f"Unfinished uploads in the store not checked: {error.message}")
+        unfinished = True
+    else:
+        click.echo(f"Unfinished uploads in the store aborted: {aborted}.")
+    if unfinished:
         raise SystemExit(1)
 
 

@@ -49,5 +49,7 @@ def allow_same_origin_frame(response: Response) -> None:
     """Let our own pages embed this response (the PDF preview); the site default forbids all framing."""
     policy = dict(current_app.config["CONTENT_SECURITY_POLICY"])
     policy["frame-ancestors"] = "'self'"
+    # Pages forbid plugins (object-src 'none'); a browser that shows PDFs with a plugin applies this response's own.
+    policy["object-src"] = "'self'"
     response.headers["Content-Security-Policy"] = content_security_policy(policy)
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -18,17 +18,20 @@ import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
+from webapp.bounds import page_number, without_nul
 from webapp.errors import NotFound, Refused, ServiceError, Unavailable
 from webapp.extensions import db
 from webapp.files.images import THUMBNAIL_CONTENT_TYPE, make_thumbnail
@@ -36,7 +39,7 @@ from webapp.files.inspection import FILE_TYPES, FileInfo, inspect_file, supporte
 from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
-from webapp.timeutil import as_utc, utcnow
+from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
 
@@ -304,7 +307,7 @@ def get_any(file_id: int) -> StoredFile:
 
 
 def _filtered(query, search: str = "", kind: str | None = None):
-    search = (search or "").strip()
+    search = without_nul(search or "").strip()
     if search:
         query = query.where(func.lower(StoredFile.original_name).contains(search.lower(), autoescape=True))
     if kind in KINDS:
@@ -316,7 +319,7 @@ def list_files(user: User, search: str = "", kind: str | None = None, page: int 
     """The user's files, newest first, as a Flask-SQLAlchemy pagination."""
     query = _filtered(_visible().where(StoredFile.user_id == user.id), search, kind)
     per_page = per_page or current_app.config["FILES_PAGE_SIZE"]
-    return db.paginate(query, page=max(page, 1), per_page=min(max(per_page, 1), 100), error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=min(max(per_page, 1), 100), error_out=False)
 
 
 def list_all_files(owner_id: int | None = None, search: str = "", kind: str | None = None, page: int = 1):
@@ -325,7 +328,7 @@ def list_all_files(owner_id: int | None = None, search: str = "", kind: str | No
     if owner_id:
         query = query.where(StoredFile.user_id == owner_id)
     query = _filtered(query, search, kind)
-    return db.paginate(query, page=max(page, 1), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return db.paginate(query, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
 
 
 def list_images(user: User, limit: int = 60) -> list[StoredFile]:
@@ -341,6 +344,23 @@ def usage(user: User) -> Usage:
         )
     ).one()
     return Usage(count=int(count), total_size=int(total))
+
+
+def uploads_per_day(user: User | None, since: datetime) -> dict[date, int]:
+    """Files uploaded (and still kept) per UTC day from `since`: the user's, or everyone's (None)."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {found: int(count) for found, count in db.session.execute(_uploads_per_day(user is not None), parameters)}
+
+
+@cache
+def _uploads_per_day(one_user: bool) -> Select:
+    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+    day = utc_day(StoredFile.created_at)
+    query = select(day, func.count()).where(StoredFile.created_at >= bindparam("since"),
+                                            StoredFile.deleted_at.is_(None))
+    if one_user:
+        query = query.where(StoredFile.user_id == bindparam("user_id"))
+    return query.group_by(day)
 
 
 # --- reading ---
@@ -499,5 +519,6 @@ __all__ = [
     "rename",
     "store_upload",
     "store_uploads",
+    "uploads_per_day",
     "usage",
 ]

@@ -111,6 +111,13 @@ class Storage(ABC):
     def exists(self, key: str) -> bool:
         """Whether an object is stored under `key`."""
 
+    def abort_stale_uploads(self, older_than_seconds: float) -> int:
+        """Discard what uploads cut off by a crash left inside the store, older than that; returns how many.
+
+        Nothing by default: the local store writes into its temp folder, which `flask files cleanup` sweeps.
+        """
+        return 0
+
 
 def new_key(suffix: str = "") -> str:
     """A fresh random key such as "3f/a2/3fa2…e1.jpg", never derived from anything the user sent.

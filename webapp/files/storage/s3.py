@@ -5,6 +5,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
 import boto3
@@ -194,6 +195,20 @@ class S3Storage(Storage):
         except ObjectNotFound:
             return False
         return True
+
+    def abort_stale_uploads(self, older_than_seconds: float) -> int:
+        """Abort multipart uploads started before the cutoff and never finished: a process killed while sending
+        a file leaves its parts stored (and billed) but invisible. Needs s3:ListBucketMultipartUploads."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+        aborted = 0
+        with self._translate_errors(READ_UNAVAILABLE_MESSAGE):
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                            UploadId=upload["UploadId"])
+                        aborted += 1
+        return aborted
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (for development, tests and first deployments)."""

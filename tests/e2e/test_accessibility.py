@@ -1,0 +1,331 @@
+"""Accessibility: axe-core runs in Chromium on every page of the app, in light and dark colours, with real content
+in each (conversations, photos, documents, face results, users); no serious or critical violation is allowed.
+Then chat and upload are driven with the keyboard alone (Tab, Enter, Space, typing), the focus visible all along.
+
+The pages are listed by endpoint, and a test checks the list against the app's URL map: a new page that nobody
+added here (or to NOT_PAGES, with the reason it is not a page) fails the suite.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, url_for
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.axe_support import axe_problems, axe_script
+from tests.chat_support import ChatClient, chat_settings, reset, stored_message
+from tests.faces_support import analyze, compare, result_id, upload as photo_upload
+from tests.files_support import rows, upload
+from tests.helpers import PASSWORD, login
+from tests.samples import jpeg, minimal_pdf
+from webapp import create_app
+from webapp.auth import service as users
+
+pytestmark = pytest.mark.e2e
+
+# Every page a signed-in person can open, by endpoint; an argument naming an object made by `seed` gets its id,
+# others are used as they are (several visits of one endpoint check its different contents).
+PAGES: list[tuple[str, dict[str, Any]]] = [
+    ("dashboard.index", {}),
+    ("chat.new_conversation", {}),
+    ("chat.conversation", {"conversation_id": "conversation"}),
+    ("history.index", {}),
+    ("history.index", {"q": "sky"}),
+    ("files.index", {}),
+    ("files.index", {"view": "list"}),
+    ("files.upload_page", {}),
+    ("files.detail", {"file_id": "photo"}),
+    ("files.detail", {"file_id": "pdf"}),
+    ("files.detail", {"file_id": "text"}),
+    ("faces.compare_page", {}),
+    ("faces.analyze_page", {}),
+    ("faces.history", {}),
+    ("faces.comparison_detail", {"row_id": "comparison"}),
+    ("faces.analysis_detail", {"row_id": "analysis"}),
+    ("auth.account", {}),
+    ("auth.tokens", {}),
+    ("admin.user_list", {}),
+    ("admin.user_detail", {"user_id": "staff"}),
+    ("admin.audit_log", {}),
+    ("admin.file_list", {}),
+    ("chat_admin.index", {}),
+    ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
+]
+SIGNED_OUT_PAGES = ["auth.login"]
+
+# GET routes of the page blueprints that are not pages, and why they are not checked here.
+NOT_PAGES = {
+    "static": "stylesheets, scripts and images",
+    "faces.index": "redirects to the compare page",
+    "faces.comparison_result": "htmx fragment polled into the compare page; the same partial is in the detail page",
+    "faces.analysis_result": "htmx fragment polled into the analyse page; the same partial is in the detail page",
+    "faces.photo": "image bytes of a face result",
+    "faces.thumbnail": "image bytes of a face result",
+    "files.picker": "htmx fragment; the same partial is part of the compare and analyse pages",
+    "files.download": "the file itself",
+    "files.preview": "the file itself, shown inside the file page",
+    "files.thumbnail": "image bytes",
+    "files.signed_download": "the file itself, through an API link",
+    "admin.file_download": "the file itself",
+    "admin.file_thumbnail": "image bytes",
+    "history.export_markdown": "a download",
+    "history.export_json": "a download",
+    "history.export_everything": "a download",
+    "chat.stream": "server-sent events of a reply",
+}
+NOT_PAGE_BLUEPRINTS = {"api": "JSON for scripts, described by its own contract"}
+
+MARKDOWN_REPLY = """The sky looks **blue** because air scatters short wavelengths more (Rayleigh scattering).
+
+| Colour | Wavelength |
+|---|---|
+| Blue | ~450 nm |
+| Red | ~700 nm |
+
+```python
+intensity = 1 / wavelength ** 4
+```
+
+See [the Wikipedia article](https://en.wikipedia.org/wiki/Rayleigh_scattering) and `scattering`.
+"""
+
+
+@pytest.fixture
+def app_overrides(openai_server):
+    reset(openai_server)
+    return chat_settings(openai_server)
+
+
+@pytest.fixture
+def axe_context(context: BrowserContext) -> BrowserContext:
+    """axe-core in every page of the context, added outside the page's CSP (no bypass: pages run as shipped)."""
+    context.add_init_script(path=str(axe_script()))
+    return context
+
+
+def page_endpoints(app: Flask) -> set[str]:
+    """Endpoints of every GET route outside the blueprints that are not pages."""
+    return {
+        rule.endpoint for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and rule.endpoint.split(".")[0] not in NOT_PAGE_BLUEPRINTS
+    }
+
+
+def test_every_page_of_the_app_is_in_the_accessibility_check(tmp_path: Path):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'routes.db'}"})
+    checked = {endpoint for endpoint, _ in PAGES} | set(SIGNED_OUT_PAGES)
+    pages = page_endpoints(app)
+    assert pages - checked - NOT_PAGES.keys() == set(), "pages without an accessibility check: add them to PAGES"
+    assert checked - pages == set(), "PAGES names endpoints the app does not have"
+    assert NOT_PAGES.keys() - pages == set(), "NOT_PAGES names endpoints the app does not have"
+    assert checked & NOT_PAGES.keys() == set()
+
+
+def seed(live_server, openai_server) -> dict[str, int]:
+    """Real content through the app's own routes, as the live server's admin and as a staff member."""
+    app, admin = live_server.app, live_server.admin
+    objects: dict[str, int] = {}
+    client = app.test_client()
+    login(client, admin.email, admin.password)
+    chat = ChatClient(client)
+    openai_server.reply = MARKDOWN_REPLY
+    objects["conversation"], _ = chat.chat("Why is the sky blue?")
+    openai_server.error_status = 500
+    failed = chat.send(objects["conversation"], "And sunsets?")
+    chat.stream(failed)
+    assert stored_message(app, failed).status == "error"  # shown with its reason and a Retry button
+    reset(openai_server)
+
+    upload(client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n"))
+    names = {stored.original_name: stored.id for stored in rows(app)}
+    objects.update(photo=names["beach.jpg"], pdf=names["report.pdf"], text=names["notes.txt"])
+    objects["comparison"] = result_id(compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg"))
+                                      .get_data(as_text=True))
+    objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
+
+    with app.app_context():
+        staff = users.create_user("sam@example.com", "Sam Staff", PASSWORD)
+        objects["staff"] = staff.id
+        users.create_token(users.get_user(staff.id), "nightly report")
+        users.create_token(users.get_user(admin.id), "deploy script")
+    staff_client = app.test_client()
+    login(staff_client, "sam@example.com", PASSWORD)
+    objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    return objects
+
+
+def check(page: Page, problems: dict[str, list[str]], label: str) -> None:
+    """Every axe rule in light colours; then colour contrast again in dark ones (Pico follows the system's scheme;
+    no other rule depends on it)."""
+    for scheme, rules in (("light", None), ("dark", ["color-contrast"])):
+        page.emulate_media(color_scheme=scheme)
+        # Colours change through CSS transitions; axe must see where they end, not a colour halfway.
+        page.evaluate("() => Promise.all(document.getAnimations()"
+                      ".filter(animation => animation instanceof CSSTransition).map(animation => animation.finished))")
+        found = axe_problems(page, rules)
+        if found:
+            problems[f"{label} ({scheme})"] = found
+    page.emulate_media(color_scheme="light")
+
+
+def test_no_serious_accessibility_violation_on_any_page(axe_context: BrowserContext, page: Page, live_server,
+                                                         openai_server):
+    app = live_server.app
+    objects = seed(live_server, openai_server)
+    problems: dict[str, list[str]] = {}
+
+    page.goto(f"{live_server.url}/login")
+    check(page, problems, "sign-in")
+    page.get_by_label("Email").fill(live_server.admin.email)
+    page.get_by_label("Password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    check(page, problems, "sign-in, refused")
+    page.get_by_label("Password", exact=True).fill(live_server.admin.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+    with app.test_request_context():
+        urls = [url_for(endpoint, **{name: objects.get(value, value) for name, value in args.items()})
+                for endpoint, args in PAGES]
+    for url in urls:
+        response = page.goto(f"{live_server.url}{url}")
+        assert response is not None and response.status == 200, f"{url}: {response and response.status}"
+        check(page, problems, url)
+
+    # Open menus and disclosures are checked too: the header's menus, a history row's actions.
+    page.goto(f"{live_server.url}/history")
+    for summary in page.locator("details > summary").all():
+        summary.press("Enter")
+    check(page, problems, "history with every menu open")
+
+    response = page.goto(f"{live_server.url}/files/999999")
+    assert response is not None and response.status == 404
+    check(page, problems, "not-found page")
+
+    assert not problems, "\n".join(f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items())
+
+
+# --- the keyboard alone: Tab, Enter, Space and typing; never the mouse ---------------------------------------
+
+FOCUS_RING = """() => {
+    const element = document.activeElement;
+    const style = getComputedStyle(element);
+    const box = element.getBoundingClientRect();
+    const onScreen = box.right > 0 && box.bottom > 0 && box.left < innerWidth && box.top < innerHeight;
+    return {element: element.outerHTML.slice(0, 120), style: style.outlineStyle,
+            width: parseFloat(style.outlineWidth), visible: element.checkVisibility() && onScreen};
+}"""
+
+
+def tab_to(page: Page, target: Locator, key: str = "Tab", limit: int = 60) -> int:
+    """Press Tab until `target` has the focus (it may have it already: autofocus); every element the focus
+    reaches on the way must show a ring. Returns how many presses it took."""
+    for presses in range(limit + 1):
+        if presses:
+            page.keyboard.press(key)
+        ring = page.evaluate(FOCUS_RING)
+        focused = target.evaluate("element => element === document.activeElement")
+        if presses or focused:
+            assert ring["visible"] and ring["style"] == "solid" and ring["width"] >= 2, f"focus not visible: {ring}"
+        if focused:
+            return presses
+    raise AssertionError(f"{target} was not reached with {limit} presses of {key}")
+
+
+def keyboard_sign_in(page: Page, live_server) -> None:
+    page.goto(f"{live_server.url}/login")
+    tab_to(page, page.get_by_label("Email"))
+    page.keyboard.type(live_server.admin.email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(live_server.admin.password)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=f"Hello, {live_server.admin.name}")).to_be_visible()
+
+
+def follow_link(page: Page, link: Locator) -> None:
+    tab_to(page, link)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def test_chat_with_the_keyboard_alone(axe_context: BrowserContext, page: Page, live_server, openai_server):
+    openai_server.reply = "Tides come from the Moon's gravity pulling on the oceans, twice a day on most coasts."
+    openai_server.token_delay = 0.1
+    keyboard_sign_in(page, live_server)
+    follow_link(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat"))
+    expect(page.get_by_role("heading", name="New conversation")).to_be_visible()
+
+    tab_to(page, page.get_by_label("Message"))
+    page.keyboard.type("Why are there tides?")
+    page.keyboard.press("Enter")
+    streaming = page.locator(".message-assistant[data-status=pending] .reply-stream")
+    expect(streaming).to_contain_text("Tides come from")
+    assert axe_problems(page) == []  # the page while a reply is being written: Stop button, typing indicator
+    reply = page.locator(".message-assistant[data-status=complete]")
+    expect(reply).to_contain_text("twice a day on most coasts.")
+
+    # The first message replaced the whole conversation; the focus is still in the message box, ready for more.
+    expect(page.get_by_label("Message")).to_be_focused()
+    openai_server.reply = " ".join(f"word{index}" for index in range(200))
+    openai_server.token_delay = 0.05
+    page.keyboard.type("Count slowly")
+    page.keyboard.press("Enter")
+    expect(page.locator(".reply-stream")).to_contain_text("word2")
+    # Stop is reachable backwards from the message box, and works with Enter.
+    tab_to(page, page.get_by_role("button", name="Stop"), key="Shift+Tab")
+    page.keyboard.press("Enter")
+    stopped = page.locator(".message-assistant[data-status=interrupted]")
+    expect(stopped).to_contain_text("The reply was stopped before the end.")
+    expect(page.get_by_role("heading", name="Why are there tides?")).to_be_visible()
+
+
+def test_upload_with_the_keyboard_alone(axe_context: BrowserContext, page: Page, live_server, tmp_path: Path):
+    photo = tmp_path / "harbour.jpg"
+    photo.write_bytes(jpeg((320, 240)))
+    keyboard_sign_in(page, live_server)
+    follow_link(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Files"))
+    # The skip link is the first stop and jumps over the header: the next Tab is the page's first control.
+    assert tab_to(page, page.get_by_role("link", name="Skip to content")) == 1
+    page.keyboard.press("Enter")
+    upload_button = page.get_by_role("button", name="Upload files")  # a link styled as a button
+    assert tab_to(page, upload_button) == 1
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Upload files")).to_be_visible()
+
+    tab_to(page, page.get_by_label("Choose files"))
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(photo)
+    done = page.locator("#upload-list li.upload-done")
+    expect(done).to_have_count(1)
+    expect(done.get_by_role("link", name="harbour.jpg")).to_be_visible()
+    assert axe_problems(page) == []  # the page with an upload's outcome in it
+
+    # The outcome's link is the next stop after the form: open the file from the keyboard too.
+    follow_link(page, done.get_by_role("link", name="harbour.jpg"))
+    expect(page.get_by_role("heading", name="harbour.jpg")).to_be_visible()
+
+
+def test_upload_form_without_javascript_with_the_keyboard_alone(browser, browser_context_args, live_server,
+                                                                 tmp_path: Path):
+    """Without scripts the form itself posts: choose with Space, Tab to Upload, Enter."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Minutes of the Monday meeting\n")
+    context = browser.new_context(**browser_context_args, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        keyboard_sign_in(page, live_server)
+        page.goto(f"{live_server.url}/files/upload")
+        tab_to(page, page.get_by_label("Choose files"))
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Space")
+        chooser.value.set_files(notes)
+        tab_to(page, page.get_by_role("button", name="Upload"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#upload-list li.upload-done").get_by_role("link", name="notes.txt")).to_be_visible()
+    finally:
+        context.close()
