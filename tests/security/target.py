@@ -99,6 +99,8 @@ def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> F
         UPLOAD_TEMP_DIR=str(workdir / "upload-tmp"),
         STORAGE_BACKEND="local",
         WORKBENCH_DOTENV=os.devnull,
+        # Without TEST_DATABASE_URL the scan runs on a SQLite file: one server, said out loud.
+        ALLOW_SQLITE_IN_PRODUCTION="1",
     ):
         app = create_app("production", {
             "OPENAI_API_KEY": "scan-key",
