@@ -29,6 +29,15 @@ def is_database_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DATABASE_ID
 
 
+def database_id(value: str) -> int:
+    """`request.args.get(..., type=database_id)`: an id that a column can hold; anything else raises ValueError,
+    which werkzeug turns into the default (no filter), never a query the database refuses."""
+    number = int(value)
+    if not is_database_id(number):
+        raise ValueError(f"{value!r} is not an id")
+    return number
+
+
 class DatabaseIdConverter(IntegerConverter):
     """`<int:...>` for ids: a number longer than an id column holds is no such object (404).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import abort, render_template, request
 from flask_login import current_user
 
+from webapp.bounds import database_id
 from webapp.admin import bp
 from webapp.audit import service as audit
 from webapp.auth import service as users
@@ -16,7 +17,7 @@ from webapp.security import admin_required
 @bp.get("/files")
 @admin_required
 def file_list():
-    owner_id = request.args.get("owner", type=int)
+    owner_id = request.args.get("owner", type=database_id)
     kind = request.args.get("kind") if request.args.get("kind") in files.KINDS else None
     search = request.args.get("q", "").strip()[:200]
     page = files.list_all_files(owner_id, search, kind, page=request.args.get("page", 1, type=int))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from webapp.bounds import database_id
 from webapp.admin import bp
 from webapp.admin.forms import CreateUserForm, ResetPasswordForm, RoleForm
 from webapp.audit import service as audit
@@ -104,7 +105,7 @@ def reset_password(user_id: int):
 @bp.get("/audit")
 @admin_required
 def audit_log():
-    user_id = request.args.get("user", type=int)
+    user_id = request.args.get("user", type=database_id)
     page = request.args.get("page", 1, type=int)
     events = audit.list_events(user_id=user_id, page=max(page, 1))
     return render_template("admin/audit.html", events=events, users=users.list_users(), selected_user=user_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_login import current_user
 
+from webapp.bounds import database_id
 from webapp.auth import service as users
 from webapp.chat import admin_history_bp as bp, history
 from webapp.chat.history_views import filters_from_request
@@ -13,7 +14,7 @@ from webapp.security import admin_required
 @bp.get("")
 @admin_required
 def index():
-    owner_id = request.args.get("user", type=int)
+    owner_id = request.args.get("user", type=database_id)
     filters = filters_from_request()
     page = history.review_list(current_user, owner_id, filters, page=request.args.get("page", 1, type=int))
     return render_template(

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from webapp.bounds import database_id
 from webapp.dashboard.cards import Card
 from webapp.errors import Refused
 from webapp.faces import bp, service
@@ -173,7 +174,7 @@ def history():
     verdict = request.args.get("verdict", "")
     if verdict not in service.VERDICTS:
         verdict = ""
-    owner_id = request.args.get("owner", type=int) if current_user.is_admin else None
+    owner_id = request.args.get("owner", type=database_id) if current_user.is_admin else None
     page = service.history(current_user, verdict=verdict, owner_id=owner_id,
                            page=request.args.get("page", 1, type=int))
     return render_template("faces/history.html", page=page, verdict=verdict, owner_id=owner_id,

@@ -31,7 +31,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.bounds import page_number, without_nul
+from webapp.bounds import is_database_id, page_number, without_nul
 from webapp.errors import NotFound, Refused, ServiceError, Unavailable
 from webapp.extensions import db
 from webapp.files.images import THUMBNAIL_CONTENT_TYPE, make_thumbnail
@@ -292,7 +292,7 @@ def _visible():
 
 def get_owned(user: User, file_id: int) -> StoredFile:
     """The user's file, or NotFound (404) for anyone else's, so ids are never confirmed to strangers."""
-    stored = db.session.get(StoredFile, file_id)
+    stored = db.session.get(StoredFile, file_id) if is_database_id(file_id) else None
     if stored is None or stored.user_id != user.id or stored.deleted_at is not None:
         raise NotFound(NO_SUCH_FILE_MESSAGE)
     return stored
@@ -300,7 +300,7 @@ def get_owned(user: User, file_id: int) -> StoredFile:
 
 def get_any(file_id: int) -> StoredFile:
     """Any user's file, for admin views only."""
-    stored = db.session.get(StoredFile, file_id)
+    stored = db.session.get(StoredFile, file_id) if is_database_id(file_id) else None
     if stored is None or stored.deleted_at is not None:
         raise NotFound(NO_SUCH_FILE_MESSAGE)
     return stored
