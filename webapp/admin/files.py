@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import abort, render_template, request
 from flask_login import current_user
 
-from webapp.bounds import database_id
 from webapp.admin import bp
 from webapp.audit import service as audit
 from webapp.auth import service as users
+from webapp.bounds import database_id
 from webapp.extensions import db
 from webapp.files import service as files
 from webapp.files.responses import stream_stored_file, thumbnail_response

@@ -3,12 +3,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.bounds import database_id
 from webapp.admin import bp
 from webapp.admin.forms import CreateUserForm, ResetPasswordForm, RoleForm
 from webapp.audit import service as audit
 from webapp.auth import service as users
 from webapp.auth.forms import ConfirmForm
+from webapp.bounds import database_id
 from webapp.errors import Refused
 from webapp.security import admin_required
 

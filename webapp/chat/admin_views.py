@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_login import current_user
 
-from webapp.bounds import database_id
 from webapp.auth import service as users
+from webapp.bounds import database_id
 from webapp.chat import admin_history_bp as bp, history
 from webapp.chat.history_views import filters_from_request
 from webapp.security import admin_required
