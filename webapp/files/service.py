@@ -332,18 +332,27 @@ def list_all_files(owner_id: int | None = None, search: str = "", kind: str | No
 
 
 def list_images(user: User, limit: int = 60) -> list[StoredFile]:
-    """The user's latest images, for photo pickers (Faces)."""
-    query = _filtered(_visible().where(StoredFile.user_id == user.id), kind="image").limit(limit)
-    return list(db.session.scalars(query))
+    """The user's latest images, for photo pickers (Faces) and the dashboard card."""
+    return list(db.session.scalars(_latest_images(), {"user_id": user.id, "limit": limit}))
+
+
+@cache
+def _latest_images() -> Select:
+    # Built once (the dashboard card and every picker ask): building a statement costs more than running it.
+    query = _filtered(_visible().where(StoredFile.user_id == bindparam("user_id")), kind="image")
+    return query.limit(bindparam("limit"))
 
 
 def usage(user: User) -> Usage:
-    count, total = db.session.execute(
-        select(func.count(StoredFile.id), func.coalesce(func.sum(StoredFile.size), 0)).where(
-            StoredFile.user_id == user.id, StoredFile.deleted_at.is_(None)
-        )
-    ).one()
+    count, total = db.session.execute(_usage(), {"user_id": user.id}).one()
     return Usage(count=int(count), total_size=int(total))
+
+
+@cache
+def _usage() -> Select:
+    # Built once: the dashboard card asks on every visit.
+    return select(func.count(StoredFile.id), func.coalesce(func.sum(StoredFile.size), 0)).where(
+        StoredFile.user_id == bindparam("user_id"), StoredFile.deleted_at.is_(None))
 
 
 def uploads_per_day(user: User | None, since: datetime) -> dict[date, int]:
