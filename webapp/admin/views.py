@@ -107,5 +107,5 @@ def reset_password(user_id: int):
 def audit_log():
     user_id = request.args.get("user", type=database_id)
     page = request.args.get("page", 1, type=int)
-    events = audit.list_events(user_id=user_id, page=max(page, 1))
+    events = audit.list_events(user_id=user_id, page=page)
     return render_template("admin/audit.html", events=events, users=users.list_users(), selected_user=user_id)

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.audit import service as audit
-from webapp.bounds import without_nul
 from webapp.auth.models import ROLES, ApiToken, User
+from webapp.bounds import without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow

@@ -17,8 +17,8 @@ from sqlalchemy import (ColumnElement, Select, and_, bindparam, case, distinct, 
 from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
-from webapp.chat.service import delete_conversations
 from webapp.bounds import page_number, without_nul
+from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.timeutil import as_utc, utc_day, utcnow
@@ -308,15 +308,11 @@ def _stats() -> Select:
     )
 
 
-def messages_per_day(user: User | None, since: datetime) -> dict[date, int]:
-    """Messages sent (questions asked, not replies) per UTC day from `since`: the user's, or everyone's (None)."""
-    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
-    return {found: int(count) for found, count in db.session.execute(_messages_per_day(user is not None), parameters)}
-
-
 @cache
-def _messages_per_day(one_user: bool) -> Select:
-    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+def messages_per_day(one_user: bool) -> Select:
+    """Messages sent (questions asked, not replies) per UTC day from `:since`, of `:user_id` when `one_user`.
+
+    Built once: the dashboard is the most visited page, and building a statement costs more than running it."""
     day = utc_day(Message.created_at)
     query = select(day, func.count()).where(Message.role == "user", Message.created_at >= bindparam("since"))
     if one_user:

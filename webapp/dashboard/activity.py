@@ -1,9 +1,9 @@
 """The dashboard's activity chart: what each feature counted per UTC day over the last days, drawn as bars.
 
-Each feature registers a source in `create_app`: a function of (user, since) returning {day: count}, one grouped
-query in its own service; the user is None for everyone's activity (what admins see). This module only lines the
-figures up day by day (days with nothing are zero) and works out the bars; templates/dashboard/_activity.html
-draws them as SVG.
+Each feature registers a source in `create_app`: a function of `one_user` returning its grouped statement (rows of
+day and count from `:since`, for `:user_id` when `one_user`), built once in its own service; everyone's activity
+is what admins see. This module runs the statements, lines the figures up day by day (days with nothing are zero)
+and works out the bars; templates/dashboard/_activity.html draws them as SVG.
 """
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from flask import Flask, current_app
+from sqlalchemy import Select
 
+from webapp.extensions import db
 from webapp.timeutil import last_days, start_of
 
-ActivitySource = Callable[[Any, datetime], dict[date, int]]
+ActivityQuery = Callable[[bool], Select]
 
 # Shown in this order, whichever feature registered first.
 ORDER = ("chat", "files", "faces")
@@ -29,7 +31,7 @@ BAR_GAP = 0.25  # of each day's slot
 @dataclass(frozen=True)
 class Source:
     label: str  # "Chat messages": what is counted
-    query: ActivitySource
+    query: ActivityQuery
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Activity:
         return not any(series.total for series in self.series)
 
 
-def register_activity(app: Flask, name: str, label: str, query: ActivitySource) -> None:
+def register_activity(app: Flask, name: str, label: str, query: ActivityQuery) -> None:
     app.extensions.setdefault("dashboard_activity", {})[name] = Source(label, query)
 
 
@@ -79,10 +81,16 @@ def activity_for(user: Any, today: date | None = None) -> Activity:
     names = sorted(sources, key=lambda name: ORDER.index(name) if name in ORDER else len(ORDER))
     series = []
     for name in names:
-        per_day = sources[name].query(None if everyone else user, start_of(days[0]))
+        per_day = counts_per_day(sources[name].query, None if everyone else user, start_of(days[0]))
         counts = [int(per_day.get(day, 0)) for day in days]
         series.append(Series(name, sources[name].label, counts, bars(days, counts)))
     return Activity(days, series, everyone)
+
+
+def counts_per_day(query: ActivityQuery, user: Any, since: datetime) -> dict[date, int]:
+    """{day: count} from a source's statement: the user's, or everyone's when `user` is None."""
+    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
+    return {day: int(count) for day, count in db.session.execute(query(user is not None), parameters)}
 
 
 def bars(days: list[date], counts: list[int]) -> list[Bar]:

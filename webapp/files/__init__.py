@@ -15,9 +15,9 @@ def init_app(app: Flask) -> None:
     from config import ConfigError
     from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
-    from webapp.files.service import uploads_per_day
     from webapp.files.cli import files_cli
     from webapp.files.inspection import KNOWN_TYPES
+    from webapp.files.service import uploads_per_day
     from webapp.files.storage import build_storage
     from webapp.files.uploads import UploadRequest, upload_temp_dir
     from webapp.files.views import dashboard_card, request_too_large

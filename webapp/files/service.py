@@ -19,7 +19,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -355,15 +354,9 @@ def _usage() -> Select:
         StoredFile.user_id == bindparam("user_id"), StoredFile.deleted_at.is_(None))
 
 
-def uploads_per_day(user: User | None, since: datetime) -> dict[date, int]:
-    """Files uploaded (and still kept) per UTC day from `since`: the user's, or everyone's (None)."""
-    parameters = {"since": since} | ({"user_id": user.id} if user is not None else {})
-    return {found: int(count) for found, count in db.session.execute(_uploads_per_day(user is not None), parameters)}
-
-
 @cache
-def _uploads_per_day(one_user: bool) -> Select:
-    # Built once: the dashboard is the most visited page, and building a statement costs more than running it.
+def uploads_per_day(one_user: bool) -> Select:
+    """Files uploaded (and still kept) per UTC day from `:since`, of `:user_id` when `one_user`; built once."""
     day = utc_day(StoredFile.created_at)
     query = select(day, func.count()).where(StoredFile.created_at >= bindparam("since"),
                                             StoredFile.deleted_at.is_(None))
