@@ -23,3 +23,10 @@ def test_a_picked_photo_with_an_id_no_column_holds_is_no_such_file(staff_client)
     response = compare(staff_client, 2**40, upload("obama.jpg"))
     assert response.status_code == 404
     assert "no such file" in response.get_data(as_text=True).lower()
+
+
+def test_a_face_history_page_past_any_offset_is_an_empty_page(staff_client):
+    # Like every other list (test_api_contract): the page number is capped, so OFFSET cannot overflow.
+    response = staff_client.get(f"/faces/history?page={10**20}")
+    assert response.status_code == 200
+    assert 'class="history-row"' not in response.get_data(as_text=True)

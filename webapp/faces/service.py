@@ -33,6 +33,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
+from webapp.bounds import page_number
 from webapp.errors import NotFound, Refused, ServiceError
 from webapp.extensions import db
 from webapp.faces import tasks
@@ -436,7 +437,7 @@ def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: 
     query = select(combined.c.kind, combined.c.id).order_by(combined.c.created_at.desc(), combined.c.id.desc())
     per_page = per_page or current_app.config["PAGE_SIZE"]
     total = db.session.scalar(select(func.count()).select_from(combined)) or 0
-    page = max(page, 1)
+    page = page_number(page)
     keys = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
     items = _load(keys)
     for item in items:
