@@ -13,13 +13,14 @@ from werkzeug.routing import Rule
 
 from webapp.api import bp
 from webapp.api.auth import PUBLIC_ENDPOINTS, public
-from webapp.api.operations import ERROR_DESCRIPTIONS, JSON, MAX_ID, OPERATIONS, SCHEMAS
+from webapp.api.operations import ERROR_DESCRIPTIONS, JSON, OPERATIONS, SCHEMAS
+from webapp.bounds import MAX_DATABASE_ID
 
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 # <converter(arguments):name> or <name> in a werkzeug rule.
 RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
-    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_DATABASE_ID},
     "float": {"type": "number", "minimum": 0},
     "uuid": {"type": "string", "format": "uuid"},
     "path": {"type": "string"},

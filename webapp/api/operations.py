@@ -12,7 +12,6 @@ from typing import Any
 from webapp.bounds import MAX_DATABASE_ID
 
 JSON = "application/json"
-MAX_ID = MAX_DATABASE_ID
 
 ERROR_DESCRIPTIONS = {
     400: "The request was understood and refused; `error` says why.",
@@ -59,7 +58,7 @@ def text_query(name: str, description: str) -> dict[str, Any]:
 
 
 LOCATION = {"description": "Where to read the result.", "schema": {"type": "string"}}
-ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_DATABASE_ID}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 PAGE_FIELDS = {
     "page": {"type": "integer", "minimum": 1},
@@ -95,7 +94,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["message"],
         "properties": {
             "message": {"type": "string", "description": "Your message; blank is refused (400)."},
-            "conversation_id": nullable("integer", minimum=1, maximum=MAX_ID,
+            "conversation_id": nullable("integer", minimum=1, maximum=MAX_DATABASE_ID,
                                         description="Continue this conversation; omit to start a new one."),
             "model": nullable("string", description="`provider:model` as in the picker, or a bare model name."),
             "system": nullable("string", description="A system prompt for a new conversation."),
