@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BIN, ROOT, free_port, start_moto, wait_until_up  # noqa: E402
+from bench.common import BIN, ROOT, create_database, free_port, start_moto, wait_until_up  # noqa: E402
 
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DATABASE = "workbench_cluster"
@@ -137,41 +137,6 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
                                            serialization.NoEncryption()))
     key_path.chmod(0o600)
     return certificate_path, key_path
-
-
-def database_url(server_url: str, database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
-
-
-def create_database(server_url: str, database: str, fresh: bool = False) -> str:
-    """Create `database` on the server of `server_url` unless it exists (`fresh`: drop it first); return its URL."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            if fresh:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                        {"name": database}).first()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{database}"'))
-    finally:
-        engine.dispose()
-    return database_url(server_url, database)
-
-
-def drop_database(server_url: str, database: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
 
 
 def cluster_environment(options: ClusterOptions, database: str, s3_endpoint: str, model_url: str,

@@ -128,3 +128,41 @@ def reset_peak_rss(pid: int) -> bool:
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
+
+
+# --- PostgreSQL databases of a run's own (benchmarks, the cluster, tests) ---
+
+
+def database_url(server_url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, database: str, fresh: bool = False) -> str:
+    """Create `database` on the server of `server_url` unless it exists (`fresh`: drop it first); return its URL."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if fresh:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                        {"name": database}).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{database}"'))
+    finally:
+        engine.dispose()
+    return database_url(server_url, database)
+
+
+def drop_database(server_url: str, database: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    finally:
+        engine.dispose()

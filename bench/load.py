@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.cluster import DEFAULT_REDIS_URL, DEFAULT_SERVER_URL, ClusterOptions, create_staff, drop_database, \
+from bench.cluster import DEFAULT_REDIS_URL, DEFAULT_SERVER_URL, MODEL, ClusterOptions, create_staff, \
     running_cluster  # noqa: E402
 from bench.chat import cpu_seconds  # noqa: E402
-from bench.common import ROOT  # noqa: E402
+from bench.common import ROOT, drop_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LOCUST = ROOT / ".venv-load" / "bin" / "locust"
@@ -48,7 +48,7 @@ def run_locust(cluster_urls: list[str], certificate: Path, users: int, spawn_rat
 
     env = {**os.environ, "LOAD_SERVERS": ",".join(cluster_urls), "LOAD_CERTIFICATE": str(certificate),
            "LOAD_EMAIL": EMAIL, "LOAD_PASSWORD": PASSWORD, "LOAD_PHOTOS": str(test_photo("obama.jpg").parent),
-           "LOAD_MODEL": "cluster-model", "LOAD_STATUS_FILE": str(RESULTS / "load-statuses.json")}
+           "LOAD_MODEL": MODEL, "LOAD_STATUS_FILE": str(RESULTS / "load-statuses.json")}
     # The figures are of `seconds` with every user at work: the ramp-up before (each person signing in at
     # once, each worker's first requests) runs first and is left out (--reset-stats).
     ramp = users / spawn_rate
@@ -171,8 +171,7 @@ def main() -> None:
                 locust_before, started = children_cpu(), time.monotonic()
                 run_locust(cluster.app_urls, cluster.certificate, args.users, args.spawn_rate, args.seconds)
                 wall = time.monotonic() - started
-                cpu = {name: cpu_seconds(part.process.pid) - cpu_before[name]
-                       for name, part in ((part.name, part) for part in cluster.parts)}
+                cpu = {part.name: cpu_seconds(part.process.pid) - cpu_before[part.name] for part in cluster.parts}
                 cpu["locust"] = children_cpu() - locust_before
                 load_after = os.getloadavg()[0]
                 jobs = face_jobs(cluster.database_url)

@@ -89,11 +89,6 @@ def forged_link(file_id: int, storage_key: str) -> str:
     return URLSafeTimedSerializer("not-the-app-secret", salt="files.download-link").dumps([file_id, storage_key])
 
 
-def api_token_for(app: Flask, account: Account) -> str:
-    with app.app_context():
-        return users.create_token(users.get_user(account.id), "sweep")[1]
-
-
 def snapshot(app: Flask, ignore_user_ids: set[int]) -> dict[str, Any]:
     """Every stored row (but the audit log, and the rows of the users making requests) and every stored object.
 

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from bench.common import create_database, drop_database
 from config import normalize_database_url
 from tests.helpers import PASSWORD, Account, LiveServer, login
 from tests.photos import deepface_home
@@ -58,15 +57,9 @@ def postgres_server_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A database of this test run's own, so parallel runs on one server never meet; dropped at the end."""
-    server = make_url(postgres_server_url)
     name = f"workbench_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin_engine.dispose()
+    yield create_database(postgres_server_url, name)
+    drop_database(postgres_server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +124,13 @@ def make_account(app: Flask, email: str, name: str, role: str) -> Account:
         return Account(id=user.id, email=user.email, name=user.name, role=role, password=PASSWORD)
 
 
+def make_token(app: Flask, account: Account, name: str = "tests") -> str:
+    """A new API token of the account; returns the plain token (shown once, as the tokens page does)."""
+    with app.app_context():
+        _, plain = users.create_token(users.get_user(account.id), name)
+    return plain
+
+
 @pytest.fixture
 def admin(app: Flask) -> Account:
     return make_account(app, "ada@example.com", "Ada Admin", "admin")
@@ -169,9 +169,7 @@ def other_client(app: Flask, other_staff: Account) -> FlaskClient:
 
 @pytest.fixture
 def staff_token(app: Flask, staff: Account) -> str:
-    with app.app_context():
-        _, plain = users.create_token(users.get_user(staff.id), "tests")
-    return plain
+    return make_token(app, staff)
 
 
 # --- S3: moto's real HTTP server on a free loopback port, one per test session -----------------------

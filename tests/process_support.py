@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -22,10 +21,10 @@ from typing import Any
 
 import requests
 
-from bench.common import BIN, ROOT, app_environment, child_pids, free_port, gunicorn_process
+from bench.common import BIN, ROOT, app_environment, child_pids, create_database, free_port, gunicorn_process
 from tests.faces_support import wait_for
+from tests.helpers import CSRF_META
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 POSTGRES_VERSIONS = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
 
 
@@ -167,13 +166,7 @@ class PrivatePostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
-        return self.url(name)
+        return create_database(self.url(), name)
 
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import build_app, make_account
+from tests.conftest import build_app, make_account, make_token
 from tests.helpers import Account
 from tests.photos import deepface_home
-from webapp.auth import service as users
 from webapp.extensions import db
 
 FAULTS_DIR = Path(__file__).parent
@@ -47,6 +46,4 @@ def inspecting_app(tmp_path: Path, settings: dict[str, Any]) -> Flask:
 
 def staff_with_token(app: Flask) -> tuple[Account, str]:
     account = make_account(app, "sam@example.com", "Sam Staff", "staff")
-    with app.app_context():
-        _, token = users.create_token(users.get_user(account.id), "faults")
-    return account, token
+    return account, make_token(app, account, "faults")

@@ -22,11 +22,10 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.chat_support import chat_settings, reset
-from tests.conftest import build_app, make_account
+from tests.conftest import build_app, make_account, make_token
 from tests.faces_support import photo_bytes
 from tests.helpers import bearer
 from webapp import create_app
-from webapp.auth import service as users
 from webapp.extensions import db
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -74,9 +73,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with app.app_context():
         db.drop_all()
         db.create_all()
-    account = make_account(app, "sam@example.com", "Sam Staff", "staff")
-    with app.app_context():
-        _, token = users.create_token(users.get_user(account.id), "schemathesis")
+    token = make_token(app, make_account(app, "sam@example.com", "Sam Staff", "staff"), "schemathesis")
     seed(app.test_client(), token)
     yield app, token
     with app.app_context():

@@ -11,7 +11,7 @@ someone says here who may reach it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from tests.authorization_support import SECRET, World, api_token_for, build_world, snapshot
+from tests.authorization_support import SECRET, World, build_world, snapshot
+from tests.conftest import make_token
 from tests.helpers import Account, bearer, csrf_token, login
 
 
@@ -167,10 +168,7 @@ def object_rules(app: Flask) -> list[Rule]:
 def attempts(app: Flask, world: World) -> list[Attempt]:
     """Each object route × each method × each object of the owner that its arguments can name together (always in
     the same order, so the n-th attempt on two worlds is the same request on different objects)."""
-    return list(_attempts(app, world))
-
-
-def _attempts(app: Flask, world: World) -> Iterator[Attempt]:
+    found = []
     for rule in object_rules(app):
         names = sorted(rule.arguments)
         choices = [ARGUMENTS[name](world) for name in names]  # type: ignore[misc]
@@ -179,9 +177,11 @@ def _attempts(app: Flask, world: World) -> Iterator[Attempt]:
             entry = SWEEP[rule.endpoint]
             if len(kinds) != 1 or (entry.only and not kinds <= entry.only):
                 continue
+            (kind,) = kinds
             arguments = {name: value for name, (_, value) in zip(names, combination, strict=True)}
             for method in sorted(rule.methods - IGNORED_METHODS):
-                yield Attempt(rule.rule, rule.endpoint, method, arguments, kinds.pop(), entry)
+                found.append(Attempt(rule.rule, rule.endpoint, method, arguments, kind, entry))
+    return found
 
 
 @dataclass
@@ -198,7 +198,7 @@ def requester(app: Flask, account: Account, token: str | None = None) -> Request
     client = app.test_client()
     login(client, account.email, account.password)
     # A real token, read from a page of this session the way a browser gets it.
-    return Requester(account, client, token or api_token_for(app, account), csrf_token(client, "/account"))
+    return Requester(account, client, token or make_token(app, account, "sweep"), csrf_token(client, "/account"))
 
 
 def send(app: Flask, who: Requester, attempt: Attempt) -> TestResponse:
@@ -258,7 +258,7 @@ def test_another_staff_user_gets_404_for_every_object_and_changes_nothing(
         app: Flask, world: World, other_staff: Account, admin: Account) -> None:
     stranger = requester(app, other_staff)
     before = snapshot(app, ignore_user_ids={other_staff.id})
-    tried = list(attempts(app, world))
+    tried = attempts(app, world)
     problems = []
     for attempt in tried:
         response = send(app, stranger, attempt)

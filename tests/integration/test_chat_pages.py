@@ -237,17 +237,8 @@ def test_a_streaming_reply_between_two_heartbeats_is_not_taken_for_dead(app, cha
 
 
 def test_a_reply_whose_worker_died_is_shown_interrupted_with_its_saved_text(app, chat, openai_server):
-    from datetime import timedelta
-
-    from webapp.timeutil import utcnow
-
     _, reply_id = chat.start("Hello")
-    long_ago = utcnow() - timedelta(hours=1)
-    with app.app_context():
-        message = db.session.get(Message, reply_id)
-        message.started_at = message.heartbeat_at = long_ago
-        message.content = "Saved before the crash"
-        db.session.commit()
+    make_silent_since(app, reply_id, 3600, "Saved before the crash")
 
     events = chat.stream(reply_id)
     reply = stored_message(app, reply_id)

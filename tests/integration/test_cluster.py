@@ -16,7 +16,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from bench.cluster import Cluster, ClusterOptions, create_staff, drop_database, running_cluster
+from bench.cluster import Cluster, ClusterOptions, create_staff, running_cluster
+from bench.common import drop_database
 from tests.faces_support import HTMX, photo_bytes, wait_for
 from tests.helpers import CSRF_META, PASSWORD
 

@@ -24,7 +24,6 @@ from webapp.dashboard.activity import CHART_HEIGHT, activity_for, bars
 from webapp.extensions import db
 from webapp.faces.models import FaceAnalysis, FaceComparison
 from webapp.files import service as files
-from webapp.files.models import StoredFile
 
 TODAY = datetime.now(timezone.utc).date()
 ROW = re.compile(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th>((?:<td>\d+</td>)+)</tr>')

@@ -3,7 +3,6 @@ CSRF token, sends a Referer (Flask-WTF checks it on HTTPS), and hands its sessio
 from __future__ import annotations
 
 import http.cookiejar
-import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -11,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+from tests.helpers import CSRF_META
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, Response, g, has_request_context, request
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, generate_adhoc_ssl_context, make_server
 
+from bench.common import create_database, drop_database
 from config import normalize_database_url
 from tests.servers.openai_server import OpenAIServer
 from webapp import create_app
@@ -76,17 +75,12 @@ def scan_database(workdir: Path, server_url: str | None) -> Iterator[str]:
     if not server_url:
         yield f"sqlite:///{workdir / 'scan.db'}"
         return
-    server = make_url(normalize_database_url(server_url))
+    server = normalize_database_url(server_url)
     name = f"workbench_scan_{os.getpid()}_{secrets.token_hex(3)}"
-    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield create_database(server, name)
     finally:
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
+        drop_database(server, name)
 
 
 def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> Flask:
