@@ -36,7 +36,8 @@ def served_settings(tmp_path: Path, database_url: str, **extra: Any) -> dict[str
 
 
 def inspecting_app(tmp_path: Path, settings: dict[str, Any]) -> Flask:
-    """The test's own app on the served app's database and store: it creates the tables and looks at the rows."""
+    """An app in the test's own process on these settings' database and store, with its tables created: to look at
+    the rows a served app left, or to drive the app with the test client."""
     overrides = {name: value for name, value in settings.items() if name != "DATABASE_URL"}
     app = build_app(tmp_path, settings["DATABASE_URL"], overrides)
     with app.app_context():

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_app
 from tests.faces_support import compare, result_id, upload, wait_for
-from tests.faults.conftest import staff_with_token
+from tests.faults.conftest import inspecting_app, staff_with_token
 from tests.helpers import bearer, login
 from tests.process_support import private_redis
 from webapp.extensions import db
@@ -39,11 +38,10 @@ def statuses(app) -> list[str]:
 
 def test_redis_stopped_refuses_face_jobs_with_503_and_leaves_none_pending(tmp_path: Path, redis_server: str):
     with private_redis(redis_server) as redis:
-        app = build_app(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", {
+        app = inspecting_app(tmp_path, {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
             "CELERY_BROKER_URL": redis.url, "FACE_QUEUE": "faces-faults", "FACE_JOB_TIMEOUT": JOB_TIMEOUT,
         })
-        with app.app_context():
-            db.create_all()
         staff, token = staff_with_token(app)
         client = app.test_client()
         login(client, staff.email, staff.password)

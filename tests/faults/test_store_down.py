@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import build_app
 from tests.files_support import api_upload, row_count, rows, stored_keys, temp_files
-from tests.faults.conftest import staff_with_token
+from tests.faults.conftest import inspecting_app, staff_with_token
 from tests.helpers import login, s3_settings
 from tests.process_support import free_port, port_open
 from tests.samples import jpeg
@@ -55,9 +54,7 @@ def s3(aws_environment: None) -> Iterator[StoppableS3]:
 
 
 def test_s3_unreachable_uploads_are_503_and_pages_still_render(tmp_path: Path, s3: StoppableS3):
-    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", s3_settings(s3.endpoint))
-    with app.app_context():
-        db.create_all()
+    app = inspecting_app(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", **s3_settings(s3.endpoint)})
     app.extensions["storage"].ensure_bucket()
     staff, token = staff_with_token(app)
     client = app.test_client()

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.files_support import rows, upload
-from tests.helpers import PASSWORD, login
+from tests.helpers import PASSWORD, login, production_environment
 from tests.photos import deepface_home
 from tests.samples import minimal_pdf
 from webapp import create_app
@@ -22,14 +22,10 @@ EMAIL = "pat@example.com"
 
 def production_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **environment: str) -> Flask:
     """The production settings as a deployment sets them (a secret, a PostgreSQL URL), on a local SQLite file."""
-    monkeypatch.setenv("SECRET_KEY", "p" * 64)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://workbench@db.internal/workbench")
-    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_DOTENV", str(tmp_path / "none.env"))
     for name in ("SESSION_COOKIE_SECURE", "HSTS_SECONDS"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    production_environment(monkeypatch, INSTANCE_DIR=str(tmp_path), WORKBENCH_DOTENV=str(tmp_path / "none.env"),
+                           **environment)
     app = create_app("production", {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},  # PostgreSQL's connect_timeout means nothing to SQLite

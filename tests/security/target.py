@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from flask import Flask, Response, g, has_request_context, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, generate_adhoc_ssl_context, make_server
@@ -55,21 +56,6 @@ class RequestLog:
 
 
 @contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """The settings classes read the environment when built: set some variables for that moment only."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
 def scan_database(workdir: Path, server_url: str | None) -> Iterator[str]:
     """A database of the scan's own: on `server_url` (PostgreSQL) if given, dropped afterwards; else SQLite."""
     if not server_url:
@@ -85,17 +71,18 @@ def scan_database(workdir: Path, server_url: str | None) -> Iterator[str]:
 
 def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> Flask:
     """Production settings, as `make run` would have them behind TLS, on throwaway storage."""
-    with environment(
-        SECRET_KEY=secrets.token_hex(32),
-        DATABASE_URL=database_url,
-        INSTANCE_DIR=str(workdir),
-        UPLOAD_DIR=str(workdir / "uploads"),
-        UPLOAD_TEMP_DIR=str(workdir / "upload-tmp"),
-        STORAGE_BACKEND="local",
-        WORKBENCH_DOTENV=os.devnull,
+    # The settings classes read the environment when built: these variables for that moment only.
+    with mock.patch.dict(os.environ, {
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATABASE_URL": database_url,
+        "INSTANCE_DIR": str(workdir),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "UPLOAD_TEMP_DIR": str(workdir / "upload-tmp"),
+        "STORAGE_BACKEND": "local",
+        "WORKBENCH_DOTENV": os.devnull,
         # Without TEST_DATABASE_URL the scan runs on a SQLite file: one server, said out loud.
-        ALLOW_SQLITE_IN_PRODUCTION="1",
-    ):
+        "ALLOW_SQLITE_IN_PRODUCTION": "1",
+    }):
         app = create_app("production", {
             "OPENAI_API_KEY": "scan-key",
             "OPENAI_BASE_URL": model_server.base_url,
