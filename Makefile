@@ -13,11 +13,12 @@ DEEPFACE_HOME ?= $(CURDIR)/instance/deepface
 export DEEPFACE_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test chromium npm axe wrk scanners scan install install-dev migrate weights worker cluster load bench vendor clean help
+.PHONY: run dev test lint chromium npm axe wrk scanners scan install install-dev migrate weights worker cluster load bench vendor clean help
 
 help:
 	@echo "make run    install what is missing, upgrade the database, create the first admin, serve on $(HOST):$(PORT)"
-	@echo "make test   install what is missing (Chromium included) and run the whole test suite"
+	@echo "make test   install what is missing (Chromium included), lint, and run the whole test suite"
+	@echo "make lint   ruff check and ruff format --check (zero findings expected)"
 	@echo "make worker start a Celery worker for face jobs (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1)"
 	@echo "make cluster two app servers, a Celery worker, PostgreSQL, Redis and S3 (moto) with production settings"
 	@echo "make load   locust: 200 simulated staff for 60 s against the cluster; figures in bench/results/"
@@ -76,7 +77,12 @@ npm:
 axe: install-dev npm
 	$(BIN)/python -m tests.axe_support
 
-test: install-dev chromium weights axe
+# ruff's settings are in pyproject.toml; `$(BIN)/ruff format .` fixes what the format check finds.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install-dev chromium weights axe lint
 	$(BIN)/python -m pytest
 
 # One Celery worker process for face jobs (the app sends them there when CELERY_BROKER_URL is set).

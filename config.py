@@ -5,6 +5,7 @@ embedded defaults that need nothing installed: SQLite under `instance/`, uploads
 Each class reads the environment when it is instantiated, never at import time, so tests and tools can set
 variables before building an app. Every setting is listed in the README's settings table.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,17 +19,35 @@ INSTANCE_DIR = BASE_DIR / "instance"
 
 # What uploads may be, by content (see webapp/files/inspection.py); HEIC/HEIF only where pillow-heif decodes them.
 DEFAULT_UPLOAD_TYPES = (
-    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif",
-    "application/pdf", "text/plain", "text/csv",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
 )
 
 
 # The key the testing settings fall back to, and placeholders people paste from examples: never a production key.
 TESTING_SECRET_KEY = "testing-secret-key-not-for-production"
-KNOWN_DEFAULT_SECRETS = frozenset({
-    TESTING_SECRET_KEY, "secret", "secret-key", "secret_key", "change-me", "changeme", "change-this", "dev",
-    "development", "your-secret-key", "please-change-me",
-})
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        TESTING_SECRET_KEY,
+        "secret",
+        "secret-key",
+        "secret_key",
+        "change-me",
+        "changeme",
+        "change-this",
+        "dev",
+        "development",
+        "your-secret-key",
+        "please-change-me",
+    }
+)
 # Shortest SECRET_KEY production accepts: 32 characters (the suggested generator prints 64 hex digits).
 MIN_SECRET_KEY_LENGTH = 32
 GENERATE_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
@@ -95,9 +114,9 @@ def env_bool(name: str, default: bool) -> bool:
 def normalize_database_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms hosting providers hand out; use psycopg 3."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -278,8 +297,14 @@ class TestingConfig(BaseConfig):
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
         self.RATELIMIT_STORAGE_URI = "memory://"
         # Tests choose their model services through overrides, never from the developer's environment.
-        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODELS", "OPENAI_PROVIDER_LABEL", "BEDROCK_MODELS",
-                     "BEDROCK_ENDPOINT_URL"):
+        for name in (
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "OPENAI_MODELS",
+            "OPENAI_PROVIDER_LABEL",
+            "BEDROCK_MODELS",
+            "BEDROCK_ENDPOINT_URL",
+        ):
             setattr(self, name, "")
         self.CHAT_RETENTION_DAYS = None
 
@@ -314,8 +339,10 @@ class ProductionConfig(BaseConfig):
         if self.SECRET_KEY.lower() in KNOWN_DEFAULT_SECRETS:
             return f"SECRET_KEY is a known default or placeholder; set it to a random value ({GENERATE_SECRET_HINT})"
         if len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
-            return (f"SECRET_KEY is {len(self.SECRET_KEY)} characters long; set at least {MIN_SECRET_KEY_LENGTH} "
-                    f"random characters ({GENERATE_SECRET_HINT})")
+            return (
+                f"SECRET_KEY is {len(self.SECRET_KEY)} characters long; set at least {MIN_SECRET_KEY_LENGTH} "
+                f"random characters ({GENERATE_SECRET_HINT})"
+            )
         return None
 
     def scale_out_problems(self) -> list[str]:
@@ -325,17 +352,24 @@ class ProductionConfig(BaseConfig):
         problems = []
         if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             if servers > 1:
-                problems.append(f"DATABASE_URL is SQLite, a file only one server can use, with WORKBENCH_SERVERS="
-                                f"{servers}; set DATABASE_URL=postgresql://USER:PASSWORD@HOST/DATABASE")
+                problems.append(
+                    f"DATABASE_URL is SQLite, a file only one server can use, with WORKBENCH_SERVERS="
+                    f"{servers}; set DATABASE_URL=postgresql://USER:PASSWORD@HOST/DATABASE"
+                )
             elif not self.ALLOW_SQLITE_IN_PRODUCTION:
-                problems.append("DATABASE_URL is SQLite (the default); set DATABASE_URL=postgresql://USER:PASSWORD"
-                                "@HOST/DATABASE")
+                problems.append(
+                    "DATABASE_URL is SQLite (the default); set DATABASE_URL=postgresql://USER:PASSWORD@HOST/DATABASE"
+                )
         if servers > 1 and self.STORAGE_BACKEND == "local":
-            problems.append(f"STORAGE_BACKEND is local with WORKBENCH_SERVERS={servers}, so each server would "
-                            "see only its own uploads; set STORAGE_BACKEND=s3 and S3_BUCKET_NAME")
+            problems.append(
+                f"STORAGE_BACKEND is local with WORKBENCH_SERVERS={servers}, so each server would "
+                "see only its own uploads; set STORAGE_BACKEND=s3 and S3_BUCKET_NAME"
+            )
         if servers > 1 and self.RATELIMIT_STORAGE_URI.startswith("memory"):
-            problems.append(f"RATELIMIT_STORAGE_URI is memory:// with WORKBENCH_SERVERS={servers}, so each "
-                            "server counts failed sign-ins apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0")
+            problems.append(
+                f"RATELIMIT_STORAGE_URI is memory:// with WORKBENCH_SERVERS={servers}, so each "
+                "server counts failed sign-ins apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0"
+            )
         return problems
 
 

@@ -5,7 +5,7 @@ in the master process and then shared across forks.
 """
 
 
-def post_worker_init(worker):  # noqa: ANN001, ANN201  (gunicorn's hook signature)
+def post_worker_init(worker):
     from webapp.faces.runtime import warm_up_app
 
     app = worker.wsgi

@@ -10,6 +10,7 @@ first-token delay and token rate. The app runs under gunicorn (gthread, producti
 (b) 100 conversations streaming at once: every one must complete, none fail, and every reply be stored whole.
     The wall time is compared with one stream's ideal duration (first-token delay + tokens / rate).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_environment, flask_cli, free_port, gunicorn, wait_until_up  # noqa: E402
+from bench.common import ROOT, app_environment, flask_cli, free_port, gunicorn, wait_until_up
 
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 MODEL = "bench-model"
@@ -51,10 +52,17 @@ class Session:
     def send_message(self, connection: HTTPConnection, text: str) -> int:
         """POST a message as htmx does; return the pending reply's id."""
         body = urllib.parse.urlencode({"message": text, "model": f"openai:{MODEL}"})
-        connection.request("POST", "/chat", body=body, headers={
-            "Cookie": self.cookie, "X-CSRFToken": self.csrf, "HX-Request": "true",
-            "Content-Type": "application/x-www-form-urlencoded",
-        })
+        connection.request(
+            "POST",
+            "/chat",
+            body=body,
+            headers={
+                "Cookie": self.cookie,
+                "X-CSRFToken": self.csrf,
+                "HX-Request": "true",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         response = connection.getresponse()
         html = response.read().decode()
         if response.status != 201:
@@ -62,8 +70,9 @@ class Session:
         return int(REPLY_ID.search(html).group(1))
 
     def open_stream(self, connection: HTTPConnection, reply_id: int) -> HTTPResponse:
-        connection.request("GET", f"/chat/messages/{reply_id}/stream", headers={
-            "Cookie": self.cookie, "Accept": "text/event-stream"})
+        connection.request(
+            "GET", f"/chat/messages/{reply_id}/stream", headers={"Cookie": self.cookie, "Accept": "text/event-stream"}
+        )
         response = connection.getresponse()
         if response.status != 200:
             raise RuntimeError(f"stream answered {response.status}")
@@ -96,8 +105,9 @@ def sign_in(base: str) -> Session:
     cookie = response.getheader("Set-Cookie").split(";")[0]
     token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
     body = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": token})
-    connection.request("POST", "/login", body=body, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    connection.request(
+        "POST", "/login", body=body, headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    )
     response = connection.getresponse()
     response.read()
     if response.status != 302:
@@ -141,10 +151,14 @@ def direct_stream(model_url: str) -> tuple[float, float]:
     """A streamed request straight to the model server: (seconds to its first text chunk, to its end)."""
     parsed = urllib.parse.urlsplit(model_url)
     connection = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    body = ('{"model": "%s", "stream": true, "messages": [{"role": "user", "content": "hello"}]}' % MODEL)
+    body = f'{{"model": "{MODEL}", "stream": true, "messages": [{{"role": "user", "content": "hello"}}]}}'
     started = time.perf_counter()
-    connection.request("POST", parsed.path + "/chat/completions", body=body,
-                       headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+    connection.request(
+        "POST",
+        parsed.path + "/chat/completions",
+        body=body,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+    )
     response = connection.getresponse()
     first = None
     while True:
@@ -247,8 +261,9 @@ with app.app_context():
     good = sum(1 for m in replies if m.status == "complete" and m.content == {reply!r} and m.completion_tokens)
     print(good, len(replies) - good)
 """
-    output = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                            check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     good, other = output.split()
     return int(good), int(other)
 
@@ -279,7 +294,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--first-token-delay", type=float, default=0.25, help="model's delay before its first token (s)")
+    parser.add_argument(
+        "--first-token-delay", type=float, default=0.25, help="model's delay before its first token (s)"
+    )
     parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
     parser.add_argument("--words", type=int, default=40, help="words in each reply")
     parser.add_argument("--samples", type=int, default=30, help="sequential first-token samples")
@@ -295,28 +312,50 @@ def main() -> None:
         workdir = Path(folder)
         model_port = free_port()
         model_server = subprocess.Popen(
-            [sys.executable, "-m", "tests.servers.openai_server", "--port", str(model_port),
-             "--first-token-delay", str(args.first_token_delay), "--token-rate", str(args.token_rate),
-             "--reply", reply],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.servers.openai_server",
+                "--port",
+                str(model_port),
+                "--first-token-delay",
+                str(args.first_token_delay),
+                "--token-rate",
+                str(args.token_rate),
+                "--reply",
+                reply,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             model_url = model_server.stdout.readline().strip()
             wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
-            extra = dict(OPENAI_BASE_URL=model_url, OPENAI_API_KEY="bench", OPENAI_MODELS=MODEL,
-                         CHAT_READ_TIMEOUT="30", LOG_LEVEL="WARNING")
+            extra = dict(
+                OPENAI_BASE_URL=model_url,
+                OPENAI_API_KEY="bench",
+                OPENAI_MODELS=MODEL,
+                CHAT_READ_TIMEOUT="30",
+                LOG_LEVEL="WARNING",
+            )
             if args.database_url:
                 extra["DATABASE_URL"] = args.database_url
             env = app_environment(workdir, **extra)
             flask_cli(env, "db", "upgrade")
             flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
             database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
-                  f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)")
-            print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}")
+            print(
+                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
+                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
+            )
+            print(
+                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
+            )
 
-            with gunicorn("wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log",
-                          health_path="/api/health") as base:
+            with gunicorn(
+                "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
+            ) as base:
                 app_group = gunicorn_group(base)
                 session = sign_in(base)
                 measure_first_token(session, 3)  # warm-up: imports, connection pools, first queries
@@ -325,9 +364,14 @@ def main() -> None:
                 direct_wall = direct_concurrent(model_url, args.concurrent)
                 cpu_before = (cpu_seconds(app_group), process_cpu(Path(f"/proc/{model_server.pid}/stat")), own_cpu())
                 durations, failures, wall = run_concurrent(session, args.concurrent)
-                cpu_used = [after - before for before, after in zip(
-                    cpu_before, (cpu_seconds(app_group), process_cpu(Path(f"/proc/{model_server.pid}/stat")), own_cpu()),
-                    strict=True)]
+                cpu_used = [
+                    after - before
+                    for before, after in zip(
+                        cpu_before,
+                        (cpu_seconds(app_group), process_cpu(Path(f"/proc/{model_server.pid}/stat")), own_cpu()),
+                        strict=True,
+                    )
+                ]
             good, other = stored_replies(env, reply)
         finally:
             model_server.terminate()
@@ -339,21 +383,41 @@ def main() -> None:
     print()
     print(f"(a) first token, median of {args.samples} (baseline: straight from the model server)")
     print(f"    model server alone:            {base_ms:8.1f} ms")
-    print(f"    through us, stream request:    {stream_ms:8.1f} ms   overhead {stream_ms - base_ms:6.1f} ms "
-          f"(p90 {percentile(stream_only, .9) * 1000 - base_ms:.1f} ms), ratio {stream_ms / base_ms:.3f}   (aim: overhead < 10 ms)")
-    print(f"    through us, send + stream:     {send_ms:8.1f} ms   overhead {send_ms - base_ms:6.1f} ms, "
-          f"ratio {send_ms / base_ms:.3f}")
-    print(f"    minus the nominal {args.first_token_delay * 1000:.0f} ms delay: stream request "
-          f"{stream_ms - args.first_token_delay * 1000:.1f} ms, send + stream {send_ms - args.first_token_delay * 1000:.1f} ms")
-    print(f"(b) {args.concurrent} conversations at once: {len(durations)} completed, {len(failures)} failed, "
-          f"{good} replies stored whole, {other} not")
-    print(f"    baseline, {args.concurrent} streams at once straight from the model server: all done in {direct_wall:.2f} s")
+    print(
+        f"    through us, stream request:    {stream_ms:8.1f} ms   overhead {stream_ms - base_ms:6.1f} ms "
+        f"(p90 {percentile(stream_only, 0.9) * 1000 - base_ms:.1f} ms), ratio {stream_ms / base_ms:.3f}"
+        "   (aim: overhead < 10 ms)"
+    )
+    print(
+        f"    through us, send + stream:     {send_ms:8.1f} ms   overhead {send_ms - base_ms:6.1f} ms, "
+        f"ratio {send_ms / base_ms:.3f}"
+    )
+    print(
+        f"    minus the nominal {args.first_token_delay * 1000:.0f} ms delay: stream request "
+        f"{stream_ms - args.first_token_delay * 1000:.1f} ms, "
+        f"send + stream {send_ms - args.first_token_delay * 1000:.1f} ms"
+    )
+    print(
+        f"(b) {args.concurrent} conversations at once: {len(durations)} completed, {len(failures)} failed, "
+        f"{good} replies stored whole, {other} not"
+    )
+    print(
+        f"    baseline, {args.concurrent} streams at once straight from the model server: "
+        f"all done in {direct_wall:.2f} s"
+    )
     if durations:
-        print(f"    through us (message + stream each): median {statistics.median(durations):.2f} s, "
-              f"p95 {percentile(durations, .95):.2f} s, max {max(durations):.2f} s; all done in {wall:.2f} s")
-        print(f"    ratio ours / baseline {wall / direct_wall:.2f}; ours / one ideal stream ({ideal:.2f} s) {wall / ideal:.2f}")
-    print(f"    CPU seconds during (b): app (gunicorn) {cpu_used[0]:.2f}, model server {cpu_used[1]:.2f}, "
-          f"this client {cpu_used[2]:.2f}; the machine has {os.cpu_count()} cores")
+        print(
+            f"    through us (message + stream each): median {statistics.median(durations):.2f} s, "
+            f"p95 {percentile(durations, 0.95):.2f} s, max {max(durations):.2f} s; all done in {wall:.2f} s"
+        )
+        print(
+            f"    ratio ours / baseline {wall / direct_wall:.2f}; "
+            f"ours / one ideal stream ({ideal:.2f} s) {wall / ideal:.2f}"
+        )
+    print(
+        f"    CPU seconds during (b): app (gunicorn) {cpu_used[0]:.2f}, model server {cpu_used[1]:.2f}, "
+        f"this client {cpu_used[2]:.2f}; the machine has {os.cpu_count()} cores"
+    )
     for failure in failures[:10]:
         print(f"    failure: {failure}")
     if failures or good != args.concurrent + args.samples + 3 or other:

@@ -12,6 +12,7 @@ certificate file (`Cluster.certificate`); a browser shows a warning for it once.
 Importable: each part has its own start function returning a `Part` (stop it with `part.stop()`), and
 `running_cluster()` starts them all and stops them on the way out; the cluster test and `make load` use it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BIN, ROOT, create_database, free_port, start_moto, wait_until_up  # noqa: E402
+from bench.common import BIN, ROOT, create_database, free_port, start_moto, wait_until_up
 
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DATABASE = "workbench_cluster"
@@ -65,10 +66,8 @@ class Part:
             self.process.wait(timeout=10)
 
     def signal(self, number: int) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, number)
-        except ProcessLookupError:
-            pass
 
     def log_tail(self, lines: int = 20) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -115,37 +114,59 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "workbench cluster")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         # What strict verifiers (urllib3 2) ask of a certificate that is its own authority.
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=False,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     certificate_path, key_path = folder / "cluster-cert.pem", folder / "cluster-key.pem"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     return certificate_path, key_path
 
 
-def cluster_environment(options: ClusterOptions, database: str, s3_endpoint: str, model_url: str,
-                        secret_key: str) -> dict[str, str]:
+def cluster_environment(
+    options: ClusterOptions, database: str, s3_endpoint: str, model_url: str, secret_key: str
+) -> dict[str, str]:
     """Production settings shared by every app server and the worker (the same SECRET_KEY above all)."""
     from tests.photos import deepface_home
 
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("AWS_", "S3_", "OPENAI_", "BEDROCK_", "CELERY_", "FACE_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "S3_", "OPENAI_", "BEDROCK_", "CELERY_", "FACE_"))
+    }
     env.update(
         WORKBENCH_ENV="production",
         WORKBENCH_SERVERS=str(len(options.ports)),
@@ -175,8 +196,9 @@ def cluster_environment(options: ClusterOptions, database: str, s3_endpoint: str
 
 def flask_command(env: dict[str, str], *args: str) -> str:
     """Run `flask --app wsgi ARGS` with the cluster's settings; its output, or an error naming what it said."""
-    result = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     if result.returncode != 0:
         raise RuntimeError(f"flask {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout
@@ -191,8 +213,9 @@ def prepare(env: dict[str, str]) -> None:
 def start_process(name: str, command: list[str], env: dict[str, str], logs: Path) -> Part:
     log = logs / f"{name}.log"
     with open(log, "ab") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return Part(name, process, log)
 
 
@@ -203,26 +226,66 @@ def start_s3(logs: Path, port: int = 0) -> Part:
 
 def start_model_server(logs: Path, first_token_delay: float, token_rate: float, port: int = 0) -> Part:
     port = port or free_port()
-    part = start_process("model", [str(BIN / "python"), "-m", "tests.servers.openai_server", "--port", str(port),
-                                   "--first-token-delay", str(first_token_delay), "--token-rate", str(token_rate)],
-                         dict(os.environ), logs)
+    part = start_process(
+        "model",
+        [
+            str(BIN / "python"),
+            "-m",
+            "tests.servers.openai_server",
+            "--port",
+            str(port),
+            "--first-token-delay",
+            str(first_token_delay),
+            "--token-rate",
+            str(token_rate),
+        ],
+        dict(os.environ),
+        logs,
+    )
     part.url = f"http://127.0.0.1:{port}/v1"
     wait_until_up(part.url + "/models")
     return part
 
 
-def start_app_server(name: str, env: dict[str, str], logs: Path, certificate: tuple[Path, Path], port: int = 0,
-                     workers: int = 2, threads: int = 16, wait: bool = True) -> Part:
+def start_app_server(
+    name: str,
+    env: dict[str, str],
+    logs: Path,
+    certificate: tuple[Path, Path],
+    port: int = 0,
+    workers: int = 2,
+    threads: int = 16,
+    wait: bool = True,
+) -> Part:
     """One app server: gunicorn with gthread workers, serving HTTPS itself (what a TLS proxy would do).
     `wait=False` returns at once; `wait_for_app_server` then waits (servers start side by side)."""
     port = port or free_port()
-    command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-               "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "10",
-               # Clients connect straight to these servers (no proxy keeping upstream connections open): keep
-               # theirs open between a person's clicks rather than a TLS handshake each time.
-               "--keep-alive", "30",
-               "--certfile", str(certificate[0]), "--keyfile", str(certificate[1]),
-               "--access-logfile", str(logs / f"{name}-access.log"), "--error-logfile", "-", "wsgi:app"]
+    command = [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "10",
+        # Clients connect straight to these servers (no proxy keeping upstream connections open): keep
+        # theirs open between a person's clicks rather than a TLS handshake each time.
+        "--keep-alive",
+        "30",
+        "--certfile",
+        str(certificate[0]),
+        "--keyfile",
+        str(certificate[1]),
+        "--access-logfile",
+        str(logs / f"{name}-access.log"),
+        "--error-logfile",
+        "-",
+        "wsgi:app",
+    ]
     part = start_process(name, command, env, logs)
     part.url = f"https://127.0.0.1:{port}"
     if wait:
@@ -240,8 +303,20 @@ def wait_for_app_server(part: Part, certificate: Path, timeout: float = 90.0) ->
 
 def start_worker(env: dict[str, str], logs: Path, queue: str, wait: bool = True) -> Part:
     """One Celery worker process for face jobs (as `make worker`; its models load as it starts)."""
-    command = [str(BIN / "celery"), "--app", "webapp.faces.worker:celery", "worker", "--loglevel", "INFO",
-               "--concurrency", "1", "--queues", queue, "--without-gossip", "--without-mingle"]
+    command = [
+        str(BIN / "celery"),
+        "--app",
+        "webapp.faces.worker:celery",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "1",
+        "--queues",
+        queue,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     part = start_process("worker", command, {**env, "FACE_WARMUP": "1"}, logs)
     if wait:
         wait_for_worker(part)
@@ -259,10 +334,15 @@ def wait_for_worker(part: Part, timeout: float = 90.0) -> None:
 
 def create_staff(env: dict[str, str], emails: list[str], password: str) -> None:
     """Create staff accounts through the auth service (those that exist are kept), in one process."""
-    code = ("import sys; from bench.cluster import create_staff_here; "
-            "create_staff_here(sys.argv[1], sys.argv[2:])")
-    result = subprocess.run([str(BIN / "python"), "-c", code, password, *emails], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    code = "import sys; from bench.cluster import create_staff_here; create_staff_here(sys.argv[1], sys.argv[2:])"
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", code, password, *emails],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"creating staff failed: {result.stderr.strip()}")
 
@@ -300,9 +380,14 @@ def running_cluster(options: ClusterOptions, fresh_database: bool = False) -> It
         env = cluster_environment(options, database, s3.url, model.url, secrets.token_hex(32))
         prepare(env)
         # The servers and the worker start side by side: each takes seconds to import the app.
-        servers = [started(start_app_server(f"app{index}", env, logs, certificate, port, options.workers,
-                                            options.threads, wait=False))
-                   for index, port in enumerate(options.ports, start=1)]
+        servers = [
+            started(
+                start_app_server(
+                    f"app{index}", env, logs, certificate, port, options.workers, options.threads, wait=False
+                )
+            )
+            for index, port in enumerate(options.ports, start=1)
+        ]
         worker = started(start_worker(env, logs, options.face_queue, wait=False))
         for server in servers:
             wait_for_app_server(server, certificate[0])
@@ -314,20 +399,35 @@ def main() -> None:
     from sqlalchemy.exc import OperationalError
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server-url", default=os.environ.get("CLUSTER_POSTGRES_URL", DEFAULT_SERVER_URL),
-                        help="a PostgreSQL URL on the server to use (env CLUSTER_POSTGRES_URL)")
-    parser.add_argument("--database", default=os.environ.get("CLUSTER_DATABASE", DEFAULT_DATABASE),
-                        help="the cluster's database, created afresh on each start (env CLUSTER_DATABASE)")
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("CLUSTER_POSTGRES_URL", DEFAULT_SERVER_URL),
+        help="a PostgreSQL URL on the server to use (env CLUSTER_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("CLUSTER_DATABASE", DEFAULT_DATABASE),
+        help="the cluster's database, created afresh on each start (env CLUSTER_DATABASE)",
+    )
     parser.add_argument("--redis-url", default=os.environ.get("CLUSTER_REDIS_URL", DEFAULT_REDIS_URL))
-    parser.add_argument("--ports", default=os.environ.get("CLUSTER_PORTS", "5001,5002"),
-                        help="the app servers' ports, comma-separated (env CLUSTER_PORTS)")
+    parser.add_argument(
+        "--ports",
+        default=os.environ.get("CLUSTER_PORTS", "5001,5002"),
+        help="the app servers' ports, comma-separated (env CLUSTER_PORTS)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app server")
     parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     parser.add_argument("--workdir", type=Path, default=ROOT / "instance" / "cluster")
     args = parser.parse_args()
-    options = ClusterOptions(workdir=args.workdir.resolve(), server_url=args.server_url, database=args.database,
-                             redis_url=args.redis_url, ports=tuple(int(port) for port in args.ports.split(",")),
-                             workers=args.workers, threads=args.threads)
+    options = ClusterOptions(
+        workdir=args.workdir.resolve(),
+        server_url=args.server_url,
+        database=args.database,
+        redis_url=args.redis_url,
+        ports=tuple(int(port) for port in args.ports.split(",")),
+        workers=args.workers,
+        threads=args.threads,
+    )
     # Ctrl-C and `kill` (SIGTERM) both stop the cluster, never leaving its parts behind (SIGINT set explicitly:
     # a shell starting this in the background would have it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -336,8 +436,10 @@ def main() -> None:
         # A fresh database each time: moto keeps the bucket in memory, so files would not outlive a run.
         with running_cluster(options, fresh_database=True) as cluster:
             print(flask_command(cluster.env, "users", "ensure-admin").strip())
-            print(f"PostgreSQL {cluster.database_url.split('@')[-1]}, Redis {options.redis_url}, "
-                  f"S3 (moto) {cluster.s3_endpoint}, model server {cluster.model_url}")
+            print(
+                f"PostgreSQL {cluster.database_url.split('@')[-1]}, Redis {options.redis_url}, "
+                f"S3 (moto) {cluster.s3_endpoint}, model server {cluster.model_url}"
+            )
             print(f"Certificate (self-signed, trust it or accept the warning): {cluster.certificate}")
             for url in cluster.app_urls:
                 print(f"App server: {url}/")
@@ -351,8 +453,10 @@ def main() -> None:
     except (OSError, RuntimeError) as error:
         raise SystemExit(f"workbench: the cluster could not start: {error}") from None
     except OperationalError as error:  # PostgreSQL is not where it was said to be
-        raise SystemExit(f"workbench: cannot reach PostgreSQL at {options.server_url} (set CLUSTER_POSTGRES_URL): "
-                         f"{str(error).splitlines()[0]}") from None
+        raise SystemExit(
+            f"workbench: cannot reach PostgreSQL at {options.server_url} (set CLUSTER_POSTGRES_URL): "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     print("Stopped.")
 
 

@@ -1,4 +1,5 @@
 """Shared pieces of the benchmarks: free ports, gunicorn processes, a production-like app environment."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -44,8 +45,9 @@ def app_environment(workdir: Path, **extra: str) -> dict[str, str]:
 
 
 def flask_cli(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     return result.stdout
 
 
@@ -67,23 +69,39 @@ def start_moto(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
     """moto's S3 server in a process (and session) of its own on loopback; returns it and its endpoint URL."""
     port = port or free_port()
     with open(folder / "moto.log", "ab") as log:
-        process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=log, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     endpoint = f"http://127.0.0.1:{port}"
     wait_until_up(endpoint + "/moto-api/")
     return process, endpoint
 
 
 @contextmanager
-def gunicorn_process(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
-                     cwd: Path = ROOT, health_path: str = "/") -> Iterator[tuple[str, subprocess.Popen]]:
+def gunicorn_process(
+    app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path, cwd: Path = ROOT, health_path: str = "/"
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """gunicorn (gthread) on a free loopback port; yields its base URL and the master process."""
     port = free_port()
-    command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app_spec]
+    command = [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
     with open(log, "ab") as log_file:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=log_file,
-                                   start_new_session=True)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + health_path)
@@ -94,8 +112,9 @@ def gunicorn_process(app_spec: str, env: dict[str, str], workers: int, threads: 
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path,
-             cwd: Path = ROOT, health_path: str = "/") -> Iterator[str]:
+def gunicorn(
+    app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path, cwd: Path = ROOT, health_path: str = "/"
+) -> Iterator[str]:
     with gunicorn_process(app_spec, env, workers, threads, log, cwd, health_path) as (url, _process):
         yield url
 
@@ -148,8 +167,9 @@ def create_database(server_url: str, database: str, fresh: bool = False) -> str:
         with engine.connect() as connection:
             if fresh:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                        {"name": database}).first()
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+            ).first()
             if not exists:
                 connection.execute(text(f'CREATE DATABASE "{database}"'))
     finally:

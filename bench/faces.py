@@ -7,10 +7,11 @@
 (b) the same compare through the app over HTTP (POST /api/face/verify, both photos uploaded: stored in the
     library, thumbnailed, embedded, the result saved), gunicorn with 1 gthread worker, production settings;
 (c) a re-compare of the same two library photos by id (cached embeddings, no detection).
-(a) and (b) alternate run by run. Prints each median, b/a (aim <= 1.10) and c/a (aim <= 0.2), then the worker's resident memory after warm-up and
-after each block of compares (aim: no growth after warm-up). Photos: face_recognition 1.3.0's obama.jpg and
-obama2.jpg, fetched once into the test cache (tests/photos.py).
+(a) and (b) alternate run by run. Prints each median, b/a (aim <= 1.10) and c/a (aim <= 0.2), then the worker's
+resident memory after warm-up and after each block of compares (aim: no growth after warm-up).
+Photos: face_recognition 1.3.0's obama.jpg and obama2.jpg, fetched once into the test cache (tests/photos.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,13 @@ def direct_verifier(home: Path, max_side: int):
     def verify() -> float:
         started = time.perf_counter()
         result = deepface.verify(
-            img1_path=engine.decode(first).pixels, img2_path=engine.decode(second).pixels,
-            model_name="Dlib", detector_backend="dlib", distance_metric="cosine", align=True, silent=True,
+            img1_path=engine.decode(first).pixels,
+            img2_path=engine.decode(second).pixels,
+            model_name="Dlib",
+            detector_backend="dlib",
+            distance_metric="cosine",
+            align=True,
+            silent=True,
         )
         elapsed = time.perf_counter() - started
         assert result["verified"] is True
@@ -84,18 +90,41 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="faces-bench-") as work:
         workdir = Path(work)
-        env = app_environment(workdir, DEEPFACE_HOME=str(home), FACE_WARMUP="1", FACE_MAX_SIDE=str(max_side),
-                              CELERY_BROKER_URL="", LOG_LEVEL="WARNING")
+        env = app_environment(
+            workdir,
+            DEEPFACE_HOME=str(home),
+            FACE_WARMUP="1",
+            FACE_MAX_SIDE=str(max_side),
+            CELERY_BROKER_URL="",
+            LOG_LEVEL="WARNING",
+        )
         flask_cli(env, "db", "upgrade")
         flask_cli(env, "users", "create", "bench@example.com", "--name", "Bench", "--password", "bench password 1")
         token = flask_cli(env, "tokens", "create", "bench@example.com", "--name", "bench").strip().split()[-1]
         headers = {"Authorization": f"Bearer {token}"}
         port = free_port()
-        log = open(workdir / "gunicorn.log", "ab")
+        log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115  (gunicorn writes to it until stopped)
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
-             "--threads", "4", "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(base + "/api/health", timeout=60)
@@ -103,8 +132,14 @@ def main() -> None:
             photos = {name: test_photo(name).read_bytes() for name in (FIRST, SECOND)}
 
             def upload_compare() -> dict:
-                response = session.post(base + "/api/face/verify", headers=headers, files={
-                    "image1": (FIRST, photos[FIRST], "image/jpeg"), "image2": (SECOND, photos[SECOND], "image/jpeg")})
+                response = session.post(
+                    base + "/api/face/verify",
+                    headers=headers,
+                    files={
+                        "image1": (FIRST, photos[FIRST], "image/jpeg"),
+                        "image2": (SECOND, photos[SECOND], "image/jpeg"),
+                    },
+                )
                 assert response.status_code == 200, response.text
                 return response.json()
 
@@ -147,9 +182,11 @@ def main() -> None:
     print(f"(a) direct DeepFace.verify in process      median {a * 1000:8.1f} ms")
     print(f"(b) compare through the app over HTTP      median {b * 1000:8.1f} ms   b/a = {b / a:.2f} (aim <= 1.10)")
     print(f"(c) re-compare from cached embeddings      median {c * 1000:8.1f} ms   c/a = {c / a:.3f} (aim <= 0.2)")
-    print(f"worker RSS after warm-up and 1 compare: {rss_warm:.0f} MiB; after each block of compares "
-          f"(total {arguments.memory_compares}): " + ", ".join(f"{value:.0f}" for value in rss_after[1:]) + " MiB; "
-          f"growth {rss_after[-1] - rss_after[1]:+.0f} MiB after the first block")
+    print(
+        f"worker RSS after warm-up and 1 compare: {rss_warm:.0f} MiB; after each block of compares "
+        f"(total {arguments.memory_compares}): " + ", ".join(f"{value:.0f}" for value in rss_after[1:]) + " MiB; "
+        f"growth {rss_after[-1] - rss_after[1]:+.0f} MiB after the first block"
+    )
 
 
 if __name__ == "__main__":

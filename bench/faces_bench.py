@@ -42,11 +42,15 @@ def photo_bytes(name: str) -> bytes:
 def bench_verify(home: Path, detectors: list[str], sizes: list[int | None]) -> None:
     """DeepFace.verify on every pair of the face_recognition photos, per detector and size."""
     pairs = list(itertools.combinations(IDENTITY, 2))
-    print(f"\n## DeepFace.verify, Dlib model, {len(pairs)} pairs "
-          f"({sum(IDENTITY[a] == IDENTITY[b] for a, b in pairs)} same, "
-          f"{sum(IDENTITY[a] != IDENTITY[b] for a, b in pairs)} different)\n")
-    print("| detector | max side | right | false match | false non-match | no face | "
-          "median verify s | max verify s | median embed s | worst same dist | best diff dist |")
+    print(
+        f"\n## DeepFace.verify, Dlib model, {len(pairs)} pairs "
+        f"({sum(IDENTITY[a] == IDENTITY[b] for a, b in pairs)} same, "
+        f"{sum(IDENTITY[a] != IDENTITY[b] for a, b in pairs)} different)\n"
+    )
+    print(
+        "| detector | max side | right | false match | false non-match | no face | "
+        "median verify s | max verify s | median embed s | worst same dist | best diff dist |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for detector in detectors:
         for size in sizes:
@@ -63,9 +67,13 @@ def bench_verify(home: Path, detectors: list[str], sizes: list[int | None]) -> N
                 started = time.perf_counter()
                 try:
                     result = deepface.verify(
-                        img1_path=decoded[first].pixels, img2_path=decoded[second].pixels,
-                        model_name="Dlib", detector_backend=detector,
-                        enforce_detection=True, align=True, silent=True,
+                        img1_path=decoded[first].pixels,
+                        img2_path=decoded[second].pixels,
+                        model_name="Dlib",
+                        detector_backend=detector,
+                        enforce_detection=True,
+                        align=True,
+                        silent=True,
                     )
                 except ValueError:
                     no_face += 1
@@ -113,9 +121,11 @@ def bench_faces_and_gender(home: Path) -> None:
         main = max(results, key=lambda item: item.box.w * item.box.h)
         total += 1
         right += main.gender == PHOTO_GENDER[name]
-        print(f"| {name} | {PHOTO_GENDER[name]} | {len(results)} | {main.age} | "
-              f"{main.gender} ({main.gender_confidence:.2f}) | {main.emotion} "
-              f"({main.emotion_confidence:.2f}) | {elapsed:.2f} |")
+        print(
+            f"| {name} | {PHOTO_GENDER[name]} | {len(results)} | {main.age} | "
+            f"{main.gender} ({main.gender_confidence:.2f}) | {main.emotion} "
+            f"({main.emotion_confidence:.2f}) | {elapsed:.2f} |"
+        )
     for name, people in GROUP_GENDER.items():
         decoded = engine.decode(photo_bytes(name))
         started = time.perf_counter()
@@ -126,9 +136,11 @@ def bench_faces_and_gender(home: Path) -> None:
             label = next(gender for left, right_edge, gender in people if left <= centre < right_edge)
             total += 1
             right += item.gender == label
-            print(f"| {name} @x={item.box.x} | {label} | {len(results)} | {item.age} | "
-                  f"{item.gender} ({item.gender_confidence:.2f}) | {item.emotion} "
-                  f"({item.emotion_confidence:.2f}) | {elapsed:.2f} |")
+            print(
+                f"| {name} @x={item.box.x} | {label} | {len(results)} | {item.age} | "
+                f"{item.gender} ({item.gender_confidence:.2f}) | {item.emotion} "
+                f"({item.emotion_confidence:.2f}) | {elapsed:.2f} |"
+            )
     print(f"\ngender right on {right}/{total} faces")
 
 

@@ -1,4 +1,5 @@
 """The baseline for bench/pages.py: a bare Flask app that answers "hello"."""
+
 from flask import Flask
 
 app = Flask(__name__)

@@ -10,6 +10,7 @@ Settings come from the environment bench/load.py sets: LOAD_SERVERS (comma-separ
 LOAD_EMAIL (a pattern with {n}), LOAD_PASSWORD, LOAD_PHOTOS (a folder with obama.jpg, obama2.jpg, biden.jpg),
 LOAD_MODEL, LOAD_STATUS_FILE (where the count of answers per status class is written at the end).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -83,13 +84,15 @@ class Staff(HttpUser):
         """POST as the page at `page` would (the Referer is checked on HTTPS), to either server."""
         server = self.server()
         headers = {"X-CSRFToken": self.csrf, "Referer": server + page, **kwargs.pop("headers", {})}
-        return self.client.post(server + path, name=name, headers=headers, verify=CERTIFICATE,
-                                allow_redirects=False, **kwargs)
+        return self.client.post(
+            server + path, name=name, headers=headers, verify=CERTIFICATE, allow_redirects=False, **kwargs
+        )
 
     def sign_in(self) -> None:
         self.csrf = self.token_from(self.get("/login", "/login"))
-        with self.post("/login", "POST /login", "/login", data={"email": self.email, "password": PASSWORD},
-                       catch_response=True) as response:
+        with self.post(
+            "/login", "POST /login", "/login", data={"email": self.email, "password": PASSWORD}, catch_response=True
+        ) as response:
             if response.status_code != 302:
                 response.failure(f"sign-in answered {response.status_code}")
                 return
@@ -115,24 +118,39 @@ class Staff(HttpUser):
     @task(40)
     def chat(self) -> None:
         words = " ".join(random.choices(SEARCH_WORDS, k=8))
-        with self.post("/chat", "POST /chat", "/chat", headers=HTMX,
-                       data={"message": f"Please write the {words}", "model": f"openai:{MODEL}"},
-                       catch_response=True) as sent:
+        with self.post(
+            "/chat",
+            "POST /chat",
+            "/chat",
+            headers=HTMX,
+            data={"message": f"Please write the {words}", "model": f"openai:{MODEL}"},
+            catch_response=True,
+        ) as sent:
             match = REPLY_ID.search(sent.text or "")
             if sent.status_code != 201 or not match:
                 sent.failure(f"message answered {sent.status_code}")
                 return
         # Read to the end of the stream: the time recorded is the whole reply, as the person waits for it.
-        with self.get(f"/chat/messages/{match.group(1)}/stream", "/chat/messages/[id]/stream (whole reply)",
-                      headers={"Accept": "text/event-stream"}, catch_response=True) as stream:
+        with self.get(
+            f"/chat/messages/{match.group(1)}/stream",
+            "/chat/messages/[id]/stream (whole reply)",
+            headers={"Accept": "text/event-stream"},
+            catch_response=True,
+        ) as stream:
             if stream.status_code == 200 and "event: done" not in stream.text:
                 stream.failure("the stream ended without its done event")
 
     @task(30)
     def upload(self) -> None:
         name = random.choice(list(PHOTO_BYTES))
-        with self.post("/files/upload", "POST /files/upload", "/files/upload", headers=HTMX,
-                       files={"file": (name, PHOTO_BYTES[name], "image/jpeg")}, catch_response=True) as response:
+        with self.post(
+            "/files/upload",
+            "POST /files/upload",
+            "/files/upload",
+            headers=HTMX,
+            files={"file": (name, PHOTO_BYTES[name], "image/jpeg")},
+            catch_response=True,
+        ) as response:
             if response.status_code != 201:
                 response.failure(f"upload answered {response.status_code}")
 
@@ -145,10 +163,17 @@ class Staff(HttpUser):
     def compare_faces(self) -> None:
         first, second = random.sample(list(PHOTO_BYTES), 2)
         started = time.perf_counter()
-        with self.post("/faces/compare", "POST /faces/compare", "/faces/compare", headers=HTMX, files={
-            "photo_a": (first, PHOTO_BYTES[first], "image/jpeg"),
-            "photo_b": (second, PHOTO_BYTES[second], "image/jpeg"),
-        }, catch_response=True) as queued:
+        with self.post(
+            "/faces/compare",
+            "POST /faces/compare",
+            "/faces/compare",
+            headers=HTMX,
+            files={
+                "photo_a": (first, PHOTO_BYTES[first], "image/jpeg"),
+                "photo_b": (second, PHOTO_BYTES[second], "image/jpeg"),
+            },
+            catch_response=True,
+        ) as queued:
             match = COMPARISON_ID.search(queued.text or "")
             if queued.status_code not in (200, 202) or not match:
                 queued.failure(f"compare answered {queued.status_code}")
@@ -156,10 +181,14 @@ class Staff(HttpUser):
         status = queued.status_code
         while status == 202 and time.perf_counter() - started < FACE_JOB_SECONDS:
             time.sleep(2)  # what the page does
-            status = self.get(f"/faces/comparisons/{match.group(1)}/result", "/faces/comparisons/[id]/result",
-                              headers=HTMX).status_code
+            status = self.get(
+                f"/faces/comparisons/{match.group(1)}/result", "/faces/comparisons/[id]/result", headers=HTMX
+            ).status_code
         events.request.fire(
-            request_type="JOB", name="face compare, queued to done", response_time=(time.perf_counter() - started) * 1000,
-            response_length=0, exception=None if status == 200 else RuntimeError(f"job ended with {status}"),
+            request_type="JOB",
+            name="face compare, queued to done",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=None if status == 200 else RuntimeError(f"job ended with {status}"),
             context={},
         )

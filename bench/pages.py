@@ -4,6 +4,7 @@ Both apps run under gunicorn with the same worker class, workers and threads, pr
 The load comes from wrk on 127.0.0.1 (installed by `make bench`), or a Python client when wrk is absent.
 Prints both figures and the ratio (aim: at least 0.5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_environment, flask_cli, gunicorn, have_wrk  # noqa: E402
+from bench.common import ROOT, app_environment, flask_cli, gunicorn, have_wrk
 
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 
@@ -90,8 +91,10 @@ def main() -> None:
     args = parser.parse_args()
     load = load_with_wrk if have_wrk() else load_with_python
     print(f"load generator: {'wrk' if have_wrk() else 'python threads (install wrk for a lighter client)'}")
-    print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); {args.connections} connections, "
-          f"{args.seconds} s each")
+    print(
+        f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); {args.connections} connections, "
+        f"{args.seconds} s each"
+    )
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as folder:
         workdir = Path(folder)

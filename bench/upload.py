@@ -17,6 +17,7 @@ the two cores are shared, and a local fsync is sometimes absorbed by the host's 
 not (200 MB/s), so single runs swing widely.
 Usage: .venv/bin/python bench/upload.py [--megabytes 500] [--backend local|s3|both] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     app_environment,
     child_pids,
     flask_cli,
@@ -69,8 +70,10 @@ def make_pdf(path: Path, megabytes: int) -> str:
 
 
 def multipart_body(path: Path, boundary: str) -> tuple[int, Iterator[bytes]]:
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            "Content-Type: application/pdf\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     length = len(head) + path.stat().st_size + len(tail)
 
@@ -90,11 +93,16 @@ def upload_through_app(base: str, token: str, path: Path) -> tuple[float, dict]:
     host, port = base.removeprefix("http://").split(":")
     connection = HTTPConnection(host, int(port), timeout=600, blocksize=CHUNK)
     started = time.perf_counter()
-    connection.request("POST", "/api/upload", body=body, headers={
-        "Authorization": f"Bearer {token}",
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Content-Length": str(length),
-    })
+    connection.request(
+        "POST",
+        "/api/upload",
+        body=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(length),
+        },
+    )
     response = connection.getresponse()
     payload = response.read()
     elapsed = time.perf_counter() - started
@@ -135,8 +143,14 @@ class PeakSampler:
         self.peak = max(self.peak, rss_kib(self.pid))
 
 
-def measure(env: dict[str, str], workdir: Path, source: Path, expected_sha256: str,
-            direct_writes: Callable[[], dict[str, float]], rounds: int) -> list[dict]:
+def measure(
+    env: dict[str, str],
+    workdir: Path,
+    source: Path,
+    expected_sha256: str,
+    direct_writes: Callable[[], dict[str, float]],
+    rounds: int,
+) -> list[dict]:
     """Alternate the direct writes and an upload through the app, `rounds` times, on one gunicorn worker."""
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
@@ -154,8 +168,15 @@ def measure(env: dict[str, str], workdir: Path, source: Path, expected_sha256: s
             peak = rss_kib(worker, "VmHWM") if exact else sampler.peak
             if stored["sha256"] != expected_sha256 or stored["size"] != source.stat().st_size:
                 raise RuntimeError(f"the app stored different bytes: {stored}")
-            results.append({**direct, "seconds": seconds, "rss_growth_mb": (peak - before) / 1024,
-                            "sampled_growth_mb": (sampler.peak - before) / 1024, "exact_peak": exact})
+            results.append(
+                {
+                    **direct,
+                    "seconds": seconds,
+                    "rss_growth_mb": (peak - before) / 1024,
+                    "sampled_growth_mb": (sampler.peak - before) / 1024,
+                    "exact_peak": exact,
+                }
+            )
     return results
 
 
@@ -200,22 +221,33 @@ def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int
 
     folder = workdir / "s3"
     folder.mkdir()
-    credentials = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                   "AWS_EC2_METADATA_DISABLED": "true"}
+    credentials = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true"}
     os.environ.update(credentials)
     moto, endpoint = start_moto(folder)
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     try:
         client = boto3.session.Session(region_name="us-east-1").client(
-            "s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
+            "s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"})
+        )
         client.create_bucket(Bucket=bucket)
-        transfer = TransferConfig(multipart_threshold=PART_MB * MEGABYTE, multipart_chunksize=PART_MB * MEGABYTE,
-                                  max_concurrency=4, preferred_transfer_client="classic")
+        transfer = TransferConfig(
+            multipart_threshold=PART_MB * MEGABYTE,
+            multipart_chunksize=PART_MB * MEGABYTE,
+            max_concurrency=4,
+            preferred_transfer_client="classic",
+        )
 
         from webapp.files.storage import build_storage, new_key
 
-        backend_storage = build_storage({"STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": bucket, "AWS_REGION": "us-east-1",
-                                         "S3_ENDPOINT_URL": endpoint, "S3_MULTIPART_THRESHOLD_MB": PART_MB})
+        backend_storage = build_storage(
+            {
+                "STORAGE_BACKEND": "s3",
+                "S3_BUCKET_NAME": bucket,
+                "AWS_REGION": "us-east-1",
+                "S3_ENDPOINT_URL": endpoint,
+                "S3_MULTIPART_THRESHOLD_MB": PART_MB,
+            }
+        )
 
         def direct_writes() -> dict[str, float]:
             # The S3 backend's own store_file (SHA-256, then upload_file in parts), as the app does after
@@ -231,8 +263,15 @@ def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int
             client.delete_object(Bucket=bucket, Key="direct.bin")
             return {"backend_seconds": backend, "raw_seconds": raw}
 
-        env = app_environment(folder, STORAGE_BACKEND="s3", S3_BUCKET_NAME=bucket, S3_ENDPOINT_URL=endpoint,
-                              AWS_REGION="us-east-1", MAX_UPLOAD_MB=str(megabytes + 10), **credentials)
+        env = app_environment(
+            folder,
+            STORAGE_BACKEND="s3",
+            S3_BUCKET_NAME=bucket,
+            S3_ENDPOINT_URL=endpoint,
+            AWS_REGION="us-east-1",
+            MAX_UPLOAD_MB=str(megabytes + 10),
+            **credentials,
+        )
         results = measure(env, folder, source, sha256, direct_writes, rounds)
         sizes = [item["Size"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
         if sizes.count(source.stat().st_size) != rounds:
@@ -248,34 +287,46 @@ def report(name: str, results: list[dict], megabytes: int) -> None:
         return f"{megabytes / seconds:6.1f} MB/s"
 
     for index, result in enumerate(results, start=1):
-        print(f"[{name}] round {index}: through the app {rate(result['seconds'])}; direct via the backend "
-              f"{rate(result['backend_seconds'])}, raw {rate(result['raw_seconds'])}; "
-              f"peak RSS growth {result['rss_growth_mb']:.1f} MB")
+        print(
+            f"[{name}] round {index}: through the app {rate(result['seconds'])}; direct via the backend "
+            f"{rate(result['backend_seconds'])}, raw {rate(result['raw_seconds'])}; "
+            f"peak RSS growth {result['rss_growth_mb']:.1f} MB"
+        )
     backend = statistics.median(result["backend_seconds"] / result["seconds"] for result in results)
     raw = statistics.median(result["raw_seconds"] / result["seconds"] for result in results)
     growth = max(result["rss_growth_mb"] for result in results)
     sampled = max(result["sampled_growth_mb"] for result in results)
     how = "VmHWM" if all(result["exact_peak"] for result in results) else "sampled every 10 ms"
-    print(f"[{name}] throughput ratio, app / direct write through the backend (median of {len(results)}): "
-          f"{backend:.2f}   (aim: at least 0.70)")
+    print(
+        f"[{name}] throughput ratio, app / direct write through the backend (median of {len(results)}): "
+        f"{backend:.2f}   (aim: at least 0.70)"
+    )
     print(f"[{name}] throughput ratio, app / raw write without hashing (median of {len(results)}):     {raw:.2f}")
-    print(f"[{name}] worker peak RSS growth (largest): {growth:.1f} MB ({how}; sampled: {sampled:.1f} MB)"
-          f"   (aim: under 32 MB)")
+    print(
+        f"[{name}] worker peak RSS growth (largest): {growth:.1f} MB ({how}; sampled: {sampled:.1f} MB)"
+        f"   (aim: under 32 MB)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=int, default=500)
     parser.add_argument("--backend", choices=["local", "s3", "both"], default="both")
-    parser.add_argument("--rounds", type=int, default=3, help="direct/app pairs per backend (the median is "
-                        "reported: the two cores are shared, single runs are noisy)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="direct/app pairs per backend (the median is reported: the two cores are shared, single runs are noisy)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wb-bench-upload-") as folder:
         workdir = Path(folder)
         source = workdir / "large-scan.pdf"
         sha256 = make_pdf(source, args.megabytes)
-        print(f"{args.megabytes} MB upload, gunicorn 1 worker x 4 threads (gthread), production settings, "
-              f"{args.rounds} rounds per backend")
+        print(
+            f"{args.megabytes} MB upload, gunicorn 1 worker x 4 threads (gthread), production settings, "
+            f"{args.rounds} rounds per backend"
+        )
         if args.backend in ("local", "both"):
             report("local", run_local(workdir, source, sha256, args.megabytes, args.rounds), args.megabytes)
         if args.backend in ("s3", "both"):

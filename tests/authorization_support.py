@@ -5,6 +5,7 @@ tokens hashed, users created) and as rows where a result would need a model (a c
 stopped reply, a face comparison and analysis already done). Every name and text carries SECRET, so a response
 that leaks any of them to a stranger can be found by looking for it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,16 @@ from webapp.timeutil import utcnow
 SECRET = "zebra-7f3a"
 BOX = Box(x=4, y=4, w=20, h=20)
 FACE = {"box": asdict(BOX), "confidence": 0.99}
-ATTRIBUTES = FaceAttributes(box=BOX, confidence=0.99, age=40, gender="female", gender_confidence=0.9,
-                            emotion="neutral", emotion_confidence=0.8, analyzer="offline").to_dict()
+ATTRIBUTES = FaceAttributes(
+    box=BOX,
+    confidence=0.99,
+    age=40,
+    gender="female",
+    gender_confidence=0.9,
+    emotion="neutral",
+    emotion_confidence=0.8,
+    analyzer="offline",
+).to_dict()
 PHOTO = {"width": 64, "height": 48}  # samples.jpeg()'s size, in the shape the engine stores
 
 
@@ -58,30 +67,67 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         image = files.store_upload(owner, FileStorage(io.BytesIO(jpeg()), f"photo {SECRET}.jpg"))
         document = files.store_upload(owner, FileStorage(io.BytesIO(minimal_pdf()), f"report {SECRET}.pdf"))
         now = utcnow()
-        conversation = Conversation(user_id=owner.id, title=f"Plans {SECRET}", provider="openai",
-                                    model="gpt-4o-mini", system_prompt=f"Be brief {SECRET}",
-                                    created_at=now, updated_at=now)
+        conversation = Conversation(
+            user_id=owner.id,
+            title=f"Plans {SECRET}",
+            provider="openai",
+            model="gpt-4o-mini",
+            system_prompt=f"Be brief {SECRET}",
+            created_at=now,
+            updated_at=now,
+        )
         question = Message(conversation=conversation, role="user", content=f"Question {SECRET}", created_at=now)
         # Stopped half-way: the owner could retry it, so a missing owner check would act, not just answer.
-        reply = Message(conversation=conversation, role="assistant", content=f"Reply {SECRET}",
-                        status="interrupted", provider="openai", model="gpt-4o-mini", created_at=now)
+        reply = Message(
+            conversation=conversation,
+            role="assistant",
+            content=f"Reply {SECRET}",
+            status="interrupted",
+            provider="openai",
+            model="gpt-4o-mini",
+            created_at=now,
+        )
         engine = {"model": "Dlib", "detector": "dlib", "status": "done", "created_at": now, "finished_at": now}
         faces = PHOTO | {"faces": [FACE]}
-        comparison = FaceComparison(user_id=owner.id, file_a_id=image.id, file_b_id=image.id,
-                                    name_a=image.original_name, name_b=image.original_name, verified=True,
-                                    distance=0.01, threshold=0.07, face_a=0, face_b=0, faces_a=faces, faces_b=faces,
-                                    **engine)
-        analysis = FaceAnalysis(user_id=owner.id, file_id=image.id, name=image.original_name, analyzer="offline",
-                                faces=PHOTO | {"faces": [ATTRIBUTES]},
-                                **engine)
+        comparison = FaceComparison(
+            user_id=owner.id,
+            file_a_id=image.id,
+            file_b_id=image.id,
+            name_a=image.original_name,
+            name_b=image.original_name,
+            verified=True,
+            distance=0.01,
+            threshold=0.07,
+            face_a=0,
+            face_b=0,
+            faces_a=faces,
+            faces_b=faces,
+            **engine,
+        )
+        analysis = FaceAnalysis(
+            user_id=owner.id,
+            file_id=image.id,
+            name=image.original_name,
+            analyzer="offline",
+            faces=PHOTO | {"faces": [ATTRIBUTES]},
+            **engine,
+        )
         db.session.add_all([conversation, question, reply, comparison, analysis])
         db.session.commit()
-        ids = {"user": owner.id, "api_token": api_token.id, "image": image.id, "document": document.id,
-               "conversation": conversation.id, "question": question.id, "reply": reply.id,
-               "comparison": comparison.id, "analysis": analysis.id,
-               # A download link for the owner's file signed with a key that is not the app's.
-               "image_link": forged_link(image.id, image.storage_key),
-               "document_link": forged_link(document.id, document.storage_key)}
+        ids = {
+            "user": owner.id,
+            "api_token": api_token.id,
+            "image": image.id,
+            "document": document.id,
+            "conversation": conversation.id,
+            "question": question.id,
+            "reply": reply.id,
+            "comparison": comparison.id,
+            "analysis": analysis.id,
+            # A download link for the owner's file signed with a key that is not the app's.
+            "image_link": forged_link(image.id, image.storage_key),
+            "document_link": forged_link(document.id, document.storage_key),
+        }
         return World(owner=owner_account, token=plain, ids=ids)
 
 
@@ -104,6 +150,9 @@ def snapshot(app: Flask, ignore_user_ids: set[int]) -> dict[str, Any]:
             rows = [row for row in rows if row.get(owner_column) not in ignore_user_ids or owner_column not in row]
             tables[table.name] = sorted(rows, key=repr)
         upload_dir = Path(app.config["UPLOAD_DIR"])
-    stored = {str(path.relative_to(upload_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-              for path in sorted(upload_dir.rglob("*")) if path.is_file()}
+    stored = {
+        str(path.relative_to(upload_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(upload_dir.rglob("*"))
+        if path.is_file()
+    }
     return {"tables": tables, "stored objects": stored}

@@ -8,6 +8,7 @@ integrity hash. `make axe` (a step of `make test`) runs ``python -m tests.axe_su
 The script is added with `context.add_init_script`, which Chromium runs outside the page's Content-Security-Policy,
 so the pages are checked exactly as users get them, CSP enforced.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,16 +43,25 @@ def axe_script() -> Path:
         if final.is_file():  # another process fetched it while we waited
             return final
         if not shutil.which("npm"):
-            raise RuntimeError("npm is needed once to fetch axe-core for the accessibility tests: `make axe` "
-                               "installs Debian's npm and fetches it")
+            raise RuntimeError(
+                "npm is needed once to fetch axe-core for the accessibility tests: `make axe` "
+                "installs Debian's npm and fetches it"
+            )
         with tempfile.TemporaryDirectory(dir=final.parent) as work:
-            subprocess.run(["npm", "pack", "--silent", f"axe-core@{AXE_CORE_VERSION}"], cwd=work, check=True,
-                           timeout=300, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["npm", "pack", "--silent", f"axe-core@{AXE_CORE_VERSION}"],
+                cwd=work,
+                check=True,
+                timeout=300,
+                stdout=subprocess.DEVNULL,
+            )
             tarball = Path(work) / f"axe-core-{AXE_CORE_VERSION}.tgz"
             integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
             if integrity != AXE_CORE_INTEGRITY:
-                raise RuntimeError(f"axe-core {AXE_CORE_VERSION} from the registry has integrity {integrity}, "
-                                   f"not the pinned {AXE_CORE_INTEGRITY}")
+                raise RuntimeError(
+                    f"axe-core {AXE_CORE_VERSION} from the registry has integrity {integrity}, "
+                    f"not the pinned {AXE_CORE_INTEGRITY}"
+                )
             with tarfile.open(tarball) as archive:
                 member = archive.extractfile("package/axe.min.js")
                 assert member is not None

@@ -4,6 +4,7 @@ client that talks to the chat pages the way htmx and EventSource do.
 A pytest plugin (named in tests/conftest.py), so its fixtures are there for every module that asks. The servers
 start once per module; each module's `app_overrides` calls `reset` so no test sees another's delays or errors.
 """
+
 from __future__ import annotations
 
 import re
@@ -68,8 +69,9 @@ def reset(server: OpenAIServer | BedrockServer) -> None:
         server.requests.clear()
 
 
-def chat_settings(openai_server: OpenAIServer, bedrock_server: BedrockServer | None = None,
-                  **extra: Any) -> dict[str, Any]:
+def chat_settings(
+    openai_server: OpenAIServer, bedrock_server: BedrockServer | None = None, **extra: Any
+) -> dict[str, Any]:
     """Settings that point the app at the fake services, with short timeouts and no retries."""
     settings: dict[str, Any] = {
         "OPENAI_API_KEY": "test-key",
@@ -100,9 +102,9 @@ def parse_sse(body: str) -> list[SSEEvent]:
         name, data = "message", []
         for line in block.split("\n"):
             if line.startswith("event:"):
-                name = line[len("event:"):].strip()
+                name = line[len("event:") :].strip()
             elif line.startswith("data:"):
-                value = line[len("data:"):]
+                value = line[len("data:") :]
                 data.append(value[1:] if value.startswith(" ") else value)
         if data:
             events.append(SSEEvent(name, "\n".join(data)))

@@ -3,6 +3,7 @@
 Tests marked `both_databases` run once on SQLite and once on PostgreSQL (`TEST_DATABASE_URL`; skipped with a
 reason when it is unset). Everything else runs on a SQLite file in the test's own temporary folder.
 """
+
 from __future__ import annotations
 
 import os

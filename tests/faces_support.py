@@ -1,4 +1,5 @@
 """Photos and helpers for the Faces tests: real photos from tests/photos.py, and images made here."""
+
 from __future__ import annotations
 
 import io
@@ -68,8 +69,7 @@ def compare(client: FlaskClient, first: Any, second: Any, htmx: bool = True, **e
         elif photo is not None:
             data[f"photo_{slot}"] = photo
     data.update(extra)
-    return client.post("/faces/compare", data=data, content_type="multipart/form-data",
-                       headers=HTMX if htmx else None)
+    return client.post("/faces/compare", data=data, content_type="multipart/form-data", headers=HTMX if htmx else None)
 
 
 def analyze(client: FlaskClient, photo: Any):

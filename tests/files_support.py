@@ -1,4 +1,5 @@
 """What the files tests share: uploading through the real form or API, and looking at what was written."""
+
 from __future__ import annotations
 
 import io
@@ -18,7 +19,7 @@ from webapp.files.models import StoredFile
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"local" unless a test asks for both with @both_backends."""
+    """ "local" unless a test asks for both with @both_backends."""
     return getattr(request, "param", "local")
 
 
@@ -51,8 +52,12 @@ def upload(client: FlaskClient, *files: tuple[str, bytes], htmx: bool = False) -
 
 
 def api_upload(client: FlaskClient, token: str, name: str, content: bytes) -> TestResponse:
-    return client.post("/api/upload", data={"file": (io.BytesIO(content), name)},
-                       headers={"Authorization": f"Bearer {token}"}, content_type="multipart/form-data")
+    return client.post(
+        "/api/upload",
+        data={"file": (io.BytesIO(content), name)},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
+    )
 
 
 def rows(app: Flask) -> list[StoredFile]:

@@ -1,4 +1,5 @@
 """Small helpers the tests share: accounts, CSRF tokens, signing in through the real form."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,13 @@ PASSWORD = "correct horse battery staple"
 # A PostgreSQL URL for production settings in tests: building the app opens no connection, so it need not exist.
 PRODUCTION_DATABASE_URL = "postgresql://workbench@db.invalid:5432/workbench"
 # Settings production checks before it starts (config.ProductionConfig.validate), cleared by production_environment.
-PRODUCTION_CHECKED = ("WORKBENCH_SERVERS", "STORAGE_BACKEND", "S3_BUCKET_NAME", "RATELIMIT_STORAGE_URI",
-                      "ALLOW_SQLITE_IN_PRODUCTION")
+PRODUCTION_CHECKED = (
+    "WORKBENCH_SERVERS",
+    "STORAGE_BACKEND",
+    "S3_BUCKET_NAME",
+    "RATELIMIT_STORAGE_URI",
+    "ALLOW_SQLITE_IN_PRODUCTION",
+)
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -45,15 +51,17 @@ def csrf_token(client: FlaskClient, page: str = "/login") -> str:
     return match.group(1)
 
 
-def post_form(client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str = "/login",
-              **kwargs: Any) -> TestResponse:
+def post_form(
+    client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str = "/login", **kwargs: Any
+) -> TestResponse:
     """POST a form the way a browser does: with the CSRF token from a page of the same session."""
     form = {"csrf_token": csrf_token(client, page), **(data or {})}
     return client.post(url, data=form, **kwargs)
 
 
-def login(client: FlaskClient, email: str, password: str, remember: bool = False, next_url: str | None = None
-          ) -> TestResponse:
+def login(
+    client: FlaskClient, email: str, password: str, remember: bool = False, next_url: str | None = None
+) -> TestResponse:
     data = {"email": email, "password": password}
     if remember:
         data["remember"] = "y"

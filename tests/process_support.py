@@ -4,6 +4,7 @@ Everything listens on a free 127.0.0.1 port of its own and lives in a temp folde
 and restart it without touching the machine's shared PostgreSQL (5432) and Redis (6379) or another test run.
 The gunicorn start-up and /proc lookups come from bench/common.py, which the benchmarks use the same way.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,11 @@ class Gunicorn:
 
     def wait_for_new_worker(self, old_pid: int, timeout: float = 30.0) -> int:
         """Wait until the master has replaced `old_pid` and the new worker answers; return the new pid."""
-        new_pid = wait_for(lambda: next((pid for pid in child_pids(self.master.pid) if pid != old_pid), None),
-                           timeout=timeout, interval=0.05)
+        new_pid = wait_for(
+            lambda: next((pid for pid in child_pids(self.master.pid) if pid != old_pid), None),
+            timeout=timeout,
+            interval=0.05,
+        )
         wait_for(lambda: answers(self.url + "/login"), timeout=timeout, interval=0.1)
         return new_pid
 
@@ -83,8 +87,14 @@ def run_gunicorn(workdir: Path, settings: dict[str, Any], threads: int = 8) -> I
 
 def flask_command(workdir: Path, settings: dict[str, Any], *args: str) -> subprocess.CompletedProcess:
     """Run `flask --app wsgi ARGS` with the same settings as the served app (for the maintenance commands)."""
-    return subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT,
-                          env=process_environment(workdir, settings), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=process_environment(workdir, settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @dataclass
@@ -97,8 +107,9 @@ class Browser:
 
     def sign_in(self, email: str, password: str) -> Browser:
         token = self.page_token("/login")
-        response = self.session.post(self.url + "/login", data={"email": email, "password": password,
-                                                                "csrf_token": token}, allow_redirects=False)
+        response = self.session.post(
+            self.url + "/login", data={"email": email, "password": password, "csrf_token": token}, allow_redirects=False
+        )
         assert response.status_code == 302, response.text[:500]
         self.csrf = self.page_token("/")  # the session may have been re-issued at sign-in
         return self
@@ -143,8 +154,19 @@ class PrivatePostgres:
         if self.run_as:
             account = pwd.getpwnam(self.run_as)
             os.chown(self.folder, account.pw_uid, account.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync",
-                  "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.binaries / program), *args]
@@ -156,8 +178,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w",
-                  "start")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
@@ -202,7 +223,8 @@ class PrivateRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: port_open(self.port), timeout=10, interval=0.05)
 

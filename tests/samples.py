@@ -1,4 +1,5 @@
 """Files made here for the tests: small real images, a PDF, a decompression bomb. Nothing is downloaded."""
+
 from __future__ import annotations
 
 import io
@@ -63,6 +64,7 @@ def png_header_only_bomb(width: int, height: int) -> bytes:
     Pillow would need width*height bytes to decode it; building it needs one block of rows in memory and
     zlib squeezes the zeros to a few kilobytes per 100 megapixels.
     """
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -78,6 +80,10 @@ def png_header_only_bomb(width: int, height: int) -> bytes:
 
 
 # A Windows program's first bytes: "MZ", a DOS stub, then padding, as a renamed .exe would start.
-EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program cannot be run in DOS mode."
+EXECUTABLE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+    + b"\x00" * 48
+    + b"This program cannot be run in DOS mode."
+)
 HTML_PAGE = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 SVG_DRAWING = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="5"/></svg>'

@@ -1,4 +1,5 @@
 """Workbench: chat with AI models, keep files and photos, compare faces, review the history."""
+
 from __future__ import annotations
 
 import os
@@ -99,7 +100,9 @@ def init_features(app: Flask) -> None:
     from webapp import chat, files
     from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
-    from webapp.faces import runtime as faces_runtime, service as faces_service, tasks as faces_tasks
+    from webapp.faces import runtime as faces_runtime
+    from webapp.faces import service as faces_service
+    from webapp.faces import tasks as faces_tasks
     from webapp.faces import views as faces_views
 
     files.init_app(app)

@@ -1,5 +1,6 @@
 """Bounds on values that come from requests: a number too large for the database is a 404, a 400 or an empty
 page, and text the database cannot hold is cleaned, never an error inside the query (a 500)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -2,6 +2,7 @@
 
 Services raise `NotFound`, `Refused` or `Unavailable` with a sentence meant for a person; views never catch them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,12 @@ MESSAGES = {
 
 DATABASE_DOWN_MESSAGE = "The database is not answering right now. Try again in a minute."
 # SQLite reports a missing table or a syntax error as an OperationalError too: only these mean "unavailable".
-SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "disk i/o error",
-                      "database or disk is full")
+SQLITE_UNAVAILABLE = (
+    "unable to open database file",
+    "database is locked",
+    "disk i/o error",
+    "database or disk is full",
+)
 RETRY_AFTER_SECONDS = "10"
 
 CSRF_MESSAGE = "This form has expired or was already used. Go back, reload the page and submit it again."
@@ -166,6 +171,6 @@ def forget_database_state() -> None:
 
     try:
         db.session.rollback()
-    except Exception:  # noqa: BLE001  (the connection is already gone; the session is discarded at teardown)
+    except Exception:
         log.debug("rollback after a database failure failed", exc_info=True)
     g._login_user = login_manager.anonymous_user()

@@ -1,4 +1,5 @@
 """Flask extensions, created once here and bound to each app in `create_app` (the factory pattern)."""
+
 import logging
 
 from flask import Flask, request
@@ -8,7 +9,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event, exc as sqlalchemy_errors
+from sqlalchemy import MetaData, event
+from sqlalchemy import exc as sqlalchemy_errors
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 

@@ -1,4 +1,5 @@
 """Per-request plumbing: request ids, one log line per request, and security headers."""
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,7 @@ def configure_logging(app: Flask) -> None:
         logger.addFilter(RequestIdFilter())
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
         handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
         # Our handler prints the line; the root logger (pytest's capture, gunicorn) still receives it.

@@ -1,8 +1,10 @@
 """Access rules shared by every feature: admin-only views, object ownership, safe redirects."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort

@@ -1,7 +1,8 @@
 """Timestamps: stored and compared as timezone-aware UTC."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Date
@@ -10,12 +11,12 @@ from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without a zone; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def last_days(count: int, today: date | None = None) -> list[date]:
@@ -26,10 +27,10 @@ def last_days(count: int, today: date | None = None) -> list[date]:
 
 def start_of(day: date) -> datetime:
     """Midnight UTC at the start of `day`."""
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-class utc_day(FunctionElement):  # noqa: N801  (used like a SQL function: utc_day(Model.created_at))
+class utc_day(FunctionElement):
     """The UTC calendar day of a timestamp column, for GROUP BY day on SQLite and PostgreSQL alike."""
 
     type = Date()

@@ -5,6 +5,7 @@ Then chat and upload are driven with the keyboard alone (Tab, Enter, Space, typi
 The pages are listed by endpoint, and a test checks the list against the app's URL map: a new page that nobody
 added here (or to NOT_PAGES, with the reason it is not a page) fails the suite.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,8 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.axe_support import axe_problems, axe_script
 from tests.chat_support import ChatClient, chat_settings, reset, stored_message
-from tests.faces_support import analyze, compare, result_id, upload as photo_upload
+from tests.faces_support import analyze, compare, result_id
+from tests.faces_support import upload as photo_upload
 from tests.files_support import rows, upload
 from tests.helpers import PASSWORD, login
 from tests.samples import jpeg, minimal_pdf
@@ -108,7 +110,8 @@ def axe_context(context: BrowserContext) -> BrowserContext:
 def page_endpoints(app: Flask) -> set[str]:
     """Endpoints of every GET route outside the blueprints that are not pages."""
     return {
-        rule.endpoint for rule in app.url_map.iter_rules()
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
         if "GET" in rule.methods and rule.endpoint.split(".")[0] not in NOT_PAGE_BLUEPRINTS
     }
 
@@ -138,11 +141,14 @@ def seed(live_server, openai_server) -> dict[str, int]:
     assert stored_message(app, failed).status == "error"  # shown with its reason and a Retry button
     reset(openai_server)
 
-    upload(client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n"))
+    upload(
+        client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n")
+    )
     names = {stored.original_name: stored.id for stored in rows(app)}
     objects.update(photo=names["beach.jpg"], pdf=names["report.pdf"], text=names["notes.txt"])
-    objects["comparison"] = result_id(compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg"))
-                                      .get_data(as_text=True))
+    objects["comparison"] = result_id(
+        compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg")).get_data(as_text=True)
+    )
     objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
 
     with app.app_context():
@@ -162,16 +168,19 @@ def check(page: Page, problems: dict[str, list[str]], label: str) -> None:
     for scheme, rules in (("light", None), ("dark", ["color-contrast"])):
         page.emulate_media(color_scheme=scheme)
         # Colours change through CSS transitions; axe must see where they end, not a colour halfway.
-        page.evaluate("() => Promise.all(document.getAnimations()"
-                      ".filter(animation => animation instanceof CSSTransition).map(animation => animation.finished))")
+        page.evaluate(
+            "() => Promise.all(document.getAnimations()"
+            ".filter(animation => animation instanceof CSSTransition).map(animation => animation.finished))"
+        )
         found = axe_problems(page, rules)
         if found:
             problems[f"{label} ({scheme})"] = found
     page.emulate_media(color_scheme="light")
 
 
-def test_no_serious_accessibility_violation_on_any_page(axe_context: BrowserContext, page: Page, live_server,
-                                                         openai_server):
+def test_no_serious_accessibility_violation_on_any_page(
+    axe_context: BrowserContext, page: Page, live_server, openai_server
+):
     app = live_server.app
     objects = seed(live_server, openai_server)
     problems: dict[str, list[str]] = {}
@@ -188,8 +197,10 @@ def test_no_serious_accessibility_violation_on_any_page(axe_context: BrowserCont
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
     with app.test_request_context():
-        urls = [url_for(endpoint, **{name: objects.get(value, value) for name, value in args.items()})
-                for endpoint, args in PAGES]
+        urls = [
+            url_for(endpoint, **{name: objects.get(value, value) for name, value in args.items()})
+            for endpoint, args in PAGES
+        ]
     for url in urls:
         response = page.goto(f"{live_server.url}{url}")
         assert response is not None and response.status == 200, f"{url}: {response and response.status}"
@@ -310,8 +321,9 @@ def test_upload_with_the_keyboard_alone(axe_context: BrowserContext, page: Page,
     expect(page.get_by_role("heading", name="harbour.jpg")).to_be_visible()
 
 
-def test_upload_form_without_javascript_with_the_keyboard_alone(browser, browser_context_args, live_server,
-                                                                 tmp_path: Path):
+def test_upload_form_without_javascript_with_the_keyboard_alone(
+    browser, browser_context_args, live_server, tmp_path: Path
+):
     """Without scripts the form itself posts: choose with Space, Tab to Upload, Enter."""
     notes = tmp_path / "notes.txt"
     notes.write_text("Minutes of the Monday meeting\n")

@@ -3,6 +3,7 @@
 The page is Swagger UI as vendored, under the app's CSP, with no serious or critical axe-core violation (its own
 colours are darkened and its one-server picker hidden in static/css/api-docs.css for that).
 """
+
 import re
 
 import pytest

@@ -1,5 +1,6 @@
 """End to end in Chromium: chat with a model that streams, come back to it, find it, export it; and when a reply
 fails or is stopped, see why in place and try again."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,10 @@ from tests.chat_support import chat_settings, reset
 
 pytestmark = pytest.mark.e2e
 
-REPLY = ("Tides come from **the Moon's** gravity pulling on the oceans, with help from the Sun; "
-         "most coasts see two high tides a day.")
+REPLY = (
+    "Tides come from **the Moon's** gravity pulling on the oceans, with help from the Sun; "
+    "most coasts see two high tides a day."
+)
 
 
 @pytest.fixture
@@ -104,7 +107,8 @@ def test_a_failed_reply_shows_why_and_retries_and_stop_keeps_the_partial_text(pa
     reset(openai_server)
     failed.get_by_role("button", name="Retry").click()
     expect(page.locator(".message-assistant[data-status=complete] .message-text")).to_have_text(
-        "You said: Are you there?")
+        "You said: Are you there?"
+    )
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
 
     openai_server.reply = " ".join(f"word{index}" for index in range(300))

@@ -1,4 +1,5 @@
 """End to end in Chromium: compare two photos, see the verdict and the boxes, find the result in the history."""
+
 import re
 
 import pytest
@@ -15,11 +16,23 @@ def test_compare_two_photos_see_boxes_and_find_it_in_history(page: Page, live_se
     problems: list[str] = []
     # CSP violations and script errors show up as console errors; failed loads are listed by URL instead
     # (the browser's own /favicon.ico request is not ours to answer).
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
-            if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
 
     page.goto(f"{base}/login")
     page.get_by_label("Email").fill(admin.email)

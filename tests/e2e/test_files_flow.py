@@ -1,5 +1,6 @@
 """End to end in Chromium: upload two photos with progress shown, see their thumbnails, open one, download
 it, delete it; and a file over the limit is refused in the page."""
+
 import re
 from pathlib import Path
 
@@ -20,8 +21,9 @@ def sign_in(page: Page, base: str, email: str, password: str) -> None:
 
 
 def loaded(page: Page, selector: str) -> bool:
-    return page.eval_on_selector_all(selector, "images => images.length > 0 && images.every("
-                                               "image => image.complete && image.naturalWidth > 0)")
+    return page.eval_on_selector_all(
+        selector, "images => images.length > 0 && images.every(image => image.complete && image.naturalWidth > 0)"
+    )
 
 
 def test_upload_two_photos_see_thumbnails_open_download_and_delete(page: Page, live_server, tmp_path: Path):
@@ -37,22 +39,30 @@ def test_upload_two_photos_see_thumbnails_open_download_and_delete(page: Page, l
     # A slow uplink (about 150 KB/s), so each file's progress can be seen moving.
     network = page.context.new_cdp_session(page)
     network.send("Network.enable")
-    network.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 150 * 1024})
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 150 * 1024},
+    )
 
     page.locator("#file").set_input_files([beach, forest])
 
     expect(page.locator("#upload-list li")).to_have_count(2)
-    page.wait_for_function("() => [...document.querySelectorAll('#upload-list progress')]"
-                           ".some(bar => bar.value > 0 && bar.value < 100)", timeout=15_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#upload-list progress')].some(bar => bar.value > 0 && bar.value < 100)",
+        timeout=15_000,
+    )
     expect(page.locator("#upload-list .upload-status").first).to_have_text(re.compile(r"^(\d+%|Checking…|Waiting…)$"))
     expect(page.locator("#upload-list li.upload-done")).to_have_count(2, timeout=30_000)
-    network.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
     for name in ("beach.jpg", "forest.jpg"):
         expect(page.locator("#upload-list").get_by_role("link", name=name).locator("img")).to_be_visible()
-    page.wait_for_function("() => [...document.querySelectorAll('#upload-list img')]"
-                           ".every(image => image.complete && image.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#upload-list img')]"
+        ".every(image => image.complete && image.naturalWidth > 0)"
+    )
 
     page.get_by_role("link", name="Go to your library").click()
     expect(page.locator(".file-grid .file-card")).to_have_count(2)

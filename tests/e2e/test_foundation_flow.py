@@ -1,4 +1,5 @@
 """End to end in Chromium: what an admin and a staff member do on their first day."""
+
 import re
 
 import pytest

@@ -2,6 +2,7 @@
 
 Every test in this folder is marked `faults` (`pytest -m faults` runs them alone).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ with the text saved before the kill, and the replacement worker answers the next
 A dead worker cannot mark its own reply: the next reader (the page's EventSource reconnecting, the page, the
 API) finds it silent for longer than its timeouts allow and marks it (chat service `expire_if_stale`).
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@ a page elsewhere; never a 500 or a stack trace), and once it is back requests su
 
 The database is a private PostgreSQL cluster on a free port (the machine's shared server is never touched).
 """
+
 from __future__ import annotations
 
 import threading
@@ -46,8 +47,9 @@ class Load(threading.Thread):
                 response = self.browser.get(path, headers=headers, allow_redirects=False)
                 if self.phase != phase:
                     phase = "changing"  # the database changed state while this request ran: either answer is fine
-                self.answers.append(Answer(phase, path, response.status_code,
-                                           response.headers.get("Content-Type", ""), response.text))
+                self.answers.append(
+                    Answer(phase, path, response.status_code, response.headers.get("Content-Type", ""), response.text)
+                )
             time.sleep(0.05)
 
     def during(self, phase: str, path: str) -> list[Answer]:
@@ -58,8 +60,10 @@ class Load(threading.Thread):
 def postgres_binaries() -> Path:
     binaries = postgres_bin()
     if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (/usr/lib/postgresql/N/bin): "
-                    "apt-get install postgresql to run this test")
+        pytest.skip(
+            "PostgreSQL server binaries are not installed (/usr/lib/postgresql/N/bin): "
+            "apt-get install postgresql to run this test"
+        )
     return binaries
 
 
@@ -87,8 +91,10 @@ def test_postgres_restart_under_load_gives_503_then_recovers_without_restarting_
                 postgres.start()
                 load.phase = "back"
                 wait_for(lambda: [answer.status for answer in load.during("back", "/")[-3:]] == [200] * 3, timeout=20)
-                wait_for(lambda: [answer.status for answer in load.during("back", "/api/files")[-3:]] == [200] * 3,
-                         timeout=20)
+                wait_for(
+                    lambda: [answer.status for answer in load.during("back", "/api/files")[-3:]] == [200] * 3,
+                    timeout=20,
+                )
             finally:
                 load.stopping.set()
                 load.join(timeout=15)

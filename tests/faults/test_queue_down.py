@@ -3,6 +3,7 @@ clear 503, and nothing is left `pending` for ever, not even the job Redis lost; 
 
 The broker is a private redis-server on a free port (the machine's shared Redis is never touched).
 """
+
 from __future__ import annotations
 
 import html
@@ -38,10 +39,15 @@ def statuses(app) -> list[str]:
 
 def test_redis_stopped_refuses_face_jobs_with_503_and_leaves_none_pending(tmp_path: Path, redis_server: str):
     with private_redis(redis_server) as redis:
-        app = inspecting_app(tmp_path, {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "CELERY_BROKER_URL": redis.url, "FACE_QUEUE": "faces-faults", "FACE_JOB_TIMEOUT": JOB_TIMEOUT,
-        })
+        app = inspecting_app(
+            tmp_path,
+            {
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+                "CELERY_BROKER_URL": redis.url,
+                "FACE_QUEUE": "faces-faults",
+                "FACE_JOB_TIMEOUT": JOB_TIMEOUT,
+            },
+        )
         staff, token = staff_with_token(app)
         client = app.test_client()
         login(client, staff.email, staff.password)
@@ -55,8 +61,12 @@ def test_redis_stopped_refuses_face_jobs_with_503_and_leaves_none_pending(tmp_pa
         refused = compare(client, upload("obama.jpg"), upload("obama2.jpg"))
         assert time.monotonic() - started < 10
         assert refused.status_code == 503 and QUEUE_DOWN_MESSAGE in html.unescape(refused.get_data(as_text=True))
-        api = client.post("/api/face/verify", headers=bearer(token), content_type="multipart/form-data",
-                          data={"image1": upload("obama.jpg"), "image2": upload("biden.jpg")})
+        api = client.post(
+            "/api/face/verify",
+            headers=bearer(token),
+            content_type="multipart/form-data",
+            data={"image1": upload("obama.jpg"), "image2": upload("biden.jpg")},
+        )
         assert api.status_code == 503 and api.get_json()["error"] == QUEUE_DOWN_MESSAGE
         assert statuses(app) == ["pending", "failed", "failed"]
 

@@ -4,6 +4,7 @@ and no temp file; every page still renders; once the store is back, uploads work
 The store is moto's S3 server of this test's own (other tests share the session's one), stopped and started
 again on the same port; moto keeps its buckets in the test process, so the bucket survives the restart.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,16 +13,25 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.files_support import api_upload, row_count, rows, stored_keys, temp_files
 from tests.faults.conftest import inspecting_app, staff_with_token
+from tests.files_support import api_upload, row_count, rows, stored_keys, temp_files
 from tests.helpers import login, s3_settings
 from tests.process_support import free_port, port_open
 from tests.samples import jpeg
 from webapp.extensions import db
 
 STORE_DOWN = "The file store is unavailable right now"
-PAGES = ["/", "/files/", "/files/{id}", "/files/upload", "/faces/compare", "/faces/history", "/chat", "/history",
-         "/account"]
+PAGES = [
+    "/",
+    "/files/",
+    "/files/{id}",
+    "/files/upload",
+    "/faces/compare",
+    "/faces/history",
+    "/chat",
+    "/history",
+    "/account",
+]
 
 
 class StoppableS3:

@@ -1,6 +1,7 @@
 """A gunicorn worker killed (SIGKILL) while an upload's body is arriving: no row without its object, no object
 without its row; the temp file the dead worker left is removed by `flask files cleanup`.
 """
+
 from __future__ import annotations
 
 import socket
@@ -25,12 +26,16 @@ SENT_BEFORE_KILL = 4 * 1024 * 1024
 def start_slow_upload(url: str, token: str) -> socket.socket:
     """Open POST /api/upload for a 20 MB file and send only its first 4 MB (the client then pauses)."""
     host, port = url.removeprefix("http://").split(":")
-    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
-            "Content-Type: text/plain\r\n\r\n").encode()
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
     length = len(head) + FILE_BYTES + len(tail)
-    request = (f"POST /api/upload HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-               f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\n\r\n").encode()
+    request = (
+        f"POST /api/upload HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
     connection = socket.create_connection((host, int(port)), timeout=10)
     connection.sendall(request + head + b"line of text\n" * (SENT_BEFORE_KILL // 13))
     return connection
@@ -94,8 +99,12 @@ def test_worker_killed_mid_upload_leaves_no_row_and_no_object(tmp_path: Path, st
         assert temp_files(app) == []
 
         # The replacement worker takes the next upload whole.
-        response = requests.post(server.url + "/api/upload", headers=bearer(token), timeout=30,
-                                 files={"file": ("photo.jpg", jpeg(), "application/octet-stream")})
+        response = requests.post(
+            server.url + "/api/upload",
+            headers=bearer(token),
+            timeout=30,
+            files={"file": ("photo.jpg", jpeg(), "application/octet-stream")},
+        )
         assert response.status_code == 201, response.text
         assert [row.original_name for row in rows(app)] == ["photo.jpg"]
         assert consistent(app) and temp_files(app) == []

@@ -1,4 +1,5 @@
 """User management and the audit log: admins only, and the last admin always stays."""
+
 import pytest
 from sqlalchemy import select
 
@@ -30,9 +31,17 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, path):
 
 
 def test_admin_creates_a_staff_user_who_can_sign_in(app, admin_client):
-    response = post_form(admin_client, "/admin/users", {
-        "email": "New.Person@Example.com", "name": "New Person", "password": "first password 1", "role": "staff",
-    }, page="/admin/users")
+    response = post_form(
+        admin_client,
+        "/admin/users",
+        {
+            "email": "New.Person@Example.com",
+            "name": "New Person",
+            "password": "first password 1",
+            "role": "staff",
+        },
+        page="/admin/users",
+    )
     assert response.status_code == 302
     assert "new.person@example.com" in admin_client.get("/admin/users").get_data(as_text=True)
     assert login(app.test_client(), "new.person@example.com", "first password 1").status_code == 302
@@ -41,9 +50,17 @@ def test_admin_creates_a_staff_user_who_can_sign_in(app, admin_client):
 
 
 def test_duplicate_email_is_refused_beside_the_field(admin_client, staff):
-    response = post_form(admin_client, "/admin/users", {
-        "email": staff.email.upper(), "name": "Copy", "password": "first password 1", "role": "staff",
-    }, page="/admin/users")
+    response = post_form(
+        admin_client,
+        "/admin/users",
+        {
+            "email": staff.email.upper(),
+            "name": "Copy",
+            "password": "first password 1",
+            "role": "staff",
+        },
+        page="/admin/users",
+    )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="email-error"' in html and "already exists" in html
@@ -57,8 +74,9 @@ def test_admin_changes_a_role(app, admin_client, staff):
 
 
 def test_the_last_active_admin_cannot_be_demoted(app, admin_client, admin):
-    response = post_form(admin_client, f"/admin/users/{admin.id}/role", {"role": "staff"}, page="/admin/users",
-                         follow_redirects=True)
+    response = post_form(
+        admin_client, f"/admin/users/{admin.id}/role", {"role": "staff"}, page="/admin/users", follow_redirects=True
+    )
     assert response.status_code == 400
     assert "last active admin" in response.get_data(as_text=True)
     with app.app_context():
@@ -91,8 +109,9 @@ def test_deactivating_ends_the_users_sessions_and_reactivating_lets_them_back(ap
 
 
 def test_password_reset_ends_sessions_and_sets_the_new_password(app, admin_client, staff_client, staff):
-    response = post_form(admin_client, f"/admin/users/{staff.id}/password", {"new_password": "reset by admin 1"},
-                         page="/admin/users")
+    response = post_form(
+        admin_client, f"/admin/users/{staff.id}/password", {"new_password": "reset by admin 1"}, page="/admin/users"
+    )
     assert response.status_code == 302
     assert staff_client.get("/").status_code == 302
     assert login(app.test_client(), staff.email, "reset by admin 1").status_code == 302

@@ -1,4 +1,5 @@
 """The API's base: health without auth, bearer tokens for everything else, JSON errors."""
+
 import pytest
 
 from tests.helpers import bearer, post_form
@@ -15,8 +16,11 @@ def test_health_reports_the_database(client):
 def test_health_is_503_when_the_database_is_down(tmp_path):
     from tests.conftest import build_app
 
-    app = build_app(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:9/none",
-                    {"SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}}})
+    app = build_app(
+        tmp_path,
+        "postgresql+psycopg://nobody@127.0.0.1:9/none",
+        {"SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}}},
+    )
     response = app.test_client().get("/api/health")
     assert response.status_code == 503
     assert response.get_json() == {"error": "The database does not answer.", "status": 503, "database": "unavailable"}
@@ -90,4 +94,3 @@ def test_token_last_use_is_recorded(app, client, staff, staff_token):
     client.get("/api/me", headers=bearer(staff_token))
     with app.app_context():
         assert users.list_tokens(users.get_user(staff.id))[0].last_used_at is not None
-

@@ -2,6 +2,7 @@
 every error it lists is the API's error shape. Below, the defects schemathesis found (test_api_schemathesis.py),
 kept as plain regression tests on both databases.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -58,7 +59,8 @@ def test_every_error_response_uses_the_error_schema(client):
                 schema = response["content"]["application/json"]["schema"]
                 name = schema["$ref"].rsplit("/", 1)[-1]
                 error_based = name == "Error" or {"$ref": "#/components/schemas/Error"} in (
-                    document["components"]["schemas"][name].get("allOf", []))
+                    document["components"]["schemas"][name].get("allOf", [])
+                )
                 assert error_based, f"{method.upper()} {path} {status} answers {name}, not an Error"
 
 
@@ -70,19 +72,27 @@ TOO_LARGE_ID = MAX_DATABASE_ID + 1  # PostgreSQL: "integer out of range"; past 2
 @pytest.mark.both_databases
 @pytest.mark.parametrize("number", [TOO_LARGE_ID, 2**63])
 def test_an_id_too_large_for_the_database_is_a_404_for_every_method(client, staff_token, db_backend, number):
-    for method, url in [("GET", f"/api/files/{number}"), ("DELETE", f"/api/files/{number}"),
-                        ("GET", f"/api/files/{number}/url"), ("GET", f"/api/conversations/{number}"),
-                        ("DELETE", f"/api/conversations/{number}"), ("GET", f"/api/face/verify/{number}"),
-                        ("GET", f"/api/face/analyze/{number}"), ("GET", f"/files/{number}")]:
+    for method, url in [
+        ("GET", f"/api/files/{number}"),
+        ("DELETE", f"/api/files/{number}"),
+        ("GET", f"/api/files/{number}/url"),
+        ("GET", f"/api/conversations/{number}"),
+        ("DELETE", f"/api/conversations/{number}"),
+        ("GET", f"/api/face/verify/{number}"),
+        ("GET", f"/api/face/analyze/{number}"),
+        ("GET", f"/files/{number}"),
+    ]:
         response = client.open(url, method=method, headers=bearer(staff_token))
         assert response.status_code == 404, (method, url, response.status_code)
 
 
 @pytest.mark.both_databases
 def test_an_id_too_large_for_the_database_in_a_body_is_a_400_naming_the_field(client, staff_token, db_backend):
-    for url, body, field in [("/api/chat", {"message": "Hi", "conversation_id": TOO_LARGE_ID}, "conversation_id"),
-                             ("/api/face/verify", {"image1": TOO_LARGE_ID, "image2": 1}, "image1"),
-                             ("/api/face/analyze", {"image": 2**63}, "image")]:
+    for url, body, field in [
+        ("/api/chat", {"message": "Hi", "conversation_id": TOO_LARGE_ID}, "conversation_id"),
+        ("/api/face/verify", {"image1": TOO_LARGE_ID, "image2": 1}, "image1"),
+        ("/api/face/analyze", {"image": 2**63}, "image"),
+    ]:
         response = client.post(url, json=body, headers=bearer(staff_token))
         assert response.status_code == 400, (url, response.get_json())
         assert field in response.get_json()["error"]
@@ -100,11 +110,13 @@ def test_a_page_far_past_the_end_is_an_empty_page(client, staff_token, db_backen
 
 @pytest.mark.both_databases
 def test_nul_characters_are_dropped_from_messages_and_searches(app, client, staff_token, db_backend):
-    response = client.post("/api/chat", json={"message": "Hel\x00lo", "system": "Be\x00 brief."},
-                           headers=bearer(staff_token))
+    response = client.post(
+        "/api/chat", json={"message": "Hel\x00lo", "system": "Be\x00 brief."}, headers=bearer(staff_token)
+    )
     assert response.status_code == 200, response.get_json()
-    conversation = client.get(f"/api/conversations/{response.get_json()['conversation_id']}",
-                              headers=bearer(staff_token)).get_json()
+    conversation = client.get(
+        f"/api/conversations/{response.get_json()['conversation_id']}", headers=bearer(staff_token)
+    ).get_json()
     assert conversation["messages"][0]["content"] == "Hello"
     assert conversation["system_prompt"] == "Be brief."
     found = client.get("/api/conversations?q=Hel%00lo&model=openai:gpt-4o-mini%00", headers=bearer(staff_token))

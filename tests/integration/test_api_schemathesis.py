@@ -3,6 +3,7 @@ sent with a real API token (chat to the local OpenAI protocol server, files to l
 engine), on SQLite and PostgreSQL. Each answer must be no server error, with a documented status code and content
 type, and a body valid against its schema.
 """
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,12 @@ def seed(client: FlaskClient, token: str) -> None:
 
     The photo is not file 1: generated ids are most often 1, and each hit on a photo runs the face engine."""
     for name, content in [("notes.txt", b"plain notes\n"), ("obama.jpg", photo_bytes("obama.jpg"))]:
-        response = client.post("/api/upload", headers=bearer(token), content_type="multipart/form-data",
-                               data={"file": (io.BytesIO(content), name)})
+        response = client.post(
+            "/api/upload",
+            headers=bearer(token),
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(content), name)},
+        )
         assert response.status_code == 201, response.get_json()
     assert client.post("/api/chat", headers=bearer(token), json={"message": "Hello"}).status_code == 200
 
@@ -49,8 +54,9 @@ def load_schema() -> OpenApiSchema:
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     # Valid and invalid requests (wrong types, missing fields): either way never a 500, always as documented.
-    schema.config.generation.update(max_examples=EXAMPLES_PER_OPERATION, deterministic=True,
-                                    modes=["positive", "negative"])
+    schema.config.generation.update(
+        max_examples=EXAMPLES_PER_OPERATION, deterministic=True, modes=["positive", "negative"]
+    )
     return schema
 
 
@@ -59,8 +65,9 @@ schema = load_schema()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           openai_server) -> Iterator[tuple[Flask, str]]:
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, openai_server
+) -> Iterator[tuple[Flask, str]]:
     """One seeded app per database for every operation, keeping its state between requests like a server
     (a fresh app per operation would spend more time on set-up than on the requests)."""
     folder = tmp_path_factory.mktemp("contract")
@@ -96,15 +103,15 @@ def app_overrides(openai_server):
     return chat_settings(openai_server)
 
 
-# A request each operation should answer with success, against the `seed` data (in a fresh app of its own). Generated requests mostly
-# miss (random ids are 404s, random bytes are not photos), so these make sure every success body is checked too.
+# A request each operation should answer with success, against the `seed` data (in a fresh app of its own).
+# Generated requests mostly miss (random ids are 404s, random bytes are not photos), so these make sure every
+# success body is checked too.
 KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/health"): {},
     ("GET", "/api/openapi.json"): {},
     ("GET", "/api/docs"): {},
     ("GET", "/api/me"): {},
-    ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1},
-                            "media_type": "application/json"},
+    ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1}, "media_type": "application/json"},
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
@@ -128,5 +135,3 @@ def test_every_operation_answers_a_good_request_by_the_contract(app: Flask, clie
         case = schema[path][method].Case(**request)
         response = case.call_and_validate(app=app, headers=bearer(staff_token), checks=CHECKS)
         assert 200 <= response.status_code < 300, (method, path, response.status_code, response.text[:300])
-
-

@@ -1,4 +1,5 @@
 """Sign-in, sign-out, sessions, CSRF and throttling through the real forms."""
+
 import pytest
 from sqlalchemy import select
 
@@ -122,9 +123,16 @@ def test_password_change_keeps_this_session_and_ends_the_others(app, staff):
     laptop, phone = app.test_client(), app.test_client()
     login(laptop, staff.email, staff.password)
     login(phone, staff.email, staff.password, remember=True)
-    response = post_form(laptop, "/account/password", {
-        "current_password": staff.password, "new_password": "a brand new password", "confirm_password": "a brand new password",
-    }, page="/account")
+    response = post_form(
+        laptop,
+        "/account/password",
+        {
+            "current_password": staff.password,
+            "new_password": "a brand new password",
+            "confirm_password": "a brand new password",
+        },
+        page="/account",
+    )
     assert response.status_code == 302
     assert signed_in(laptop)
     assert not signed_in(phone), "the other session (even with its remember cookie) must end"
@@ -133,9 +141,16 @@ def test_password_change_keeps_this_session_and_ends_the_others(app, staff):
 
 
 def test_password_change_with_a_wrong_current_password_shows_the_error_beside_the_field(app, staff_client, staff):
-    response = post_form(staff_client, "/account/password", {
-        "current_password": "wrong", "new_password": "a brand new password", "confirm_password": "a brand new password",
-    }, page="/account")
+    response = post_form(
+        staff_client,
+        "/account/password",
+        {
+            "current_password": "wrong",
+            "new_password": "a brand new password",
+            "confirm_password": "a brand new password",
+        },
+        page="/account",
+    )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="current_password-error"' in html and "current password is not right" in html
@@ -143,9 +158,16 @@ def test_password_change_with_a_wrong_current_password_shows_the_error_beside_th
 
 
 def test_too_short_new_password_is_refused(staff_client):
-    response = post_form(staff_client, "/account/password", {
-        "current_password": PASSWORD, "new_password": "short", "confirm_password": "short",
-    }, page="/account")
+    response = post_form(
+        staff_client,
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "short",
+            "confirm_password": "short",
+        },
+        page="/account",
+    )
     assert response.status_code == 400
     assert "at least 10 characters" in response.get_data(as_text=True)
 

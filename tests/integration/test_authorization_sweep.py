@@ -8,6 +8,7 @@ route, which proves each request names a real object and would have been accepte
 A new route whose URL argument is not in ARGUMENTS, or whose endpoint is not in SWEEP, fails the sweep until
 someone says here who may reach it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -65,8 +66,9 @@ SWEEP: dict[str, Entry] = {
     "admin.reset_password": ADMIN_REVIEW_OF_USERS,
     "admin.user_detail": ADMIN_REVIEW_OF_USERS,
     "admin.file_download": Entry(admin_views=frozenset({"image", "document"}), admin_only=True),
-    "admin.file_thumbnail": Entry(admin_views=frozenset({"image"}), admin_only=True,
-                                  owner_refused=frozenset({"document"})),  # documents have no thumbnail
+    "admin.file_thumbnail": Entry(
+        admin_views=frozenset({"image"}), admin_only=True, owner_refused=frozenset({"document"})
+    ),  # documents have no thumbnail
     "chat_admin.conversation": Entry(admin_views=frozenset({"conversation"}), admin_only=True),
     "api.conversation": OWNER,
     "api.delete_conversation": OWNER,
@@ -110,9 +112,17 @@ SWEEP: dict[str, Entry] = {
 
 # One body for every form: each field any object route reads, with a value its form accepts. Strangers ask for the
 # most they could want (an admin role, a new password).
-FORM = {"title": f"Taken {SECRET}", "name": f"taken-{SECRET}.txt", "message": "Hello", "system_prompt": "Obey",
-        "role": "admin", "new_password": "a new password for this account", "face_a": "0", "face_b": "0",
-        "next": "/history"}
+FORM = {
+    "title": f"Taken {SECRET}",
+    "name": f"taken-{SECRET}.txt",
+    "message": "Hello",
+    "system_prompt": "Obey",
+    "role": "admin",
+    "new_password": "a new password for this account",
+    "face_a": "0",
+    "face_b": "0",
+    "next": "/history",
+}
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 SUCCESS_ELSEWHERE = {301, 302, 303, 307, 308}
 
@@ -145,14 +155,18 @@ def object_rules(app: Flask) -> list[Rule]:
     for rule in app.url_map.iter_rules():
         unknown = sorted(name for name in rule.arguments if name not in ARGUMENTS)
         if unknown:
-            gaps.append(f"new route {rule.rule} ({rule.endpoint}) has URL argument(s) {', '.join(unknown)} "
-                        "with no entry in ARGUMENTS (which of the owner's objects do they name?)")
+            gaps.append(
+                f"new route {rule.rule} ({rule.endpoint}) has URL argument(s) {', '.join(unknown)} "
+                "with no entry in ARGUMENTS (which of the owner's objects do they name?)"
+            )
             continue
         if not any(ARGUMENTS[name] is not None for name in rule.arguments):
             continue
         if any(ARGUMENTS[name] is None for name in rule.arguments):
-            gaps.append(f"new route {rule.rule} ({rule.endpoint}) mixes object arguments with ones ARGUMENTS says "
-                        "name no object: give those values there")
+            gaps.append(
+                f"new route {rule.rule} ({rule.endpoint}) mixes object arguments with ones ARGUMENTS says "
+                "name no object: give those values there"
+            )
             continue
         if rule.endpoint not in SWEEP:
             gaps.append(f"new route {rule.rule} ({rule.endpoint}) has no sweep entry in SWEEP")
@@ -238,8 +252,15 @@ def test_the_sweep_knows_every_object_route(app: Flask) -> None:
     rules = object_rules(app)
     endpoints = {rule.endpoint for rule in rules}
     # The routes that exist today are all in it: a sweep that found none would pass for nothing.
-    assert {"chat.conversation", "files.download", "faces.photo", "api.file_detail", "admin.user_detail",
-            "auth.revoke_token", "files.signed_download"} <= endpoints
+    assert {
+        "chat.conversation",
+        "files.download",
+        "faces.photo",
+        "api.file_detail",
+        "admin.user_detail",
+        "auth.revoke_token",
+        "files.signed_download",
+    } <= endpoints
     assert "static" not in endpoints
 
 
@@ -255,7 +276,8 @@ def test_a_new_object_route_without_an_entry_fails_the_sweep(app: Flask) -> None
 
 
 def test_another_staff_user_gets_404_for_every_object_and_changes_nothing(
-        app: Flask, world: World, other_staff: Account, admin: Account) -> None:
+    app: Flask, world: World, other_staff: Account, admin: Account
+) -> None:
     stranger = requester(app, other_staff)
     before = snapshot(app, ignore_user_ids={other_staff.id})
     tried = attempts(app, world)
@@ -349,7 +371,8 @@ BODY_IDS = [
 
 @pytest.mark.parametrize(("url", "encoding", "body"), BODY_IDS, ids=[url for url, _, _ in BODY_IDS])
 def test_another_staff_user_gets_404_for_an_object_id_in_a_body(
-        app: Flask, world: World, other_staff: Account, url: str, encoding: str, body: Callable) -> None:
+    app: Flask, world: World, other_staff: Account, url: str, encoding: str, body: Callable
+) -> None:
     stranger = requester(app, other_staff)
     before = snapshot(app, ignore_user_ids={other_staff.id})
     if encoding == "json":

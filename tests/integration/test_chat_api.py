@@ -1,4 +1,5 @@
 """The chat JSON API: the same service as the pages, one reply per call, and the same rules for bad input."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,12 +53,20 @@ def test_post_chat_answers_and_keeps_both_messages(app, api, openai_server):
 
 def test_post_chat_continues_a_conversation_with_another_model(app, api, bedrock_server):
     first = api("POST", "/api/chat", json={"message": "One"}).get_json()
-    second = api("POST", "/api/chat", json={
-        "message": "Two", "conversation_id": first["conversation_id"], "model": f"bedrock:{BEDROCK_MODEL}",
-    })
+    second = api(
+        "POST",
+        "/api/chat",
+        json={
+            "message": "Two",
+            "conversation_id": first["conversation_id"],
+            "model": f"bedrock:{BEDROCK_MODEL}",
+        },
+    )
 
     assert second.status_code == 200
-    assert second.get_json()["model"] == BEDROCK_MODEL and second.get_json()["conversation_id"] == first["conversation_id"]
+    assert (
+        second.get_json()["model"] == BEDROCK_MODEL and second.get_json()["conversation_id"] == first["conversation_id"]
+    )
     sent = bedrock_server.last_request.body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert len(stored_conversation(app, first["conversation_id"]).messages) == 4
@@ -76,11 +85,14 @@ def test_missing_or_empty_message_is_400_and_nothing_is_stored(app, api, openai_
     assert stored_counts(app) == (0, 0) and openai_server.requests == []
 
 
-@pytest.mark.parametrize("body, words", [
-    ("not json", "Send a JSON object"),
-    ({"message": 12}, "'message' must be a string"),
-    ({"message": "Hi", "conversation_id": "3"}, "'conversation_id' must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("not json", "Send a JSON object"),
+        ({"message": 12}, "'message' must be a string"),
+        ({"message": "Hi", "conversation_id": "3"}, "'conversation_id' must be a whole number"),
+    ],
+)
 def test_malformed_requests_are_400(app, api, body, words):
     kwargs = {"data": body, "content_type": "text/plain"} if isinstance(body, str) else {"json": body}
     response = api("POST", "/api/chat", **kwargs)
@@ -97,8 +109,10 @@ def test_unknown_model_is_400_naming_the_choices(app, api, openai_server):
 
 
 def test_list_search_read_and_delete_conversations(app, api):
-    ids = [api("POST", "/api/chat", json={"message": text}).get_json()["conversation_id"]
-           for text in ("About penguins", "About volcanoes", "More penguins please")]
+    ids = [
+        api("POST", "/api/chat", json={"message": text}).get_json()["conversation_id"]
+        for text in ("About penguins", "About volcanoes", "More penguins please")
+    ]
 
     listing = api("GET", "/api/conversations").get_json()
     assert [item["id"] for item in listing["conversations"]] == ids[::-1]
@@ -113,7 +127,9 @@ def test_list_search_read_and_delete_conversations(app, api):
     one = api("GET", f"/api/conversations/{ids[1]}").get_json()
     assert one["title"] == "About volcanoes"
     assert [(m["role"], m["content"]) for m in one["messages"]] == [
-        ("user", "About volcanoes"), ("assistant", "You said: About volcanoes")]
+        ("user", "About volcanoes"),
+        ("assistant", "You said: About volcanoes"),
+    ]
 
     assert api("DELETE", f"/api/conversations/{ids[1]}").status_code == 204
     assert api("GET", f"/api/conversations/{ids[1]}").status_code == 404

@@ -1,6 +1,7 @@
 """Every way a model service fails, on both providers, through the page and the API: the user's message is
 kept, the reply says what went wrong in a sentence, its status is right, Retry works, and nothing answers 500.
 """
+
 from __future__ import annotations
 
 import html
@@ -92,8 +93,9 @@ def test_fault_keeps_the_message_explains_it_and_retry_works(
     assert stored_conversation(app, conversation_id).messages[0].content == "Please answer"
 
     # The API: 503 with the same sentence, and the user's message kept.
-    response = staff_client.post("/api/chat", json={"message": "Via the API", "model": model},
-                                 headers=bearer(staff_token))
+    response = staff_client.post(
+        "/api/chat", json={"message": "Via the API", "model": model}, headers=bearer(staff_token)
+    )
     assert response.status_code == 503
     body = response.get_json()
     assert re.search(words, body["error"]) and body["status"] == 503

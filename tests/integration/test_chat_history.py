@@ -1,10 +1,11 @@
 """/history and /admin/history: newest first, 50 a page, search (PostgreSQL full-text, SQLite LIKE), filters,
 pin, rename, delete, exports; admins review read-only with every look audited; retention; dashboard cards."""
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,25 +15,41 @@ from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def add_conversation(app, user_id: int, title: str, messages: list[tuple[str, str]] = (), *,
-                     age_days: float = 0, model: str = "gpt-4o-mini", provider: str = "openai",
-                     status: str = "complete") -> int:
+def add_conversation(
+    app,
+    user_id: int,
+    title: str,
+    messages: list[tuple[str, str]] = (),
+    *,
+    age_days: float = 0,
+    model: str = "gpt-4o-mini",
+    provider: str = "openai",
+    status: str = "complete",
+) -> int:
     """A stored conversation, as if it had happened `age_days` ago."""
     moment = NOW - timedelta(days=age_days)
     with app.app_context():
-        conversation = Conversation(user_id=user_id, title=title, provider=provider, model=model,
-                                    created_at=moment, updated_at=moment)
+        conversation = Conversation(
+            user_id=user_id, title=title, provider=provider, model=model, created_at=moment, updated_at=moment
+        )
         db.session.add(conversation)
         for role, content in messages:
-            db.session.add(Message(conversation=conversation, role=role, content=content, created_at=moment,
-                                   status=status if role == "assistant" else "complete",
-                                   provider=provider if role == "assistant" else None,
-                                   model=model if role == "assistant" else None,
-                                   prompt_tokens=5 if role == "assistant" else None,
-                                   completion_tokens=7 if role == "assistant" else None))
+            db.session.add(
+                Message(
+                    conversation=conversation,
+                    role=role,
+                    content=content,
+                    created_at=moment,
+                    status=status if role == "assistant" else "complete",
+                    provider=provider if role == "assistant" else None,
+                    model=model if role == "assistant" else None,
+                    prompt_tokens=5 if role == "assistant" else None,
+                    completion_tokens=7 if role == "assistant" else None,
+                )
+            )
         db.session.commit()
         return conversation.id
 
@@ -62,8 +79,12 @@ def test_history_lists_own_conversations_newest_first_50_a_page(app, staff_clien
 
 @pytest.mark.both_databases
 def test_search_finds_titles_and_message_text(app, staff_client, staff, other_staff, db_backend):
-    volcano = add_conversation(app, staff.id, "Geology homework", [("user", "Why do volcanoes erupt?"),
-                                                                    ("assistant", "Magma rises through the crust.")])
+    volcano = add_conversation(
+        app,
+        staff.id,
+        "Geology homework",
+        [("user", "Why do volcanoes erupt?"), ("assistant", "Magma rises through the crust.")],
+    )
     penguin = add_conversation(app, staff.id, "Penguins of Antarctica", [("user", "Tell me about penguins")])
     add_conversation(app, staff.id, "Cooking", [("user", "How long to boil an egg?")])
     add_conversation(app, other_staff.id, "Their volcano", [("user", "volcanoes again")])
@@ -71,10 +92,10 @@ def test_search_finds_titles_and_message_text(app, staff_client, staff, other_st
     def search(query: str) -> list[int]:
         return listed_ids(staff_client.get("/history", query_string={"q": query}).get_data(as_text=True))
 
-    assert search("volcanoes") == [volcano]          # user message text
-    assert search("MAGMA crust") == [volcano]        # assistant text, every word, any case
-    assert search("penguins") == [penguin]           # title and text
-    assert search("antarctica") == [penguin]         # title only
+    assert search("volcanoes") == [volcano]  # user message text
+    assert search("MAGMA crust") == [volcano]  # assistant text, every word, any case
+    assert search("penguins") == [penguin]  # title and text
+    assert search("antarctica") == [penguin]  # title only
     assert search("giraffes") == []
     if db_backend == "postgresql":
         assert search("erupting volcano") == [volcano]  # full-text search: English stemming
@@ -82,8 +103,9 @@ def test_search_finds_titles_and_message_text(app, staff_client, staff, other_st
 
 def test_filters_by_model_and_date_range(app, staff_client, staff):
     old = add_conversation(app, staff.id, "Old one", age_days=30)
-    recent_bedrock = add_conversation(app, staff.id, "Recent Bedrock", age_days=1, provider="bedrock",
-                                      model="anthropic.claude-3-haiku-20240307-v1:0")
+    recent_bedrock = add_conversation(
+        app, staff.id, "Recent Bedrock", age_days=1, provider="bedrock", model="anthropic.claude-3-haiku-20240307-v1:0"
+    )
     today = add_conversation(app, staff.id, "Today", age_days=0)
 
     def listed(**query) -> list[int]:
@@ -135,13 +157,15 @@ def test_rename_and_delete_from_history(app, staff_client, staff):
 
 
 def test_export_one_conversation_as_markdown_and_json(app, staff_client, staff):
-    conversation_id = add_conversation(app, staff.id, "Tides & moons", [
-        ("user", "Why are there tides?"), ("assistant", "Mostly **the Moon**.")])
+    conversation_id = add_conversation(
+        app, staff.id, "Tides & moons", [("user", "Why are there tides?"), ("assistant", "Mostly **the Moon**.")]
+    )
 
     markdown = staff_client.get(f"/history/{conversation_id}/export.md")
     assert markdown.status_code == 200 and markdown.mimetype == "text/markdown"
     assert markdown.headers["Content-Disposition"] == (
-        f'attachment; filename="conversation-{conversation_id}-tides-moons.md"')
+        f'attachment; filename="conversation-{conversation_id}-tides-moons.md"'
+    )
     text = markdown.get_data(as_text=True)
     assert text.startswith("# Tides & moons\n")
     assert "## You · " in text and "Why are there tides?" in text
@@ -152,7 +176,9 @@ def test_export_one_conversation_as_markdown_and_json(app, staff_client, staff):
     assert exported.headers["Content-Disposition"].endswith('.json"')
     assert data["title"] == "Tides & moons" and data["model"] == "gpt-4o-mini"
     assert [(m["role"], m["content"], m["status"]) for m in data["messages"]] == [
-        ("user", "Why are there tides?", "complete"), ("assistant", "Mostly **the Moon**.", "complete")]
+        ("user", "Why are there tides?", "complete"),
+        ("assistant", "Mostly **the Moon**.", "complete"),
+    ]
     assert data["messages"][1]["completion_tokens"] == 7
 
 
@@ -191,15 +217,18 @@ def test_admin_reviews_any_users_conversations_read_only_and_each_look_is_audite
 
     page = admin_client.get(f"/admin/history/{mine}").get_data(as_text=True)
     assert "What is 2+2?" in page and staff.email in page
-    for control in ("hx-post", "sse-connect", "<form method=\"post\"", "Retry", "Delete"):
-        assert control not in page[page.index("<main"):], control
+    for control in ("hx-post", "sse-connect", '<form method="post"', "Retry", "Delete"):
+        assert control not in page[page.index("<main") :], control
 
     with app.app_context():
         events = db.session.scalars(
             select(AuditEvent).where(AuditEvent.action.like("chat.review%")).order_by(AuditEvent.id)
         ).all()
         assert [(e.action, e.user_id) for e in events] == [
-            ("chat.review_list", admin.id), ("chat.review_list", admin.id), ("chat.review_view", admin.id)]
+            ("chat.review_list", admin.id),
+            ("chat.review_list", admin.id),
+            ("chat.review_view", admin.id),
+        ]
         assert events[1].detail.startswith(f"user {staff.id}")
         assert (events[2].target_type, events[2].target_id) == ("conversation", str(mine))
         assert staff.email in events[2].detail

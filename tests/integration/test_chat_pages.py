@@ -2,6 +2,7 @@
 
 The model services are the local fake servers (tests/servers) reached by the real openai and boto3 clients.
 """
+
 from __future__ import annotations
 
 import html
@@ -45,7 +46,7 @@ def count(app, model) -> int:
 
 def test_chat_page_offers_every_configured_model_default_first(staff_client):
     page = staff_client.get("/chat").get_data(as_text=True)
-    assert '<textarea' in page and 'data-enter-sends="true"' in page
+    assert "<textarea" in page and 'data-enter-sends="true"' in page
     options = re.findall(r'<option( selected)? value="([^"]+)"', page)
     assert [value for _, value in options] == ["openai:gpt-4o-mini", "openai:gpt-4o", f"bedrock:{BEDROCK_MODEL}"]
     assert options[0][0] == " selected"

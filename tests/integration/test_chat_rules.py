@@ -1,5 +1,6 @@
 """Bad input and hostile output on the chat pages: clear refusals that store nothing, strangers get 404, no model
 configured is said plainly, and whatever HTML a model sends is rendered inert."""
+
 from __future__ import annotations
 
 from html.parser import HTMLParser
@@ -30,8 +31,10 @@ def chat(staff_client) -> ChatClient:
 
 def stored_counts(app) -> tuple[int, int]:
     with app.app_context():
-        return (db.session.scalar(select(func.count(Conversation.id))),
-                db.session.scalar(select(func.count(Message.id))))
+        return (
+            db.session.scalar(select(func.count(Conversation.id))),
+            db.session.scalar(select(func.count(Message.id))),
+        )
 
 
 # -- what the user sends -----------------------------------------------------------------------------------------
@@ -77,7 +80,9 @@ def test_a_form_too_large_to_parse_still_gets_413_naming_the_limit(app, chat):
 
 def test_the_api_names_the_limit_too(app, client, staff_token):
     app.config["CHAT_MAX_MESSAGE_CHARS"] = 1000
-    response = client.post("/api/chat", json={"message": "y" * 1001}, headers={"Authorization": f"Bearer {staff_token}"})
+    response = client.post(
+        "/api/chat", json={"message": "y" * 1001}, headers={"Authorization": f"Bearer {staff_token}"}
+    )
     assert response.status_code == 413
     assert response.get_json()["limit"] == 1000 and "1,000 characters" in response.get_json()["error"]
 
@@ -182,8 +187,8 @@ def test_without_a_model_sending_is_503_with_the_explanation_and_no_fake_reply(a
 
 HOSTILE_REPLY = (
     "Here you go: <script>alert('x')</script> <img src=x onerror=\"alert(1)\"> "
-    "[click me](javascript:alert(2)) <a href=\"javascript:alert(3)\" onclick=\"alert(4)\">link</a> "
-    "<iframe src=\"https://evil.example\"></iframe> [fine](https://example.com)\n\n```html\n<script>ok()</script>\n```"
+    '[click me](javascript:alert(2)) <a href="javascript:alert(3)" onclick="alert(4)">link</a> '
+    '<iframe src="https://evil.example"></iframe> [fine](https://example.com)\n\n```html\n<script>ok()</script>\n```'
 )
 
 
@@ -215,10 +220,12 @@ def test_script_event_handlers_and_javascript_links_in_a_reply_are_inert(app, ch
         assert_inert(event.data)
     done = events[-1].data
     assert '<a href="https://example.com" rel="noopener noreferrer nofollow">fine</a>' in done
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in done or "&lt;script&gt;alert('x')&lt;/script&gt;" in done
+    assert (
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in done or "&lt;script&gt;alert('x')&lt;/script&gt;" in done
+    )
     assert '<code class="language-html">' in done
 
     page = chat.client.get(f"/chat/{conversation_id}").get_data(as_text=True)
-    main = page[page.index('<main'):page.index('</main>')]
+    main = page[page.index("<main") : page.index("</main>")]
     assert_inert(main)
     assert "&lt;script&gt;alert(&#39;me&#39;)&lt;/script&gt; please" in main

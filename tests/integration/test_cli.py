@@ -1,4 +1,5 @@
 """`flask users ...` and `flask tokens ...` through Flask's CLI runner."""
+
 from tests.helpers import bearer
 from webapp.auth import service as users
 
@@ -8,15 +9,18 @@ def test_users_create_and_list(app):
     result = runner.invoke(args=["users", "create", "Lee@Example.com", "--name", "Lee", "--password", "long enough pw"])
     assert result.exit_code == 0, result.output
     assert "Created staff lee@example.com" in result.output
-    result = runner.invoke(args=["users", "create", "boss@example.com", "--name", "Boss", "--password", "long enough pw",
-                                 "--admin"])
+    result = runner.invoke(
+        args=["users", "create", "boss@example.com", "--name", "Boss", "--password", "long enough pw", "--admin"]
+    )
     assert "Created admin" in result.output
     listing = runner.invoke(args=["users", "list"]).output
     assert "lee@example.com\tLee\tstaff\tactive" in listing and "boss@example.com\tBoss\tadmin\tactive" in listing
 
 
 def test_users_create_refuses_a_duplicate_with_a_message(app, staff):
-    result = app.test_cli_runner().invoke(args=["users", "create", staff.email, "--name", "X", "--password", "long enough pw"])
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", staff.email, "--name", "X", "--password", "long enough pw"]
+    )
     assert result.exit_code != 0 and "already exists" in result.output
 
 

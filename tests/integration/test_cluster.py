@@ -4,6 +4,7 @@ moto's server, the local OpenAI-protocol server) serves one person from either s
 The cluster runs with production settings over HTTPS (see bench/cluster.py); the client here is a real HTTP
 client with one cookie jar, like a browser behind a load balancer that sends each request to either server.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,17 +48,24 @@ class Visitor:
         match = CSRF_META.search(html)
         assert match, f"no CSRF token on {page}"
         headers = {"X-CSRFToken": match.group(1), "Referer": page, **kwargs.pop("headers", {})}
-        return self.session.post(url, headers=headers, timeout=60, allow_redirects=False, verify=self.certificate,
-                                 **kwargs)
+        return self.session.post(
+            url, headers=headers, timeout=60, allow_redirects=False, verify=self.certificate, **kwargs
+        )
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres_server_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     unique = f"{os.getpid()}_{secrets.token_hex(3)}"
     options = ClusterOptions(
-        workdir=tmp_path_factory.mktemp("cluster"), server_url=postgres_server_url,
-        database=f"workbench_cluster_{unique}", redis_url=redis_url, face_queue=f"workbench-cluster-test-{unique}",
-        workers=1, threads=8, first_token_delay=0.0, token_rate=0.0,
+        workdir=tmp_path_factory.mktemp("cluster"),
+        server_url=postgres_server_url,
+        database=f"workbench_cluster_{unique}",
+        redis_url=redis_url,
+        face_queue=f"workbench-cluster-test-{unique}",
+        workers=1,
+        threads=8,
+        first_token_delay=0.0,
+        token_rate=0.0,
     )
     try:
         with running_cluster(options, fresh_database=True) as running:
@@ -93,8 +101,12 @@ def test_signed_in_on_one_server_and_carrying_on_with_the_other(
     assert dashboard.status_code == 200 and "Casey" in dashboard.text
 
     # A message sent through the second server, its reply streamed by the first: one database, one secret.
-    sent = visitor.post(f"{second}/chat", f"{second}/chat", headers=HTMX,
-                        data={"message": "hello from either server", "model": "openai:cluster-model"})
+    sent = visitor.post(
+        f"{second}/chat",
+        f"{second}/chat",
+        headers=HTMX,
+        data={"message": "hello from either server", "model": "openai:cluster-model"},
+    )
     assert sent.status_code == 201, sent.text[:500]
     reply_id = REPLY_ID.search(sent.text).group(1)
     stream = visitor.get(f"{first}/chat/messages/{reply_id}/stream", headers={"Accept": "text/event-stream"})
@@ -107,8 +119,12 @@ def test_a_file_uploaded_through_one_server_is_served_by_the_other(
 ):
     first, second = servers
     photo = photo_bytes("biden.jpg")
-    uploaded = visitor.post(f"{first}/files/upload", f"{first}/files/upload", headers=HTMX,
-                            files={"file": ("biden.jpg", photo, "image/jpeg")})
+    uploaded = visitor.post(
+        f"{first}/files/upload",
+        f"{first}/files/upload",
+        headers=HTMX,
+        files={"file": ("biden.jpg", photo, "image/jpeg")},
+    )
     assert uploaded.status_code == 201, uploaded.text[:500]
     file_id = FILE_ID.search(uploaded.text).group(1)
 
@@ -126,10 +142,15 @@ def test_a_face_compare_queued_by_one_server_is_finished_by_the_worker(
     cluster: Cluster, servers: tuple[str, str], visitor: Visitor
 ):
     first, second = servers
-    queued = visitor.post(f"{first}/faces/compare", f"{first}/faces/compare", headers=HTMX, files={
-        "photo_a": ("obama.jpg", photo_bytes("obama.jpg"), "image/jpeg"),
-        "photo_b": ("obama2.jpg", photo_bytes("obama2.jpg"), "image/jpeg"),
-    })
+    queued = visitor.post(
+        f"{first}/faces/compare",
+        f"{first}/faces/compare",
+        headers=HTMX,
+        files={
+            "photo_a": ("obama.jpg", photo_bytes("obama.jpg"), "image/jpeg"),
+            "photo_b": ("obama2.jpg", photo_bytes("obama2.jpg"), "image/jpeg"),
+        },
+    )
     assert queued.status_code == 202, queued.text[:500]  # queued for the worker, not run in the request
     comparison_id = COMPARISON_ID.search(queued.text).group(1)
 
@@ -141,8 +162,9 @@ def test_a_face_compare_queued_by_one_server_is_finished_by_the_worker(
     assert result.status_code == 200 and "Same person" in result.text
     engine = create_engine(cluster.database_url)
     with engine.connect() as connection:
-        status = connection.execute(text("SELECT status FROM face_comparisons WHERE id = :id"),
-                                    {"id": int(comparison_id)}).scalar_one()
+        status = connection.execute(
+            text("SELECT status FROM face_comparisons WHERE id = :id"), {"id": int(comparison_id)}
+        ).scalar_one()
     engine.dispose()
     assert status == "done"
     assert "Task faces.run_comparison[" in cluster.part("worker").log.read_text()

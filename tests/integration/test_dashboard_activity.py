@@ -3,11 +3,12 @@
 Rows are placed on chosen days (at both ends of a UTC day, and just outside the window); the figures are read
 back from the page the way a screen reader gets them (its table), and the bars from the SVG.
 """
+
 from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -25,14 +26,16 @@ from webapp.extensions import db
 from webapp.faces.models import FaceAnalysis, FaceComparison
 from webapp.files import service as files
 
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 ROW = re.compile(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th>((?:<td>\d+</td>)+)</tr>')
-BAR = re.compile(r'<rect class="activity-bar" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)">'
-                 r"<title>(\d{4}-\d\d-\d\d): (\d+)</title>")
+BAR = re.compile(
+    r'<rect class="activity-bar" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)">'
+    r"<title>(\d{4}-\d\d-\d\d): (\d+)</title>"
+)
 
 
 def at(days_ago: int, hour: int = 12, minute: int = 0) -> datetime:
-    return datetime.combine(TODAY - timedelta(days=days_ago), time(hour, minute), tzinfo=timezone.utc)
+    return datetime.combine(TODAY - timedelta(days=days_ago), time(hour, minute), tzinfo=UTC)
 
 
 def day(days_ago: int) -> str:
@@ -42,8 +45,14 @@ def day(days_ago: int) -> str:
 def add_messages(app: Flask, user_id: int, moments: list[datetime]) -> None:
     """A conversation with one question at each moment, each answered (replies are not counted)."""
     with app.app_context():
-        conversation = Conversation(user_id=user_id, title="Plans", provider="openai", model="gpt-4o-mini",
-                                    created_at=moments[0], updated_at=moments[-1])
+        conversation = Conversation(
+            user_id=user_id,
+            title="Plans",
+            provider="openai",
+            model="gpt-4o-mini",
+            created_at=moments[0],
+            updated_at=moments[-1],
+        )
         for moment in moments:
             db.session.add(Message(conversation=conversation, role="user", content="Hi", created_at=moment))
             db.session.add(Message(conversation=conversation, role="assistant", content="Hello", created_at=moment))
@@ -63,10 +72,12 @@ def add_uploads(app: Flask, user_id: int, moments: list[datetime]) -> None:
 def add_face_checks(app: Flask, user_id: int, comparisons: list[datetime], analyses: list[datetime]) -> None:
     with app.app_context():
         common: dict[str, Any] = {"user_id": user_id, "model": "Dlib", "detector": "dlib", "status": "done"}
-        db.session.add_all([FaceComparison(name_a="a.jpg", name_b="b.jpg", created_at=moment, **common)
-                            for moment in comparisons])
-        db.session.add_all([FaceAnalysis(name="a.jpg", analyzer="offline", created_at=moment, **common)
-                            for moment in analyses])
+        db.session.add_all(
+            [FaceComparison(name_a="a.jpg", name_b="b.jpg", created_at=moment, **common) for moment in comparisons]
+        )
+        db.session.add_all(
+            [FaceAnalysis(name="a.jpg", analyzer="offline", created_at=moment, **common) for moment in analyses]
+        )
         db.session.commit()
 
 
@@ -78,8 +89,10 @@ def bars_of(html: str, name: str) -> dict[str, tuple[int, float]]:
 
 def figures(html: str) -> dict[str, tuple[int, ...]]:
     """The page's table of figures: {day: (messages, uploads, face checks)}."""
-    return {found_day: tuple(int(value) for value in re.findall(r"<td>(\d+)</td>", cells))
-            for found_day, cells in ROW.findall(html)}
+    return {
+        found_day: tuple(int(value) for value in re.findall(r"<td>(\d+)</td>", cells))
+        for found_day, cells in ROW.findall(html)
+    }
 
 
 @pytest.fixture
@@ -103,8 +116,7 @@ def expected(*days: tuple[int, tuple[int, int, int]]) -> dict[str, tuple[int, ..
 def test_staff_see_their_own_activity_per_utc_day(activity_data: None, staff_client: FlaskClient) -> None:
     html = staff_client.get("/").get_data(as_text=True)
     assert "Your activity, last 30 days" in html
-    assert figures(html) == expected((0, (1, 0, 0)), (3, (2, 1, 0)), (10, (0, 2, 2)), (11, (0, 0, 1)),
-                                     (29, (1, 0, 0)))
+    assert figures(html) == expected((0, (1, 0, 0)), (3, (2, 1, 0)), (10, (0, 2, 2)), (11, (0, 0, 1)), (29, (1, 0, 0)))
     # Days with nothing have no bar; the busiest day of a chart is full height.
     full, half = CHART_HEIGHT, CHART_HEIGHT / 2
     assert bars_of(html, "chat") == {day(29): (1, half), day(3): (2, full), day(0): (1, half)}
@@ -116,15 +128,17 @@ def test_staff_see_their_own_activity_per_utc_day(activity_data: None, staff_cli
 def test_admins_see_everyones_activity(activity_data: None, admin_client: FlaskClient) -> None:
     html = admin_client.get("/").get_data(as_text=True)
     assert "Everyone&#39;s activity, last 30 days" in html
-    assert figures(html) == expected((0, (1, 0, 1)), (3, (3, 1, 0)), (5, (1, 0, 0)), (10, (0, 3, 2)),
-                                     (11, (0, 0, 1)), (29, (1, 0, 0)))
+    assert figures(html) == expected(
+        (0, (1, 0, 1)), (3, (3, 1, 0)), (5, (1, 0, 0)), (10, (0, 3, 2)), (11, (0, 0, 1)), (29, (1, 0, 0))
+    )
 
 
 @pytest.mark.both_databases
 def test_the_chart_is_accessible(activity_data: None, staff_client: FlaskClient) -> None:
     html = staff_client.get("/").get_data(as_text=True)
     charts = re.findall(
-        r'<svg [^>]*role="img" aria-labelledby="(activity-\w+-title)">\s*<title id="\1">([^<]+)</title>', html)
+        r'<svg [^>]*role="img" aria-labelledby="(activity-\w+-title)">\s*<title id="\1">([^<]+)</title>', html
+    )
     assert [title.split(" per UTC day")[0] for _, title in charts] == ["Chat messages", "Uploads", "Face checks"]
     assert charts[0][1] == (f"Chat messages per UTC day from {day(29)} to {day(0)}: 4 in all, at most 2 a day.")
     assert '<div class="visually-hidden">\n  <table>\n    <caption>Your activity per UTC day</caption>' in html
@@ -141,8 +155,12 @@ def test_an_empty_dashboard_says_there_is_nothing_yet(staff_client: FlaskClient)
 def app_overrides(db_backend: str) -> dict[str, Any]:
     """On PostgreSQL, a session time zone 14 hours ahead of UTC: the days must still be UTC days."""
     if db_backend == "postgresql":
-        return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
-                                              "connect_args": {"options": "-c timezone=Pacific/Kiritimati"}}}
+        return {
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True,
+                "connect_args": {"options": "-c timezone=Pacific/Kiritimati"},
+            }
+        }
     return {}
 
 
@@ -172,6 +190,9 @@ def test_bars_are_scaled_to_the_busiest_day() -> None:
     days = [date(2026, 1, day_number) for day_number in range(1, 11)]
     drawn = bars(days, [0, 1000, 0, 0, 1, 0, 0, 0, 0, 500])
     assert [(bar.day.day, bar.count, bar.height) for bar in drawn] == [
-        (2, 1000, CHART_HEIGHT), (5, 1, 1.0), (10, 500, CHART_HEIGHT / 2)]
+        (2, 1000, CHART_HEIGHT),
+        (5, 1, 1.0),
+        (10, 500, CHART_HEIGHT / 2),
+    ]
     assert all(bar.y + bar.height == CHART_HEIGHT for bar in drawn)
     assert bars(days, [0] * 10) == []

@@ -1,4 +1,5 @@
 """Errors as HTML pages for browsers and JSON for the API; request ids; security headers."""
+
 import logging
 
 import pytest
@@ -165,8 +166,12 @@ def test_pages_load_only_the_apps_own_scripts_and_styles(staff_client):
     html = staff_client.get("/").get_data(as_text=True)
     assert "<script>" not in html and "style=" not in html
     assert "http://" not in html and "https://" not in html
-    for asset in ["/static/js/htmx-2.0.11.min.js", "/static/css/pico-2.1.1.min.css", "/static/js/app.js",
-                  "/static/css/app.css"]:
+    for asset in [
+        "/static/js/htmx-2.0.11.min.js",
+        "/static/css/pico-2.1.1.min.css",
+        "/static/js/app.js",
+        "/static/css/app.css",
+    ]:
         assert asset in html
         assert staff_client.get(asset).status_code == 200
 

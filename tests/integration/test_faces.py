@@ -3,6 +3,7 @@
 The engine is built once per process (webapp/faces/runtime.py), so each test pays only for the photos it
 embeds (~0.35 s each at 640 px).
 """
+
 from __future__ import annotations
 
 import io
@@ -67,13 +68,12 @@ def test_same_person_is_verified_with_every_face_boxed(app: Flask, staff_client:
     assert photo.status_code == 200 and photo.data == photo_bytes("obama.jpg")
 
 
-def test_recompare_from_the_library_reuses_embeddings_and_equals_deepface_verify(
-    app: Flask, staff_client: FlaskClient
-):
+def test_recompare_from_the_library_reuses_embeddings_and_equals_deepface_verify(app: Flask, staff_client: FlaskClient):
     from deepface import DeepFace
 
-    first = comparison(app, result_id(compare(staff_client, upload("obama.jpg"), upload("biden.jpg"))
-                                      .get_data(as_text=True)))
+    first = comparison(
+        app, result_id(compare(staff_client, upload("obama.jpg"), upload("biden.jpg")).get_data(as_text=True))
+    )
     assert (first.status, first.verified, first.cached) == ("done", False, False)
     assert first.distance > first.threshold
     stored_embeddings = embedding_count(app)
@@ -91,7 +91,11 @@ def test_recompare_from_the_library_reuses_embeddings_and_equals_deepface_verify
     expected = DeepFace.verify(
         img1_path=engine.decode(photo_bytes("obama.jpg")).pixels,
         img2_path=engine.decode(photo_bytes("biden.jpg")).pixels,
-        model_name="Dlib", detector_backend="dlib", distance_metric="cosine", align=True, silent=True,
+        model_name="Dlib",
+        detector_backend="dlib",
+        distance_metric="cosine",
+        align=True,
+        silent=True,
     )
     assert second.verified == expected["verified"]
     assert second.distance == pytest.approx(expected["distance"], abs=1e-6)
@@ -113,14 +117,20 @@ def test_group_photo_boxes_every_face_compares_the_largest_and_another_can_be_ch
     assert "Click another box" in html
 
     other = 1 - largest
-    chosen = staff_client.post(f"/faces/comparisons/{row.id}/faces", data={"face_a": str(other)},
-                               headers={**HTMX, "X-CSRFToken": csrf_token(staff_client, "/faces/compare")})
+    chosen = staff_client.post(
+        f"/faces/comparisons/{row.id}/faces",
+        data={"face_a": str(other)},
+        headers={**HTMX, "X-CSRFToken": csrf_token(staff_client, "/faces/compare")},
+    )
     assert chosen.status_code == 200 and "Different people" in chosen.get_data(as_text=True)
     after = comparison(app, row.id)
     assert (after.face_a, after.verified, after.cached) == (other, False, True)
 
-    out_of_range = staff_client.post(f"/faces/comparisons/{row.id}/faces", data={"face_b": "5"},
-                                     headers={**HTMX, "X-CSRFToken": csrf_token(staff_client, "/faces/compare")})
+    out_of_range = staff_client.post(
+        f"/faces/comparisons/{row.id}/faces",
+        data={"face_b": "5"},
+        headers={**HTMX, "X-CSRFToken": csrf_token(staff_client, "/faces/compare")},
+    )
     assert out_of_range.status_code == 400 and "no face number 6" in out_of_range.get_data(as_text=True)
 
 
@@ -152,9 +162,14 @@ def test_not_an_image_or_no_photo_gives_400_with_the_reason(app: Flask, staff_cl
 
 def test_a_library_document_is_refused_as_a_photo(app: Flask, staff_client: FlaskClient):
     stored = staff_client.post(
-        "/files/upload", data={"csrf_token": csrf_token(staff_client, "/files/upload"),
-                               "file": (io.BytesIO(b"name,count\nanna,3\n"), "list.csv")},
-        content_type="multipart/form-data", headers=HTMX)
+        "/files/upload",
+        data={
+            "csrf_token": csrf_token(staff_client, "/files/upload"),
+            "file": (io.BytesIO(b"name,count\nanna,3\n"), "list.csv"),
+        },
+        content_type="multipart/form-data",
+        headers=HTMX,
+    )
     assert stored.status_code == 201, stored.get_data(as_text=True)
     with app.app_context():
         document_id = db.session.scalar(select(StoredFile.id))
@@ -216,12 +231,13 @@ def test_history_lists_filters_paginates_and_deletes(app: Flask, staff_client: F
     first_page = staff_client.get("/faces/history").get_data(as_text=True)
     second_page = staff_client.get("/faces/history?page=2").get_data(as_text=True)
     assert first_page.count('class="history-row"') == 2 and "Page 1 of 2" in first_page
-    assert second_page.count('class="history-row"') == 1 and f"/faces/comparisons/{same}\"" in second_page
+    assert second_page.count('class="history-row"') == 1 and f'/faces/comparisons/{same}"' in second_page
 
     detail = staff_client.get(f"/faces/comparisons/{same}")
     assert detail.status_code == 200 and "Same person" in detail.get_data(as_text=True)
-    deleted = staff_client.post(f"/faces/comparisons/{same}/delete",
-                                data={"csrf_token": csrf_token(staff_client, "/faces/history")})
+    deleted = staff_client.post(
+        f"/faces/comparisons/{same}/delete", data={"csrf_token": csrf_token(staff_client, "/faces/history")}
+    )
     assert deleted.status_code == 303
     assert staff_client.get(f"/faces/comparisons/{same}").status_code == 404
     with app.app_context():  # the photos stay in the library
@@ -232,22 +248,35 @@ def test_history_lists_filters_paginates_and_deletes(app: Flask, staff_client: F
 
 
 def test_other_users_get_404_on_every_route_and_admins_review_everyone(
-    app: Flask, staff_client: FlaskClient, other_client: FlaskClient, admin_client: FlaskClient, staff_token: str,
-    other_staff
+    app: Flask,
+    staff_client: FlaskClient,
+    other_client: FlaskClient,
+    admin_client: FlaskClient,
+    staff_token: str,
+    other_staff,
 ):
     html = compare(staff_client, upload("obama.jpg"), upload("obama2.jpg")).get_data(as_text=True)
     row = comparison(app, result_id(html))
     analysis = result_id(analyze(staff_client, row.file_a_id).get_data(as_text=True), "analysis")
     token = csrf_token(other_client, "/faces/compare")
 
-    gets = [f"/faces/comparisons/{row.id}", f"/faces/comparisons/{row.id}/result",
-            f"/faces/comparisons/{row.id}/photo/a", f"/faces/comparisons/{row.id}/thumbnail/b",
-            f"/faces/analyses/{analysis}", f"/faces/analyses/{analysis}/result",
-            f"/faces/analyses/{analysis}/photo/photo", f"/faces/analyses/{analysis}/thumbnail/photo"]
+    gets = [
+        f"/faces/comparisons/{row.id}",
+        f"/faces/comparisons/{row.id}/result",
+        f"/faces/comparisons/{row.id}/photo/a",
+        f"/faces/comparisons/{row.id}/thumbnail/b",
+        f"/faces/analyses/{analysis}",
+        f"/faces/analyses/{analysis}/result",
+        f"/faces/analyses/{analysis}/photo/photo",
+        f"/faces/analyses/{analysis}/thumbnail/photo",
+    ]
     for url in gets:
         assert other_client.get(url).status_code == 404, url
-    posts = [(f"/faces/comparisons/{row.id}/faces", {"face_a": "0"}),
-             (f"/faces/comparisons/{row.id}/delete", {}), (f"/faces/analyses/{analysis}/delete", {})]
+    posts = [
+        (f"/faces/comparisons/{row.id}/faces", {"face_a": "0"}),
+        (f"/faces/comparisons/{row.id}/delete", {}),
+        (f"/faces/analyses/{analysis}/delete", {}),
+    ]
     for url, data in posts:
         assert other_client.post(url, data={"csrf_token": token, **data}).status_code == 404, url
     # Someone else's library file cannot be picked.
@@ -262,25 +291,32 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
     for url in (f"/api/face/verify/{row.id}", f"/api/face/analyze/{analysis}"):
         assert app.test_client().get(url, headers=bearer(other_token)).status_code == 404
         assert app.test_client().get(url, headers=bearer(staff_token)).status_code == 200
-    body = app.test_client().post("/api/face/verify", json={"image1": row.file_a_id, "image2": row.file_b_id},
-                                  headers=bearer(other_token))
+    body = app.test_client().post(
+        "/api/face/verify", json={"image1": row.file_a_id, "image2": row.file_b_id}, headers=bearer(other_token)
+    )
     assert body.status_code == 404
 
     # Admins see everyone's, can filter by owner and open the result with its photos.
     review = admin_client.get("/faces/history").get_data(as_text=True)
     assert review.count('class="history-row"') == 2 and "Sam Staff" in review
-    assert admin_client.get(f"/faces/history?owner={other_staff.id}").get_data(as_text=True).count(
-        'class="history-row"') == 0
+    assert (
+        admin_client.get(f"/faces/history?owner={other_staff.id}").get_data(as_text=True).count('class="history-row"')
+        == 0
+    )
     assert admin_client.get(f"/faces/comparisons/{row.id}").status_code == 200
     assert admin_client.get(f"/faces/comparisons/{row.id}/photo/a").status_code == 200
     assert admin_client.get(f"/faces/analyses/{analysis}").status_code == 200
     # Each review of someone else's result page is in the audit log; the owner's own views are not.
     with app.app_context():
-        reviews = db.session.execute(select(AuditEvent.action, AuditEvent.target_id)
-                                     .where(AuditEvent.action.like("face.%.review_view"))
-                                     .order_by(AuditEvent.id)).all()
-    assert [tuple(r) for r in reviews] == [("face.comparison.review_view", str(row.id)),
-                                           ("face.analysis.review_view", str(analysis))]
+        reviews = db.session.execute(
+            select(AuditEvent.action, AuditEvent.target_id)
+            .where(AuditEvent.action.like("face.%.review_view"))
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [tuple(r) for r in reviews] == [
+        ("face.comparison.review_view", str(row.id)),
+        ("face.analysis.review_view", str(analysis)),
+    ]
 
 
 @pytest.mark.both_databases
@@ -290,8 +326,9 @@ def test_deleting_a_file_deletes_its_embeddings_and_keeps_the_result(
     html = compare(staff_client, upload("obama.jpg"), upload("obama2.jpg")).get_data(as_text=True)
     row = comparison(app, result_id(html))
     assert embedding_count(app) == 2
-    deleted = staff_client.post(f"/files/{row.file_a_id}/delete",
-                                data={"csrf_token": csrf_token(staff_client, "/files/")})
+    deleted = staff_client.post(
+        f"/files/{row.file_a_id}/delete", data={"csrf_token": csrf_token(staff_client, "/files/")}
+    )
     assert deleted.status_code in (302, 303)
     with app.app_context():
         remaining = list(db.session.scalars(select(FaceEmbedding.file_id)))
@@ -305,9 +342,12 @@ def test_deleting_a_file_deletes_its_embeddings_and_keeps_the_result(
 def test_api_verify_and_analyze(app: Flask, staff_token: str):
     client = app.test_client()
     # image1 is an iPhone-style HEIC photo: the engine decodes it through pillow-heif.
-    response = client.post("/api/face/verify", headers=bearer(staff_token), content_type="multipart/form-data",
-                           data={"image1": upload("obama.heic", heic_photo("obama.jpg")),
-                                 "image2": upload("obama2.jpg")})
+    response = client.post(
+        "/api/face/verify",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image1": upload("obama.heic", heic_photo("obama.jpg")), "image2": upload("obama2.jpg")},
+    )
     body = response.get_json()
     assert response.status_code == 200, body
     for key in ("verified", "distance", "threshold", "model", "detector", "similarity_metric", "faces", "time_ms"):
@@ -315,14 +355,21 @@ def test_api_verify_and_analyze(app: Flask, staff_token: str):
     assert body["verified"] is True and body["similarity_metric"] == "cosine" and body["model"] == "Dlib"
     assert len(body["faces"]["image1"]) == 1 and set(body["faces"]["image1"][0]["box"]) == {"x", "y", "w", "h"}
 
-    by_id = client.post("/api/face/verify", headers=bearer(staff_token),
-                        json={"image1": body["files"]["image1"], "image2": body["files"]["image2"]})
+    by_id = client.post(
+        "/api/face/verify",
+        headers=bearer(staff_token),
+        json={"image1": body["files"]["image1"], "image2": body["files"]["image2"]},
+    )
     again = by_id.get_json()
     assert by_id.status_code == 200 and again["cached"] is True
     assert (again["verified"], again["distance"]) == (body["verified"], body["distance"])
 
-    analysed = client.post("/api/face/analyze", headers=bearer(staff_token), content_type="multipart/form-data",
-                           data={"image": upload("obama.jpg")})
+    analysed = client.post(
+        "/api/face/analyze",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image": upload("obama.jpg")},
+    )
     faces = analysed.get_json()["faces"]
     assert analysed.status_code == 200 and len(faces) == 1
     assert {"box", "confidence", "age", "gender", "gender_confidence", "emotion", "emotion_confidence"} <= set(faces[0])
@@ -330,12 +377,20 @@ def test_api_verify_and_analyze(app: Flask, staff_token: str):
 
 def test_api_errors_are_json(app: Flask, staff_token: str):
     client = app.test_client()
-    no_face = client.post("/api/face/verify", headers=bearer(staff_token), content_type="multipart/form-data",
-                          data={"image1": upload("gradient.png", gradient_png()), "image2": upload("obama.jpg")})
+    no_face = client.post(
+        "/api/face/verify",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image1": upload("gradient.png", gradient_png()), "image2": upload("obama.jpg")},
+    )
     assert no_face.status_code == 422 and "No face" in no_face.get_json()["error"]
     assert no_face.get_json()["status"] == 422
-    not_image = client.post("/api/face/analyze", headers=bearer(staff_token), content_type="multipart/form-data",
-                            data={"image": (io.BytesIO(b"%PDF-not really"), "x.jpg")})
+    not_image = client.post(
+        "/api/face/analyze",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image": (io.BytesIO(b"%PDF-not really"), "x.jpg")},
+    )
     assert not_image.status_code == 400 and not_image.get_json()["error"]
     bad_json = client.post("/api/face/verify", headers=bearer(staff_token), json={"image1": "seven"})
     assert bad_json.status_code == 400 and "whole number" in bad_json.get_json()["error"]
@@ -343,12 +398,20 @@ def test_api_errors_are_json(app: Flask, staff_token: str):
     assert missing.status_code in (400, 404)
     # One photo over the per-file limit: 413 naming the limit; a whole request over the request limit: 413 too.
     app.config["MAX_UPLOAD_BYTES"] = 100_000
-    too_large = client.post("/api/face/verify", headers=bearer(staff_token), content_type="multipart/form-data",
-                            data={"image1": upload("obama.jpg"), "image2": upload("obama2.jpg")})
+    too_large = client.post(
+        "/api/face/verify",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image1": upload("obama.jpg"), "image2": upload("obama2.jpg")},
+    )
     assert too_large.status_code == 413 and too_large.get_json()["status"] == 413
     assert "MB limit" in too_large.get_json()["error"]
     app.config["MAX_UPLOAD_REQUEST_BYTES"] = 200_000
-    whole = client.post("/api/face/verify", headers=bearer(staff_token), content_type="multipart/form-data",
-                        data={"image1": upload("obama.jpg"), "image2": upload("obama2.jpg")})
+    whole = client.post(
+        "/api/face/verify",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image1": upload("obama.jpg"), "image2": upload("obama2.jpg")},
+    )
     assert whole.status_code == 413 and whole.get_json()["status"] == 413
     assert client.post("/api/face/verify", data={}).status_code == 401

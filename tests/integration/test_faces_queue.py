@@ -2,6 +2,7 @@
 
 Each test gets a queue name of its own, so parallel runs on one Redis never take each other's jobs.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,14 +39,19 @@ def worker(app: Flask, queue_name: str) -> Iterator[None]:
     from celery.contrib.testing.worker import start_worker
 
     celery = app.extensions["celery"]
-    with start_worker(celery, pool="solo", concurrency=1, perform_ping_check=False, queues=[queue_name],
-                      loglevel="WARNING", shutdown_timeout=30):
+    with start_worker(
+        celery,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=[queue_name],
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ):
         yield
 
 
-def test_compare_runs_on_the_worker_and_the_page_polls_until_done(
-    app: Flask, staff_client: FlaskClient, worker: None
-):
+def test_compare_runs_on_the_worker_and_the_page_polls_until_done(app: Flask, staff_client: FlaskClient, worker: None):
     response = compare(staff_client, upload("obama.jpg"), upload("obama2.jpg"))
     html = response.get_data(as_text=True)
     assert response.status_code == 202, html
@@ -64,8 +70,12 @@ def test_compare_runs_on_the_worker_and_the_page_polls_until_done(
 
 def test_api_jobs_answer_202_then_the_result(app: Flask, staff_token: str, worker: None):
     client = app.test_client()
-    response = client.post("/api/face/analyze", headers=bearer(staff_token), content_type="multipart/form-data",
-                           data={"image": upload("obama.jpg")})
+    response = client.post(
+        "/api/face/analyze",
+        headers=bearer(staff_token),
+        content_type="multipart/form-data",
+        data={"image": upload("obama.jpg")},
+    )
     assert response.status_code == 202 and response.get_json()["status"] in ("pending", "running")
     location = response.headers["Location"]
 
@@ -101,11 +111,18 @@ def test_an_unreachable_broker_fails_the_job_with_503(tmp_path, staff: Any, data
     from tests.helpers import login
     from webapp.extensions import db
 
-    app = build_app(tmp_path, database_url, {
-        "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
-        "CELERY_OPTIONS": {"broker_connection_timeout": 1, "task_publish_retry": False,
-                           "broker_connection_max_retries": 0},
-    })
+    app = build_app(
+        tmp_path,
+        database_url,
+        {
+            "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+            "CELERY_OPTIONS": {
+                "broker_connection_timeout": 1,
+                "task_publish_retry": False,
+                "broker_connection_max_retries": 0,
+            },
+        },
+    )
     client = app.test_client()
     login(client, staff.email, staff.password)
     response = compare(client, upload("obama.jpg"), upload("biden.jpg"))
@@ -141,9 +158,25 @@ def test_the_worker_command_runs_jobs_in_its_own_process(
     log = tmp_path / "worker.log"
     with open(log, "wb") as output:
         worker = subprocess.Popen(
-            [str(celery), "--app", "webapp.faces.worker:celery", "worker", "--concurrency", "1",
-             "--queues", queue_name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(celery),
+                "--app",
+                "webapp.faces.worker:celery",
+                "worker",
+                "--concurrency",
+                "1",
+                "--queues",
+                queue_name,
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         response = compare(staff_client, upload("obama.jpg"), upload("biden.jpg"))
         assert response.status_code == 202

@@ -1,4 +1,5 @@
 """Face settings: validated at start-up, one engine per process shared by every app with the same settings."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,11 +20,14 @@ def test_apps_with_the_same_settings_share_one_engine(tmp_path: Path):
     assert other.extensions["faces"].engine.max_side == 800
 
 
-@pytest.mark.parametrize(("setting", "value", "message"), [
-    ("FACE_ANALYZER", "magic", "FACE_ANALYZER must be one of"),
-    ("FACE_DETECTOR", "retinaface", "unsupported face detector"),
-    ("FACE_MODEL", "VGG-Face", "unsupported face model"),
-])
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("FACE_ANALYZER", "magic", "FACE_ANALYZER must be one of"),
+        ("FACE_DETECTOR", "retinaface", "unsupported face detector"),
+        ("FACE_MODEL", "VGG-Face", "unsupported face model"),
+    ],
+)
 def test_a_wrong_face_setting_stops_the_start_with_one_line(tmp_path: Path, setting: str, value: str, message: str):
     with pytest.raises(ConfigError, match=message):
         build_app(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {setting: value})
@@ -36,7 +40,7 @@ def test_face_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FACE_MAX_SIDE", "800")
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
     settings = load_config("testing")
-    assert (settings.FACE_THRESHOLD, settings.FACE_MAX_SIDE, settings.DEEPFACE_HOME) == (0.05, 800, tmp_path)
+    assert (0.05, 800, tmp_path) == (settings.FACE_THRESHOLD, settings.FACE_MAX_SIDE, settings.DEEPFACE_HOME)
     monkeypatch.setenv("FACE_THRESHOLD", "")
     assert load_config("testing").FACE_THRESHOLD is None
     assert (load_config("testing").FACE_MODEL, load_config("testing").FACE_DETECTOR) == ("Dlib", "dlib")

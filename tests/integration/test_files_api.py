@@ -1,4 +1,5 @@
 """The files JSON API: the same service as the pages, bearer tokens, JSON errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,11 @@ def test_upload_list_get_url_and_delete(app, client, staff_token):
     assert created.status_code == 201
     body = created.get_json()
     assert {key: body[key] for key in ("name", "size", "content_type", "sha256")} == {
-        "name": "api.jpg", "size": len(content), "content_type": "image/jpeg",
-        "sha256": hashlib.sha256(content).hexdigest()}
+        "name": "api.jpg",
+        "size": len(content),
+        "content_type": "image/jpeg",
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
     assert created.headers["Location"].endswith(f"/api/files/{body['id']}")
     assert fetch(client, body["url"]) == content
 
@@ -78,21 +82,42 @@ def test_listing_is_paginated_and_filtered(app, client, staff_token):
 @pytest.mark.parametrize("app_overrides", [{"MAX_UPLOAD_MB": 1, "MAX_FILES_PER_UPLOAD": 1}], indirect=True)
 def test_errors_are_json_with_a_message_and_nothing_written(app, client, staff_token):
     cases = [
-        (client.post("/api/upload", data={}, headers=bearer(staff_token), content_type="multipart/form-data"),
-         400, "No file was sent. Choose a file to upload."),
-        (api_upload(client, staff_token, "", b"a file without a name"), 400,
-         "The file has no name. Choose a file to upload."),
-        (api_upload(client, staff_token, "empty.txt", b""), 400,
-         "This file is empty (0 bytes); there is nothing to keep."),
-        (api_upload(client, staff_token, "setup.jpg", EXECUTABLE), 422,
-         "This file is not an allowed type (it looks like a Windows executable). "
-         "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."),
-        (api_upload(client, staff_token, "big.txt", b"x" * (1024 * 1024 + 1)), 413,
-         "This file is larger than the 1 MB limit."),
-        (api_upload(client, staff_token, "huge.txt", b"x" * (3 * 1024 * 1024)), 413,
-         "The file is larger than the 1 MB limit."),
-        (client.post("/api/upload", data={"file": (io.BytesIO(b"x"), "x.txt")}, content_type="multipart/form-data"),
-         401, "A valid API token is required: send 'Authorization: Bearer <token>'."),
+        (
+            client.post("/api/upload", data={}, headers=bearer(staff_token), content_type="multipart/form-data"),
+            400,
+            "No file was sent. Choose a file to upload.",
+        ),
+        (
+            api_upload(client, staff_token, "", b"a file without a name"),
+            400,
+            "The file has no name. Choose a file to upload.",
+        ),
+        (
+            api_upload(client, staff_token, "empty.txt", b""),
+            400,
+            "This file is empty (0 bytes); there is nothing to keep.",
+        ),
+        (
+            api_upload(client, staff_token, "setup.jpg", EXECUTABLE),
+            422,
+            "This file is not an allowed type (it looks like a Windows executable). "
+            "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+        ),
+        (
+            api_upload(client, staff_token, "big.txt", b"x" * (1024 * 1024 + 1)),
+            413,
+            "This file is larger than the 1 MB limit.",
+        ),
+        (
+            api_upload(client, staff_token, "huge.txt", b"x" * (3 * 1024 * 1024)),
+            413,
+            "The file is larger than the 1 MB limit.",
+        ),
+        (
+            client.post("/api/upload", data={"file": (io.BytesIO(b"x"), "x.txt")}, content_type="multipart/form-data"),
+            401,
+            "A valid API token is required: send 'Authorization: Bearer <token>'.",
+        ),
     ]
     for response, status, message in cases:
         assert response.status_code == status

@@ -1,4 +1,5 @@
 """Files settings: read from the environment, and refused at startup with one line when wrong."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,10 @@ def test_upload_types_come_from_a_comma_separated_setting(monkeypatch: pytest.Mo
     [
         ({"STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": ""}, "S3_BUCKET_NAME must be set when STORAGE_BACKEND is s3"),
         ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND must be 'local' or 's3', not 'ftp'"),
-        ({"ALLOWED_UPLOAD_TYPES": ("image/jpeg", "image/svg+xml")},
-         "ALLOWED_UPLOAD_TYPES has types this app cannot check: image/svg+xml"),
+        (
+            {"ALLOWED_UPLOAD_TYPES": ("image/jpeg", "image/svg+xml")},
+            "ALLOWED_UPLOAD_TYPES has types this app cannot check: image/svg+xml",
+        ),
     ],
 )
 def test_wrong_storage_settings_stop_the_app_with_a_sentence(tmp_path, overrides: dict, message: str) -> None:

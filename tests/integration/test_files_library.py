@@ -1,4 +1,5 @@
 """The library: finding files again, previews, downloads, rename, delete, admin review, and owner isolation."""
+
 from __future__ import annotations
 
 import re
@@ -105,7 +106,8 @@ def test_local_download_streams_with_safe_headers_and_ranges(app, staff_client):
     assert inline.status_code == 200 and inline.data == photo_bytes
     assert inline.headers["Content-Type"] == "image/jpeg"
     assert inline.headers["Content-Disposition"] == (
-        "inline; filename=\"ete photo.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9%20photo.jpg")
+        "inline; filename=\"ete photo.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9%20photo.jpg"
+    )
     assert inline.headers["X-Content-Type-Options"] == "nosniff"
 
     saved = staff_client.get(f"/files/{photo}/download?attachment=1")
@@ -134,7 +136,8 @@ def test_s3_download_redirects_to_a_short_lived_presigned_url(app, staff_client)
     query = parse_qs(urlsplit(location).query)
     assert query["X-Amz-Expires"] == ["300"]
     assert query["response-content-disposition"] == [
-        "attachment; filename=\"ete.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9.jpg"]
+        "attachment; filename=\"ete.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9.jpg"
+    ]
     with urllib.request.urlopen(location, timeout=10) as fetched:
         assert fetched.read() == photo_bytes
         assert fetched.headers["Content-Type"] == "image/jpeg"
@@ -149,8 +152,13 @@ def test_s3_download_redirects_to_a_short_lived_presigned_url(app, staff_client)
 def test_rename_keeps_the_file_and_refuses_bad_names(app, staff_client):
     photo = upload_one(staff_client, "IMG_0001.jpg", jpeg())
 
-    renamed = post_form(staff_client, f"/files/{photo}/rename", {"name": "  Summer/../beach.jpg  "},
-                        page=f"/files/{photo}", follow_redirects=True)
+    renamed = post_form(
+        staff_client,
+        f"/files/{photo}/rename",
+        {"name": "  Summer/../beach.jpg  "},
+        page=f"/files/{photo}",
+        follow_redirects=True,
+    )
     assert "Renamed to “beach.jpg”." in text(renamed)
     assert rows(app)[0].original_name == "beach.jpg"
 
@@ -192,7 +200,8 @@ def test_same_content_from_two_people_is_kept_twice_and_deleted_separately(app, 
 
 
 def test_delete_when_the_store_is_down_hides_the_file_and_cleanup_finishes(
-        app, tmp_path, database_url, moto_endpoint, staff):
+    app, tmp_path, database_url, moto_endpoint, staff
+):
     # The app as usual, on S3 through moto…
     settings = s3_settings(moto_endpoint)
     working = build_app(tmp_path, database_url, settings)
@@ -209,8 +218,10 @@ def test_delete_when_the_store_is_down_hides_the_file_and_cleanup_finishes(
     response = post_form(broken_client, f"/files/{photo}/delete", page=f"/files/{photo}")
 
     assert response.status_code == 503
-    assert ("The file store is unavailable right now. The file is removed from your library, and its contents "
-            "will be deleted as soon as the store is back.") in text(response)
+    assert (
+        "The file store is unavailable right now. The file is removed from your library, and its contents "
+        "will be deleted as soon as the store is back."
+    ) in text(response)
     # The row is hidden but still records the objects, which are intact: nothing points nowhere.
     assert client.get(f"/files/{photo}").status_code == 404
     assert "keep-or-go.jpg" not in text(client.get("/files/"))
@@ -236,16 +247,24 @@ def test_every_file_route_answers_404_to_another_user(app, staff_client, other_c
 
         _, other_token = users.create_token(users.get_user(other_staff.id), "other")
 
-    pages = [f"/files/{photo}", f"/files/{photo}/thumbnail", f"/files/{photo}/preview",
-             f"/files/{photo}/download", f"/files/{photo}/download?attachment=1"]
+    pages = [
+        f"/files/{photo}",
+        f"/files/{photo}/thumbnail",
+        f"/files/{photo}/preview",
+        f"/files/{photo}/download",
+        f"/files/{photo}/download?attachment=1",
+    ]
     for url in pages:
         response = other_client.get(url)
         assert response.status_code == 404, url
         assert "private.jpg" not in response.get_data(as_text=True)
     for url, data in [(f"/files/{photo}/rename", {"name": "mine now"}), (f"/files/{photo}/delete", {})]:
         assert post_form(other_client, url, data, page="/files/").status_code == 404, url
-    for method, url in [("GET", f"/api/files/{photo}"), ("GET", f"/api/files/{photo}/url"),
-                        ("DELETE", f"/api/files/{photo}")]:
+    for method, url in [
+        ("GET", f"/api/files/{photo}"),
+        ("GET", f"/api/files/{photo}/url"),
+        ("DELETE", f"/api/files/{photo}"),
+    ]:
         response = other_client.open(url, method=method, headers=bearer(other_token))
         assert response.status_code == 404, url
         assert response.get_json()["error"] == "There is no such file, or it is not yours."
@@ -256,8 +275,9 @@ def test_every_file_route_answers_404_to_another_user(app, staff_client, other_c
     assert staff_client.get(f"/files/{photo}/download").status_code == 200
 
 
-def test_admins_review_everyones_files_with_an_owner_filter(app, admin_client, staff_client, other_client, staff,
-                                                            other_staff):
+def test_admins_review_everyones_files_with_an_owner_filter(
+    app, admin_client, staff_client, other_client, staff, other_staff
+):
     mine = upload_one(staff_client, "sam.jpg", jpeg())
     upload_one(other_client, "olga.txt", b"olga\n")
 

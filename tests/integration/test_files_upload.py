@@ -1,4 +1,5 @@
 """Uploading: what lands (on local disk and on S3), what is refused and why, and that nothing is left behind."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +47,11 @@ def test_photos_and_documents_land_with_hashes_thumbnails_and_sizes(app, staff_c
     assert "was not uploaded" not in page_text(response)
     image_row, pdf_row, csv_row = rows(app)
     assert (image_row.user_id, image_row.original_name, image_row.content_type, image_row.kind) == (
-        staff.id, "holiday.jpg", "image/jpeg", "image")
+        staff.id,
+        "holiday.jpg",
+        "image/jpeg",
+        "image",
+    )
     # Stored sideways with EXIF orientation 6: recorded as it is displayed, upright.
     assert (image_row.width, image_row.height) == (20, 40)
     assert image_row.size == len(photo) and image_row.sha256 == hashlib.sha256(photo).hexdigest()
@@ -58,8 +63,12 @@ def test_photos_and_documents_land_with_hashes_thumbnails_and_sizes(app, staff_c
     assert read_object(app, pdf_row.storage_key) == pdf
     thumbnail = Image.open(io.BytesIO(read_object(app, image_row.thumbnail_key)))
     assert thumbnail.format == "WEBP" and thumbnail.size == (20, 40)
-    assert stored_keys(app) == {image_row.storage_key, image_row.thumbnail_key, pdf_row.storage_key,
-                                csv_row.storage_key}
+    assert stored_keys(app) == {
+        image_row.storage_key,
+        image_row.thumbnail_key,
+        pdf_row.storage_key,
+        csv_row.storage_key,
+    }
     # Keys are generated, never the file's name, and no temp file is left.
     assert not any("holiday" in key or "report" in key for key in stored_keys(app))
     assert temp_files(app) == []
@@ -81,8 +90,10 @@ def test_one_bad_file_does_not_stop_the_others(app, staff_client):
 
     assert response.status_code == 200  # some landed, one did not
     text_shown = page_text(response)
-    assert ("setup.jpg was not uploaded. This file is not an allowed type (it looks like a Windows executable)."
-            in text_shown.replace("<strong>", "").replace("</strong>", ""))
+    assert (
+        "setup.jpg was not uploaded. This file is not an allowed type (it looks like a Windows executable)."
+        in text_shown.replace("<strong>", "").replace("</strong>", "")
+    )
     assert [row.original_name for row in rows(app)] == ["first.jpg", "notes.txt"]
     assert len(stored_keys(app)) == 3  # two originals and one thumbnail
     assert temp_files(app) == []
@@ -103,15 +114,34 @@ def refused_message(response) -> str:
     [
         ("../", b"only a folder", 400, "(no name) was not uploaded. The file has no name. Choose a file to upload."),
         ("empty.txt", b"", 400, "empty.txt was not uploaded. This file is empty (0 bytes); there is nothing to keep."),
-        ("photo.jpg", EXECUTABLE, 422, "photo.jpg was not uploaded. This file is not an allowed type (it looks "
-         "like a Windows executable). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."),
-        ("photo.jpg", HTML_PAGE, 422, "photo.jpg was not uploaded. This file is not an allowed type (it looks "
-         "like a web page (HTML)). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."),
-        ("logo.svg", SVG_DRAWING, 422, "logo.svg was not uploaded. This file is not an allowed type (it looks "
-         "like an SVG drawing). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."),
+        (
+            "photo.jpg",
+            EXECUTABLE,
+            422,
+            "photo.jpg was not uploaded. This file is not an allowed type (it looks "
+            "like a Windows executable). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+        ),
+        (
+            "photo.jpg",
+            HTML_PAGE,
+            422,
+            "photo.jpg was not uploaded. This file is not an allowed type (it looks "
+            "like a web page (HTML)). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+        ),
+        (
+            "logo.svg",
+            SVG_DRAWING,
+            422,
+            "logo.svg was not uploaded. This file is not an allowed type (it looks "
+            "like an SVG drawing). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+        ),
         ("cut.jpg", jpeg((200, 150))[:1500], 422, "cut.jpg was not uploaded. This image is damaged or incomplete."),
-        ("bomb.png", png_header_only_bomb(20_000, 20_000), 413, "bomb.png was not uploaded. This image is too "
-         "large (20000 × 20000 pixels; the limit is 50 megapixels)."),
+        (
+            "bomb.png",
+            png_header_only_bomb(20_000, 20_000),
+            413,
+            "bomb.png was not uploaded. This image is too large (20000 × 20000 pixels; the limit is 50 megapixels).",
+        ),
     ],
     ids=["only-a-folder", "zero-bytes", "exe-as-jpg", "html-as-jpg", "svg", "truncated-jpeg", "png-bomb"],
 )
@@ -127,8 +157,9 @@ def test_no_file_part_is_refused_on_the_upload_page(app, staff_client):
     response = upload(staff_client)
     assert response.status_code == 400
     assert "<h1>Upload files</h1>" in response.get_data(as_text=True)
-    assert "Nothing uploaded. No file was sent. Choose a file to upload." in page_text(
-        response).replace("<strong>", "").replace("</strong>", "")
+    assert "Nothing uploaded. No file was sent. Choose a file to upload." in page_text(response).replace(
+        "<strong>", ""
+    ).replace("</strong>", "")
     assert_nothing_written(app)
 
 
@@ -211,8 +242,9 @@ def test_unreachable_s3_is_a_503_with_nothing_kept(unreachable_s3_app, staff):
     response = upload(client, ("photo.jpg", jpeg()))
 
     assert response.status_code == 503
-    assert refused_message(response) == ("photo.jpg was not uploaded. The file store is unavailable right now; "
-                                         "nothing was saved. Try again in a minute.")
+    assert refused_message(response) == (
+        "photo.jpg was not uploaded. The file store is unavailable right now; nothing was saved. Try again in a minute."
+    )
     assert row_count(app) == 0 and temp_files(app) == []
 
 
@@ -220,14 +252,21 @@ def break_inserts(app) -> None:
     """Make the database refuse new file rows, as a full disk or a lost connection would."""
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
-            db.session.execute(text(
-                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; "
-                "$$ LANGUAGE plpgsql"))
-            db.session.execute(text(
-                "CREATE TRIGGER refuse BEFORE INSERT ON stored_files FOR EACH ROW EXECUTE FUNCTION refuse_insert()"))
+            db.session.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$ "
+                    "BEGIN RAISE EXCEPTION 'disk full'; END; $$ LANGUAGE plpgsql"
+                )
+            )
+            db.session.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON stored_files FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+                )
+            )
         else:
-            db.session.execute(text(
-                "CREATE TRIGGER refuse BEFORE INSERT ON stored_files BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+            db.session.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON stored_files BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            )
         db.session.commit()
 
 
@@ -239,8 +278,7 @@ def test_objects_are_removed_when_the_row_cannot_be_saved(app, staff_client):
     response = upload(staff_client, ("photo.jpg", jpeg()), htmx=True)
 
     assert response.status_code == 503
-    assert ("The database is unavailable right now; nothing was saved. Try again in a minute."
-            in page_text(response))
+    assert "The database is unavailable right now; nothing was saved. Try again in a minute." in page_text(response)
     assert_nothing_written(app)  # neither the photo nor its thumbnail remains in the store
 
 
@@ -250,6 +288,7 @@ def test_files_beyond_the_per_request_count_are_refused_by_name(app, staff_clien
 
     assert response.status_code == 200
     assert "three.txt was not uploaded. Only 2 files can be uploaded at once; upload this one again." in (
-        page_text(response).replace("<strong>", "").replace("</strong>", ""))
+        page_text(response).replace("<strong>", "").replace("</strong>", "")
+    )
     assert [row.original_name for row in rows(app)] == ["one.txt", "two.txt"]
     assert temp_files(app) == []

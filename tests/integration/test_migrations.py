@@ -1,4 +1,5 @@
 """The committed migrations build exactly the schema the models describe."""
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -21,7 +22,9 @@ def test_upgrading_an_empty_database_gives_exactly_the_models_schema(app):
         reset_to_empty(app)
         upgrade()
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
             differences = compare_metadata(context, db.metadata)
         assert differences == [], f"models and migrations disagree; run `flask db migrate`: {differences}"
 

@@ -1,6 +1,7 @@
 """NUL characters in account text (found by the security scan: on PostgreSQL, which refuses NUL even in a lookup,
 a sign-in with `%00` in the email answered 500, as did such a name or token name). As in messages and searches
 (test_api_contract), they are dropped, on both databases."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Ids in query strings and forms that no id column can hold (on PostgreSQL past 2**31 - 1 the database itself
 refuses them) are treated as no such object or no filter: a page or a 404, never a 500. The URL and API bodies
 are covered by test_api_contract; these are the page filters and the faces form."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,9 @@ pytestmark = pytest.mark.both_databases
 TOO_LARGE = str(2**40)
 
 
-@pytest.mark.parametrize("url", ["/admin/audit?user=", "/admin/files?owner=", "/admin/history?user=",
-                                 "/faces/history?owner="])
+@pytest.mark.parametrize(
+    "url", ["/admin/audit?user=", "/admin/files?owner=", "/admin/history?user=", "/faces/history?owner="]
+)
 def test_admin_filters_ignore_an_id_no_column_holds(admin_client, url):
     response = admin_client.get(url + TOO_LARGE)
     assert response.status_code == 200, response.get_data(as_text=True)[-500:]

@@ -1,5 +1,6 @@
 """Security headers and cookies with the production settings: CSP without inline scripts or styles, framing
 denied, Referrer-Policy, HSTS, and __Host- cookies (Secure, Path=/, no Domain) for the session and "remember me"."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -24,13 +25,19 @@ def production_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **environmen
     """The production settings as a deployment sets them (a secret, a PostgreSQL URL), on a local SQLite file."""
     for name in ("SESSION_COOKIE_SECURE", "HSTS_SECONDS"):
         monkeypatch.delenv(name, raising=False)
-    production_environment(monkeypatch, INSTANCE_DIR=str(tmp_path), WORKBENCH_DOTENV=str(tmp_path / "none.env"),
-                           **environment)
-    app = create_app("production", {
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},  # PostgreSQL's connect_timeout means nothing to SQLite
-        "DEEPFACE_HOME": deepface_home(),
-    })
+    production_environment(
+        monkeypatch, INSTANCE_DIR=str(tmp_path), WORKBENCH_DOTENV=str(tmp_path / "none.env"), **environment
+    )
+    app = create_app(
+        "production",
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True
+            },  # PostgreSQL's connect_timeout means nothing to SQLite
+            "DEEPFACE_HOME": deepface_home(),
+        },
+    )
     with app.app_context():
         db.create_all()
         users.create_user(EMAIL, "Pat Production", PASSWORD)
@@ -85,7 +92,9 @@ def test_production_remember_me_cookie_is_host_prefixed_and_secure_and_signing_i
 @pytest.mark.parametrize("path", ["/login", "/api/health", "/no-such-page", "/static/css/app.css"])
 def test_production_headers_on_pages_api_errors_and_static_files(production: Flask, path: str):
     response = production.test_client().get(path)
-    policy = dict(directive.strip().split(" ", 1) for directive in response.headers["Content-Security-Policy"].split(";"))
+    policy = dict(
+        directive.strip().split(" ", 1) for directive in response.headers["Content-Security-Policy"].split(";")
+    )
     assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
     assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'self'"
     assert policy["frame-ancestors"] == "'none'"
@@ -100,8 +109,9 @@ def test_hsts_lifetime_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert app.test_client().get("/login").headers["Strict-Transport-Security"] == "max-age=600; includeSubDomains"
 
 
-def test_production_over_plain_http_keeps_unprefixed_cookies_and_sends_no_hsts(tmp_path: Path,
-                                                                                 monkeypatch: pytest.MonkeyPatch):
+def test_production_over_plain_http_keeps_unprefixed_cookies_and_sends_no_hsts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """SESSION_COOKIE_SECURE=false (a trial without TLS): a __Host- cookie without Secure would be dropped."""
     app = production_app(tmp_path, monkeypatch, SESSION_COOKIE_SECURE="false")
     response = app.test_client().get("/login")

@@ -1,5 +1,6 @@
 """A small HTTPS client that behaves like a browser: keeps cookies, signs in through the real form with its
 CSRF token, sends a Referer (Flask-WTF checks it on HTTPS), and hands its session to wapiti as a cookie file."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -43,8 +44,9 @@ class Browser:
 
     def request(self, url: str, data: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Page:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
-        outgoing = urllib.request.Request(self.absolute(url), data=body,
-                                          headers={"User-Agent": self.user_agent, **(headers or {})})
+        outgoing = urllib.request.Request(
+            self.absolute(url), data=body, headers={"User-Agent": self.user_agent, **(headers or {})}
+        )
         try:
             with self.opener.open(outgoing, timeout=60) as response:
                 return self._page(response, response.status)
@@ -66,8 +68,9 @@ class Browser:
         token = CSRF_META.search(self.get(page).text)
         if token is None:
             raise RuntimeError(f"no CSRF token on {page}")
-        return self.request(url, {"csrf_token": token.group(1), **fields},
-                            {"Referer": self.absolute(page), **(headers or {})})
+        return self.request(
+            url, {"csrf_token": token.group(1), **fields}, {"Referer": self.absolute(page), **(headers or {})}
+        )
 
     def sign_in(self, email: str, password: str) -> None:
         page = self.post_form("/login", {"email": email, "password": password}, "/login")
@@ -79,8 +82,11 @@ class Browser:
         jar: dict[str, Any] = {}
         for cookie in self.cookies:
             jar.setdefault(cookie.domain, {}).setdefault(cookie.path, {})[cookie.name] = {
-                "value": cookie.value, "expires": cookie.expires, "secure": cookie.secure,
-                "port": None, "version": 0,
+                "value": cookie.value,
+                "expires": cookie.expires,
+                "secure": cookie.secure,
+                "port": None,
+                "version": 0,
             }
         if not jar:
             raise RuntimeError("no session cookie to hand to wapiti")

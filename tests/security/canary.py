@@ -2,6 +2,7 @@
 wapiti and a string-built SQL query for sqlmap. Every scan must find both, which proves on each run that a real
 finding reaches the verdict and fails it; the planted ones are then set aside. A scan that could not find them
 would pass whatever the app did."""
+
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
@@ -45,6 +46,13 @@ def set_aside(results: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     app_findings = [finding for finding in results if not is_planted(finding)]
     for source, path, flaw in (("wapiti", XSS_PATH, "reflected XSS"), ("sqlmap", SQL_PATH, "SQL injection")):
         if not any(finding.source == source and path in finding.where and finding.fails for finding in planted):
-            app_findings.append(Finding("scan", 3, f"planted {flaw} not found", path,
-                                        f"{source} missed a flaw planted to prove the scan can fail"))
+            app_findings.append(
+                Finding(
+                    "scan",
+                    3,
+                    f"planted {flaw} not found",
+                    path,
+                    f"{source} missed a flaw planted to prove the scan can fail",
+                )
+            )
     return app_findings, planted

@@ -1,5 +1,6 @@
 """What the scan found, from wapiti's JSON report, sqlmap's results and the app's own request log, on one
 severity scale (wapiti's levels). Medium or worse fails the scan; lower findings are printed."""
+
 from __future__ import annotations
 
 import csv
@@ -59,14 +60,27 @@ def sqlmap_findings(results_csv: Path, output: str) -> list[Finding]:
             for row in csv.DictReader(handle):
                 place, parameter = row.get("Place", "?"), row.get("Parameter", "?")
                 listed.add((place, parameter))
-                findings.append(Finding("sqlmap", HIGH, "SQL injection",
-                                        f"{row.get('Target URL', '?')} [{place} {parameter}]",
-                                        f"techniques: {row.get('Technique(s)', '')}"))
+                findings.append(
+                    Finding(
+                        "sqlmap",
+                        HIGH,
+                        "SQL injection",
+                        f"{row.get('Target URL', '?')} [{place} {parameter}]",
+                        f"techniques: {row.get('Technique(s)', '')}",
+                    )
+                )
     for place, parameter, technique in SQLMAP_INJECTABLE.findall(output):
         if (place, parameter) not in listed and "not" not in technique.split():
             listed.add((place, parameter))
-            findings.append(Finding("sqlmap", HIGH, "SQL injection", f"{place} parameter {parameter}",
-                                    f"{technique or 'injectable'} (see sqlmap.log)"))
+            findings.append(
+                Finding(
+                    "sqlmap",
+                    HIGH,
+                    "SQL injection",
+                    f"{place} parameter {parameter}",
+                    f"{technique or 'injectable'} (see sqlmap.log)",
+                )
+            )
     return findings
 
 
@@ -78,10 +92,15 @@ def untested_parameters(output: str, parameters: Iterable[str]) -> list[str]:
 
 def server_errors(served: Iterable[Served], tracebacks: list[tuple[str, str]]) -> list[Finding]:
     """Every 5xx but 503 (the app's clean "unavailable") is a defect: bad input must get a 4xx."""
-    findings = [Finding("app", HIGH, f"HTTP {entry.status}", f"{entry.method} {entry.url}", f"from {entry.user_agent}")
-                for entry in served if entry.status >= 500 and entry.status != 503]
-    findings += [Finding("app", HIGH, "unhandled exception", request_line, exception_line(trace))
-                 for request_line, trace in tracebacks]
+    findings = [
+        Finding("app", HIGH, f"HTTP {entry.status}", f"{entry.method} {entry.url}", f"from {entry.user_agent}")
+        for entry in served
+        if entry.status >= 500 and entry.status != 503
+    ]
+    findings += [
+        Finding("app", HIGH, "unhandled exception", request_line, exception_line(trace))
+        for request_line, trace in tracebacks
+    ]
     return findings
 
 
@@ -93,13 +112,18 @@ def exception_line(trace: str) -> str:
 
 def lost_session(served: Iterable[Served], agent: str) -> list[Finding]:
     """Requests of the signed-in scanner sent to the sign-in page: the scan went on signed out."""
-    return [Finding("scan", HIGH, "scanner signed out", f"{entry.method} {entry.url}", "redirected to the sign-in page")
-            for entry in served
-            if entry.user_agent == agent and entry.status in (301, 302, 303) and "/login" in entry.location]
+    return [
+        Finding("scan", HIGH, "scanner signed out", f"{entry.method} {entry.url}", "redirected to the sign-in page")
+        for entry in served
+        if entry.user_agent == agent and entry.status in (301, 302, 303) and "/login" in entry.location
+    ]
 
 
 def unreached(served: Iterable[Served], agent: str, paths: Iterable[str]) -> list[Finding]:
     """Pages the scanner was meant to scan but never requested (a crawl cut short, a seed not followed)."""
     requested = {entry.url.split("?")[0] for entry in served if entry.user_agent == agent}
-    return [Finding("scan", HIGH, "not scanned", path, "wapiti never requested it") for path in paths
-            if path not in requested]
+    return [
+        Finding("scan", HIGH, "not scanned", path, "wapiti never requested it")
+        for path in paths
+        if path not in requested
+    ]

@@ -5,6 +5,7 @@ signed in as the scanner reads every page it can reach for those attributes (wit
 the enclosing form's, `hx-vals`, the button's own), so a new htmx endpoint is scanned without editing this.
 The app under scan then serves them as plain links and forms, with the requesting session's CSRF token.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ class PageReader(HTMLParser):
                 form.fields.append((attributes["name"], attributes.get("value", "")))
         for verb in HTMX_VERBS:
             if f"hx-{verb}" in attributes:
-                self._found.append((verb.upper(), self._absolute(attributes[f"hx-{verb}"]), form,
-                                    own_fields(tag, attributes)))
+                self._found.append(
+                    (verb.upper(), self._absolute(attributes[f"hx-{verb}"]), form, own_fields(tag, attributes))
+                )
         if "sse-connect" in attributes:
             self._found.append(("GET", self._absolute(attributes["sse-connect"]), None, []))
 
@@ -134,11 +136,16 @@ def seed_page(endpoints: list[Endpoint]) -> str:
             continue
         if endpoint.method != "POST":
             continue
-        inputs = "".join(f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
-                         for name, value in endpoint.fields if name != "csrf_token")
-        items.append(f'<li><form method="post" action="{escape(endpoint.path)}">'
-                     f'<input type="hidden" name="csrf_token" value="{token}">{inputs}'
-                     f'<button type="submit">{escape(endpoint.path)}</button></form></li>')
+        inputs = "".join(
+            f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+            for name, value in endpoint.fields
+            if name != "csrf_token"
+        )
+        items.append(
+            f'<li><form method="post" action="{escape(endpoint.path)}">'
+            f'<input type="hidden" name="csrf_token" value="{token}">{inputs}'
+            f'<button type="submit">{escape(endpoint.path)}</button></form></li>'
+        )
     return f"<!doctype html><title>htmx endpoints</title><ul>{''.join(items)}</ul>"
 
 

@@ -3,11 +3,12 @@
 Debian bookworm's wapiti 3.0.4 builds each --exclude pattern as `...\\Z(?ms)`; since Python 3.11 inline flags
 must come first, so any --exclude crashes it. The same pattern with the flags in front is put in its place.
 """
+
 import re
 import sys
 
-from wapitiCore.net import crawler
 from wapitiCore.main.wapiti import wapiti_main
+from wapitiCore.net import crawler
 
 
 def wildcard_translate(pattern: str) -> "re.Pattern[str]":

@@ -14,6 +14,7 @@
    or an htmx endpoint, or a query parameter sqlmap could not test, or missed a planted flaw (canary.py).
    Reports go to --output.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,12 +33,20 @@ from urllib.parse import urlencode
 from flask import Flask
 
 from tests.helpers import PASSWORD
-from tests.security import canary, findings as found
+from tests.security import canary
+from tests.security import findings as found
 from tests.security.browser import Browser
 from tests.security.htmx import SEED_PATH, Endpoint, discover, serve_seed_page
 from tests.security.seed import create_account, seed_library, seed_waiting_reply
-from tests.security.target import (API_EMAIL, SCANNER_EMAIL, RequestLog, build_app, https_server,
-                                   record_requests, scan_database)
+from tests.security.target import (
+    API_EMAIL,
+    SCANNER_EMAIL,
+    RequestLog,
+    build_app,
+    https_server,
+    record_requests,
+    scan_database,
+)
 from tests.servers.openai_server import OpenAIServer
 from webapp.errors import CSRF_MESSAGE
 
@@ -52,8 +61,14 @@ PARAMETER_MODULES = {"xss", "permanentxss", "sql", "blindsql", "exec", "file", "
 # The JSON API's query parameters, with values that return rows (the seeded data).
 API_QUERIES: dict[str, dict[str, str]] = {
     "/api/files": {"q": "photo", "kind": "image", "page": "1", "per_page": "10"},
-    "/api/conversations": {"q": "Hello", "model": "gpt-4o-mini", "from": "2020-01-01", "to": "2100-01-01",
-                           "page": "1", "per_page": "10"},
+    "/api/conversations": {
+        "q": "Hello",
+        "model": "gpt-4o-mini",
+        "from": "2020-01-01",
+        "to": "2100-01-01",
+        "page": "1",
+        "per_page": "10",
+    },
 }
 
 
@@ -77,8 +92,9 @@ def run(command: list[str], log: Path, timeout: float) -> str:
     print("$", " ".join(command[:3]), "...", flush=True)
     started = time.monotonic()
     with log.open("w") as output:
-        result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout, cwd=log.parent,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout, cwd=log.parent, stdin=subprocess.DEVNULL
+        )
     print(f"  exit {result.returncode} after {time.monotonic() - started:.0f} s; output in {log}", flush=True)
     return log.read_text(errors="replace")
 
@@ -102,9 +118,22 @@ def wapiti(name: str, arguments: list[str], output: Path, workdir: Path, timeout
     report = output / f"{name}.json"
     report.unlink(missing_ok=True)
     command = [
-        *wapiti_command(), *arguments, "--flush-session", "--store-session", str(workdir / f"{name}-session"),
-        "--timeout", "20", "--user-agent", WAPITI_AGENT, "--no-bugreport", "--verbose", "1",
-        "--format", "json", "--output", str(report),
+        *wapiti_command(),
+        *arguments,
+        "--flush-session",
+        "--store-session",
+        str(workdir / f"{name}-session"),
+        "--timeout",
+        "20",
+        "--user-agent",
+        WAPITI_AGENT,
+        "--no-bugreport",
+        "--verbose",
+        "1",
+        "--format",
+        "json",
+        "--output",
+        str(report),
     ]
     output_text = run(command, output / f"{name}.log", timeout=timeout)
     if not report.exists():
@@ -115,42 +144,73 @@ def wapiti(name: str, arguments: list[str], output: Path, workdir: Path, timeout
     return found.wapiti_findings(json.loads(report.read_text()))
 
 
-def scan_pages(base_url: str, start: list[str], cookie_file: Path, output: Path, workdir: Path, budget: float,
-               modules: str) -> list[found.Finding]:
+def scan_pages(
+    base_url: str, start: list[str], cookie_file: Path, output: Path, workdir: Path, budget: float, modules: str
+) -> list[found.Finding]:
     """wapiti over the whole site, signed in."""
     arguments = [
-        "--url", base_url + "/", "--scope", "folder", "--module", modules,
-        "--cookie", str(cookie_file), *excluded(base_url),
+        "--url",
+        base_url + "/",
+        "--scope",
+        "folder",
+        "--module",
+        modules,
+        "--cookie",
+        str(cookie_file),
+        *excluded(base_url),
         # The CSRF token must stay valid while the other fields are attacked (the csrf module still checks it).
-        "--skip", "csrf_token",
+        "--skip",
+        "csrf_token",
         # The crawl gets a fifth of the budget; each module attacking parameters a share of the rest (the
         # header, cookie, CSP and CSRF checks take seconds).
-        "--max-scan-time", str(round(budget * 0.2)),
-        "--max-attack-time", str(round(budget * 0.8 / max(1, len(set(modules.split(",")) & PARAMETER_MODULES)))),
+        "--max-scan-time",
+        str(round(budget * 0.2)),
+        "--max-attack-time",
+        str(round(budget * 0.8 / max(1, len(set(modules.split(",")) & PARAMETER_MODULES)))),
         # One URL per query-string pattern is enough to attack the code behind it (the library's filters and
         # pages would otherwise make hundreds of variants of /files/).
-        "--scan-force", "paranoid",
+        "--scan-force",
+        "paranoid",
     ]
     for url in start:
         arguments += ["--start", base_url + url]
     return wapiti("wapiti", arguments, output, workdir, timeout=budget * 1.5 + 60)
 
 
-def sqlmap(name: str, urls: list[str], parameters: list[str], arguments: list[str], output: Path,
-           timeout: float) -> list[found.Finding]:
+def sqlmap(
+    name: str, urls: list[str], parameters: list[str], arguments: list[str], output: Path, timeout: float
+) -> list[found.Finding]:
     """One sqlmap run over `urls`; a parameter in `parameters` it gave no verdict on is a finding too."""
     targets = output / f"{name}-targets.txt"
     targets.write_text("".join(f"{url}\n" for url in urls))
     results = output / f"{name}-results.csv"
     results.unlink(missing_ok=True)
     command = [
-        "sqlmap", "-m", str(targets), "--batch", *arguments, "--user-agent", SQLMAP_AGENT,
-        "--timeout", "15", "--retries", "1", "--threads", "4", "--flush-session", "--disable-coloring",
-        "--output-dir", str(output / name), "--results-file", str(results),
+        "sqlmap",
+        "-m",
+        str(targets),
+        "--batch",
+        *arguments,
+        "--user-agent",
+        SQLMAP_AGENT,
+        "--timeout",
+        "15",
+        "--retries",
+        "1",
+        "--threads",
+        "4",
+        "--flush-session",
+        "--disable-coloring",
+        "--output-dir",
+        str(output / name),
+        "--results-file",
+        str(results),
     ]
     text = run(command, output / f"{name}.log", timeout=timeout)
-    problems = [found.Finding("scan", found.HIGH, "not tested by sqlmap", parameter, f"no verdict in {name}.log")
-                for parameter in found.untested_parameters(text, parameters)]
+    problems = [
+        found.Finding("scan", found.HIGH, "not tested by sqlmap", parameter, f"no verdict in {name}.log")
+        for parameter in found.untested_parameters(text, parameters)
+    ]
     return found.sqlmap_findings(results, text) + problems
 
 
@@ -159,12 +219,24 @@ def scan_api(base_url: str, token: str, output: Path, workdir: Path, budget: flo
     the rest of a host once it found an injection there)."""
     urls = [f"{base_url}{path}?{urlencode(query)}" for path, query in API_QUERIES.items()]
     parameters = [name for query in API_QUERIES.values() for name in query]
-    results = sqlmap("sqlmap", urls, parameters, ["--header", f"Authorization: Bearer {token}", "--level", "1",
-                                                  "--risk", "1", "--time-sec", "2"], output, timeout=budget)
-    results += sqlmap("sqlmap-canary", [base_url + canary.SQL_URL], ["email"], ["--technique", "B"], output,
-                      timeout=budget)
-    results += wapiti("wapiti-canary", ["--url", base_url + canary.XSS_URL, "--scope", "page", "--module", "xss"],
-                      output, workdir, timeout=budget)
+    results = sqlmap(
+        "sqlmap",
+        urls,
+        parameters,
+        ["--header", f"Authorization: Bearer {token}", "--level", "1", "--risk", "1", "--time-sec", "2"],
+        output,
+        timeout=budget,
+    )
+    results += sqlmap(
+        "sqlmap-canary", [base_url + canary.SQL_URL], ["email"], ["--technique", "B"], output, timeout=budget
+    )
+    results += wapiti(
+        "wapiti-canary",
+        ["--url", base_url + canary.XSS_URL, "--scope", "page", "--module", "xss"],
+        output,
+        workdir,
+        timeout=budget,
+    )
     return results
 
 
@@ -181,9 +253,14 @@ def judge_csrf(results: list[found.Finding], browser: Browser) -> list[found.Fin
             wrong = browser.request(path, {"csrf_token": "wapiti"}, {"Referer": browser.absolute(path)})
             right = browser.post_form(path, {}, page=path)
             if wrong.status == 400 and CSRF_MESSAGE in wrong.text and CSRF_MESSAGE not in right.text:
-                finding = found.Finding(finding.source, 0, finding.category, finding.where,
-                                        "false positive: replayed as a form, a wrong token gets the CSRF refusal "
-                                        f"(400) and the page's own token passes (answer {right.status})")
+                finding = found.Finding(
+                    finding.source,
+                    0,
+                    finding.category,
+                    finding.where,
+                    "false positive: replayed as a form, a wrong token gets the CSRF refusal "
+                    f"(400) and the page's own token passes (answer {right.status})",
+                )
         judged.append(finding)
     return judged
 
@@ -213,17 +290,23 @@ def coverage(log: RequestLog, prepared: Prepared) -> list[found.Finding]:
     scannable = [e.path for e in prepared.endpoints if e.method in ("GET", "POST")]
     results = found.server_errors(log.served, log.errors) + found.lost_session(log.served, WAPITI_AGENT)
     results += found.unreached(log.served, WAPITI_AGENT, prepared.pages + scannable)
-    results += [found.Finding("scan", found.MEDIUM, "not scannable by wapiti", f"{e.method} {e.path}",
-                              "HTML forms send only GET and POST") for e in prepared.endpoints
-                if e.method not in ("GET", "POST")]
+    results += [
+        found.Finding(
+            "scan", found.MEDIUM, "not scannable by wapiti", f"{e.method} {e.path}", "HTML forms send only GET and POST"
+        )
+        for e in prepared.endpoints
+        if e.method not in ("GET", "POST")
+    ]
     return results
 
 
 def scan(output: Path, database_url: str | None, budget: float, modules: str) -> list[found.Finding]:
     log = RequestLog()
     served_endpoints: list[Endpoint] = []
-    with tempfile.TemporaryDirectory(prefix="workbench-scan-") as temp, OpenAIServer(
-            models=["gpt-4o-mini", "gpt-4o"]) as model_server:
+    with (
+        tempfile.TemporaryDirectory(prefix="workbench-scan-") as temp,
+        OpenAIServer(models=["gpt-4o-mini", "gpt-4o"]) as model_server,
+    ):
         workdir = Path(temp)
         with scan_database(workdir, database_url) as database:
             app = build_app(workdir, database, model_server)
@@ -237,20 +320,25 @@ def scan(output: Path, database_url: str | None, budget: float, modules: str) ->
                 # sqlmap (the API, a token) and wapiti (the pages, a session) do not meet: run them side by side.
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     api_results = pool.submit(scan_api, base_url, prepared.api_token, output, workdir, budget)
-                    results = scan_pages(base_url, [SEED_PATH, *prepared.pages], prepared.cookie_file, output,
-                                         workdir, budget, modules)
+                    results = scan_pages(
+                        base_url, [SEED_PATH, *prepared.pages], prepared.cookie_file, output, workdir, budget, modules
+                    )
                     results += api_results.result()
                 results = judge_csrf(results, prepared.crawler) + coverage(log, prepared)
-                print(f"Requests answered: {len(log.by_agent(WAPITI_AGENT))} to wapiti, "
-                      f"{len(log.by_agent(SQLMAP_AGENT))} to sqlmap", flush=True)
+                print(
+                    f"Requests answered: {len(log.by_agent(WAPITI_AGENT))} to wapiti, "
+                    f"{len(log.by_agent(SQLMAP_AGENT))} to sqlmap",
+                    flush=True,
+                )
                 write_logs(output, log)
     return results
 
 
 def write_logs(output: Path, log: RequestLog) -> None:
     """Every request the app answered (requests.tsv), and the tracebacks of unhandled exceptions."""
-    lines = (f"{e.user_agent}\t{e.method}\t{e.status}\t{'signed-in' if e.signed_in else '-'}\t{e.url}"
-             for e in log.served)
+    lines = (
+        f"{e.user_agent}\t{e.method}\t{e.status}\t{'signed-in' if e.signed_in else '-'}\t{e.url}" for e in log.served
+    )
     (output / "requests.tsv").write_text("\n".join(lines) + "\n")
     (output / "tracebacks.txt").unlink(missing_ok=True)
     if log.errors:
@@ -281,20 +369,30 @@ def report(results: list[found.Finding]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=ROOT / "test-results" / "scan",
-                        help="folder for the reports (default: test-results/scan, ignored by git)")
-    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"),
-                        help="a PostgreSQL server to make the scan's own database on (default: TEST_DATABASE_URL; "
-                             "unset: a temporary SQLite file)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "test-results" / "scan",
+        help="folder for the reports (default: test-results/scan, ignored by git)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        help="a PostgreSQL server to make the scan's own database on (default: TEST_DATABASE_URL; "
+        "unset: a temporary SQLite file)",
+    )
     parser.add_argument("--modules", default=WAPITI_MODULES, help=f"wapiti's modules (default: {WAPITI_MODULES})")
-    parser.add_argument("--budget", type=float, default=120,
-                        help="seconds for wapiti: a fifth for the crawl, the rest shared by its attack modules")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=120,
+        help="seconds for wapiti: a fifth for the crawl, the rest shared by its attack modules",
+    )
     arguments = parser.parse_args(argv)
     require_tools()
     arguments.output.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    results = scan(arguments.output.resolve(), arguments.database_url, arguments.budget,
-                   arguments.modules)
+    results = scan(arguments.output.resolve(), arguments.database_url, arguments.budget, arguments.modules)
     print(f"Scan took {time.monotonic() - started:.0f} s")
     return report(results)
 

@@ -1,6 +1,7 @@
 """Accounts and data for the scan, made through the app's own API and pages, so that pages with ids exist:
 a conversation with a reply, one whose reply failed (Retry), one still waiting (Stop, the reply stream), an
 image, a text file, a face comparison of a group photo (face choice buttons) and a face analysis."""
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,15 @@ def api(client: FlaskClient, token: str, method: str, url: str, expect: int, **k
 
 
 def upload(client: FlaskClient, token: str, name: str, content: bytes) -> int:
-    return api(client, token, "POST", "/api/upload", 201, data={"file": (io.BytesIO(content), name)},
-               content_type="multipart/form-data")["id"]
+    return api(
+        client,
+        token,
+        "POST",
+        "/api/upload",
+        201,
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )["id"]
 
 
 def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> list[str]:
@@ -62,8 +70,11 @@ def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> list[str
     comparison = api(client, token, "POST", "/api/face/verify", 200, json={"image1": image, "image2": portrait})
     analysis = api(client, token, "POST", "/api/face/analyze", 200, json={"image": portrait})
     return [
-        f"/files/{image}", f"/files/{notes}", f"/chat/{chat['conversation_id']}",
-        f"/chat/{failed['conversation_id']}", f"/faces/comparisons/{comparison['id']}",
+        f"/files/{image}",
+        f"/files/{notes}",
+        f"/chat/{chat['conversation_id']}",
+        f"/chat/{failed['conversation_id']}",
+        f"/faces/comparisons/{comparison['id']}",
         f"/faces/analyses/{analysis['id']}",
     ]
 
@@ -71,8 +82,7 @@ def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> list[str
 def seed_waiting_reply(browser: Browser) -> str:
     """A message sent from the chat page whose reply stream was never opened: the page shows Stop and the
     stream URL, as it does while a reply is being written."""
-    page = browser.post_form("/chat", {"message": "Still waiting for this one", "model": "openai:gpt-4o-mini"},
-                             "/chat")
+    page = browser.post_form("/chat", {"message": "Still waiting for this one", "model": "openai:gpt-4o-mini"}, "/chat")
     if page.status != 200 or "/chat/" not in page.url:
         raise RuntimeError(f"seeding: the chat page answered {page.status} at {page.url}")
     return urlsplit(page.url).path

@@ -5,6 +5,7 @@ folder and fake OpenAI-compatible model service (tests/servers), and two staff a
 sign in as, one whose API token sqlmap uses. Every request it answers is recorded (scanner, status, signed in
 or not) and every unhandled exception kept with its traceback: the scan's own evidence, besides the reports.
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,27 +73,33 @@ def scan_database(workdir: Path, server_url: str | None) -> Iterator[str]:
 def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> Flask:
     """Production settings, as `make run` would have them behind TLS, on throwaway storage."""
     # The settings classes read the environment when built: these variables for that moment only.
-    with mock.patch.dict(os.environ, {
-        "SECRET_KEY": secrets.token_hex(32),
-        "DATABASE_URL": database_url,
-        "INSTANCE_DIR": str(workdir),
-        "UPLOAD_DIR": str(workdir / "uploads"),
-        "UPLOAD_TEMP_DIR": str(workdir / "upload-tmp"),
-        "STORAGE_BACKEND": "local",
-        "WORKBENCH_DOTENV": os.devnull,
-        # Without TEST_DATABASE_URL the scan runs on a SQLite file: one server, said out loud.
-        "ALLOW_SQLITE_IN_PRODUCTION": "1",
-    }):
-        app = create_app("production", {
-            "OPENAI_API_KEY": "scan-key",
-            "OPENAI_BASE_URL": model_server.base_url,
-            "OPENAI_MODELS": MODELS,
-            "BEDROCK_MODELS": "",
-            "CHAT_MAX_RETRIES": 0,
-            "CELERY_BROKER_URL": "",
-            "DEEPFACE_HOME": Path(os.environ.get("DEEPFACE_HOME") or workdir / "deepface"),
-            "LOG_LEVEL": "WARNING",
-        })
+    with mock.patch.dict(
+        os.environ,
+        {
+            "SECRET_KEY": secrets.token_hex(32),
+            "DATABASE_URL": database_url,
+            "INSTANCE_DIR": str(workdir),
+            "UPLOAD_DIR": str(workdir / "uploads"),
+            "UPLOAD_TEMP_DIR": str(workdir / "upload-tmp"),
+            "STORAGE_BACKEND": "local",
+            "WORKBENCH_DOTENV": os.devnull,
+            # Without TEST_DATABASE_URL the scan runs on a SQLite file: one server, said out loud.
+            "ALLOW_SQLITE_IN_PRODUCTION": "1",
+        },
+    ):
+        app = create_app(
+            "production",
+            {
+                "OPENAI_API_KEY": "scan-key",
+                "OPENAI_BASE_URL": model_server.base_url,
+                "OPENAI_MODELS": MODELS,
+                "BEDROCK_MODELS": "",
+                "CHAT_MAX_RETRIES": 0,
+                "CELERY_BROKER_URL": "",
+                "DEEPFACE_HOME": Path(os.environ.get("DEEPFACE_HOME") or workdir / "deepface"),
+                "LOG_LEVEL": "WARNING",
+            },
+        )
     with app.app_context():
         db.create_all()
     return app

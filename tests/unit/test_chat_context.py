@@ -1,4 +1,5 @@
 """What the model is sent: the system prompt always, then the newest turns that fit in the budget."""
+
 from webapp.chat.providers import ChatTurn
 from webapp.chat.service import title_from, trim_context
 

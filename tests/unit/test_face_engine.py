@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.photos import deepface_home as shared_deepface_home, test_photo
+from tests.photos import deepface_home as shared_deepface_home
+from tests.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
 from webapp.faces.engine import DecodedImage, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
@@ -37,10 +38,7 @@ def engine(deepface_home: Path) -> FaceEngine:
 
 @pytest.fixture(scope="module")
 def photos(engine: FaceEngine) -> dict[str, DecodedImage]:
-    return {
-        name: engine.decode(test_photo(name).read_bytes())
-        for name in ("obama.jpg", "obama2.jpg", "biden.jpg")
-    }
+    return {name: engine.decode(test_photo(name).read_bytes()) for name in ("obama.jpg", "obama2.jpg", "biden.jpg")}
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +150,7 @@ def test_compare_equals_deepface_verify(
     assert verdict.confidence == pytest.approx(expected["confidence"])
 
 
-def test_boxes_are_in_original_pixels(
-    deepface_home: Path, engine: FaceEngine, photos: dict[str, DecodedImage]
-) -> None:
+def test_boxes_are_in_original_pixels(deepface_home: Path, engine: FaceEngine, photos: dict[str, DecodedImage]) -> None:
     downscaled = engine.detect_and_embed(photos["obama.jpg"])[0].box
     full_size = FaceEngine(deepface_home=deepface_home, max_side=None)
     original = full_size.detect_and_embed(full_size.decode(test_photo("obama.jpg").read_bytes()))[0].box
@@ -164,8 +160,8 @@ def test_boxes_are_in_original_pixels(
     overlap = max(0, right - left) * max(0, bottom - top)
     union = downscaled.w * downscaled.h + original.w * original.h - overlap
     assert overlap / union > 0.8
-    assert 0 <= downscaled.x and downscaled.x + downscaled.w <= 910
-    assert 0 <= downscaled.y and downscaled.y + downscaled.h <= 1137
+    assert downscaled.x >= 0 and downscaled.x + downscaled.w <= 910
+    assert downscaled.y >= 0 and downscaled.y + downscaled.h <= 1137
 
 
 def test_rotated_large_jpeg_maps_boxes_to_the_upright_original(
@@ -221,9 +217,7 @@ def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[s
     assert not empty_home.exists()
 
 
-def test_deepface_analyzer_names_its_missing_weights(
-    deepface_home: Path, photos: dict[str, DecodedImage]
-) -> None:
+def test_deepface_analyzer_names_its_missing_weights(deepface_home: Path, photos: dict[str, DecodedImage]) -> None:
     engine = FaceEngine(deepface_home=deepface_home, analyzer="deepface")
     with pytest.raises(EngineUnavailable) as raised:
         engine.analyze(photos["obama.jpg"])

@@ -1,4 +1,5 @@
 """Content inspection and thumbnails, on files made here with Pillow (and by hand where Pillow cannot help)."""
+
 from __future__ import annotations
 
 import io
@@ -7,11 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
+from tests.samples import BLUE, RED, encode, minimal_pdf, picture, png_header_only_bomb, sideways_jpeg
 from webapp.errors import Refused
 from webapp.files.images import make_thumbnail
 from webapp.files.inspection import FileInfo, heif_available, inspect_file, supported_types
-
-from tests.samples import BLUE, RED, encode, minimal_pdf, picture, png_header_only_bomb, sideways_jpeg
 
 MAX_PIXELS = 50_000_000
 ALLOWED = set(supported_types())
@@ -22,8 +22,9 @@ def huge_png() -> bytes:
     return png_header_only_bomb(20_000, 20_000)
 
 
-def inspect_bytes(data: bytes, filename_hint: str | None = None, allowed: set[str] = ALLOWED,
-                  max_pixels: int = MAX_PIXELS) -> FileInfo:
+def inspect_bytes(
+    data: bytes, filename_hint: str | None = None, allowed: set[str] = ALLOWED, max_pixels: int = MAX_PIXELS
+) -> FileInfo:
     return inspect_file(io.BytesIO(data), allowed, max_pixels, filename_hint=filename_hint)
 
 
@@ -38,8 +39,12 @@ def refusal(data: bytes, filename_hint: str | None = None, **options: object) ->
 
 @pytest.mark.parametrize(
     ("format", "content_type", "extension"),
-    [("JPEG", "image/jpeg", ".jpg"), ("PNG", "image/png", ".png"), ("WEBP", "image/webp", ".webp"),
-     ("GIF", "image/gif", ".gif")],
+    [
+        ("JPEG", "image/jpeg", ".jpg"),
+        ("PNG", "image/png", ".png"),
+        ("WEBP", "image/webp", ".webp"),
+        ("GIF", "image/gif", ".gif"),
+    ],
 )
 def test_images_are_recognised_from_their_bytes(format: str, content_type: str, extension: str) -> None:
     # The misleading name changes nothing.
@@ -115,8 +120,10 @@ def test_stream_is_left_where_it_was_and_paths_work(tmp_path: Path) -> None:
         (b"<!DOCTYPE html><html><body>hello</body></html>", "it looks like a web page (HTML)"),
         (b"  <script>alert(document.cookie)</script>", "it looks like a web page (HTML)"),
         (b"Dear reader,\n\nplease open <iframe src=//evil.example>\n", "it looks like a web page (HTML)"),
-        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>',
-         "it looks like an SVG drawing"),
+        (
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>',
+            "it looks like an SVG drawing",
+        ),
         (b'<svg xmlns="http://www.w3.org/2000/svg" onload="x()"/>', "it looks like an SVG drawing"),
         ("Grüße".encode("utf-16"), "it looks like UTF-16 text (save it as UTF-8)"),
         ("Grüße aus Köln".encode("latin-1"), "it looks like text in an encoding other than UTF-8"),
@@ -127,7 +134,8 @@ def test_disguised_files_are_refused_whatever_their_name(content: bytes, descrip
     assert refused.message.startswith(f"This file is not an allowed type ({description}")
     assert refused.message.endswith(
         "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."
-        if heif_available() else "Allowed: JPEG, PNG, WebP, GIF, PDF, plain text, CSV."
+        if heif_available()
+        else "Allowed: JPEG, PNG, WebP, GIF, PDF, plain text, CSV."
     )
     assert refused.status == 422
 

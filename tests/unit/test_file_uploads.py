@@ -1,4 +1,5 @@
 """Upload plumbing: cleaning names, and the temp file that streams, counts and hashes each uploaded file."""
+
 from __future__ import annotations
 
 import hashlib

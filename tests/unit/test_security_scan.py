@@ -1,12 +1,20 @@
 """The security scan's verdict (tests/security/): what fails it and what is only printed, and how it finds the
 endpoints only htmx reaches. The scan itself runs with `make scan` (a step of .ci/run)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from tests.security import canary
-from tests.security.findings import (Finding, lost_session, server_errors, sqlmap_findings, untested_parameters,
-                                     unreached, wapiti_findings)
+from tests.security.findings import (
+    Finding,
+    lost_session,
+    server_errors,
+    sqlmap_findings,
+    unreached,
+    untested_parameters,
+    wapiti_findings,
+)
 from tests.security.htmx import Endpoint, PageReader
 from tests.security.scan import report
 from tests.security.target import Served
@@ -15,14 +23,41 @@ from tests.security.target import Served
 WAPITI_REPORT = {
     "classifications": {},
     "vulnerabilities": {
-        "Cross Site Scripting": [{"method": "GET", "path": "/files/", "info": "XSS vulnerability found via injection",
-                                  "level": "2", "parameter": "q", "http_request": "", "curl_command": "curl ..."}],
-        "HTTP Secure Headers": [{"method": "GET", "path": "/", "info": "X-XSS-Protection is not set",
-                                 "level": "1", "parameter": "", "http_request": "", "curl_command": ""}],
+        "Cross Site Scripting": [
+            {
+                "method": "GET",
+                "path": "/files/",
+                "info": "XSS vulnerability found via injection",
+                "level": "2",
+                "parameter": "q",
+                "http_request": "",
+                "curl_command": "curl ...",
+            }
+        ],
+        "HTTP Secure Headers": [
+            {
+                "method": "GET",
+                "path": "/",
+                "info": "X-XSS-Protection is not set",
+                "level": "1",
+                "parameter": "",
+                "http_request": "",
+                "curl_command": "",
+            }
+        ],
     },
     "anomalies": {
-        "Internal Server Error": [{"method": "POST", "path": "/chat", "info": "The server responded with a 500",
-                                   "level": "3", "parameter": "model", "http_request": "", "curl_command": ""}],
+        "Internal Server Error": [
+            {
+                "method": "POST",
+                "path": "/chat",
+                "info": "The server responded with a 500",
+                "level": "3",
+                "parameter": "model",
+                "http_request": "",
+                "curl_command": "",
+            }
+        ],
     },
     "additionals": {},
     "infos": {},
@@ -54,8 +89,7 @@ def test_sqlmap_injection_fails_whether_listed_in_results_or_only_announced(tmp_
     assert sqlmap_findings(results, SQLMAP_CLEAN) == []
     announced = sqlmap_findings(results, SQLMAP_INJECTABLE)
     assert [(f.where, f.fails) for f in announced] == [("GET parameter q", True)]
-    results.write_text("Target URL,Place,Parameter,Technique(s),Note(s)\n"
-                       "https://127.0.0.1:1/api/files?q=x,GET,q,B,\n")
+    results.write_text("Target URL,Place,Parameter,Technique(s),Note(s)\nhttps://127.0.0.1:1/api/files?q=x,GET,q,B,\n")
     listed = sqlmap_findings(results, SQLMAP_INJECTABLE)
     assert [f.where for f in listed] == ["https://127.0.0.1:1/api/files?q=x [GET q]"]
 
@@ -72,8 +106,11 @@ def test_server_errors_fail_except_the_clean_503() -> None:
 
 
 def test_a_scanner_sent_to_the_sign_in_page_has_lost_its_session() -> None:
-    log = [served(302, location="/login?next=%2Ffiles%2F"), served(302, location="/files/1"),
-           served(302, agent="other", location="/login")]
+    log = [
+        served(302, location="/login?next=%2Ffiles%2F"),
+        served(302, location="/files/1"),
+        served(302, agent="other", location="/login"),
+    ]
     assert [f.where for f in lost_session(log, "wapiti")] == ["GET /files/"]
 
 
@@ -102,8 +139,10 @@ def test_htmx_requests_are_found_with_the_fields_htmx_would_send() -> None:
 
 
 def test_the_verdict_fails_on_medium_and_when_a_planted_flaw_is_missed(capsys) -> None:
-    planted = [Finding("wapiti", 2, "Cross Site Scripting", f"GET {canary.XSS_PATH} [q]"),
-               Finding("sqlmap", 3, "SQL injection", f"https://h{canary.SQL_URL} [GET email]")]
+    planted = [
+        Finding("wapiti", 2, "Cross Site Scripting", f"GET {canary.XSS_PATH} [q]"),
+        Finding("sqlmap", 3, "SQL injection", f"https://h{canary.SQL_URL} [GET email]"),
+    ]
     low = Finding("wapiti", 1, "HTTP Secure Headers", "GET /", "X-XSS-Protection is not set")
     assert report([*planted, low]) == 0
     assert "X-XSS-Protection is not set" in capsys.readouterr().out

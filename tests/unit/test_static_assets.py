@@ -1,4 +1,5 @@
 """Our own stylesheet stays well-formed: an unclosed block silently drops every rule after it."""
+
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parents[2] / "static"

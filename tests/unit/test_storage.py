@@ -3,6 +3,7 @@
 S3 is moto's real HTTP server on a free loopback port, reached by boto3 over HTTP with dummy credentials,
 so signing, multipart uploads and presigned URLs are exercised as they would be against AWS or MinIO.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,13 +13,12 @@ import re
 import socket
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
+from tests.helpers import s3_settings
 from webapp.files.storage import (
     InvalidKey,
     ObjectNotFound,
@@ -31,7 +31,6 @@ from webapp.files.storage import (
 )
 from webapp.files.storage.base import READ_UNAVAILABLE_MESSAGE, SAVE_UNAVAILABLE_MESSAGE
 from webapp.files.storage.local import LocalStorage
-from tests.helpers import s3_settings
 
 MEGABYTE = 1024 * 1024
 
@@ -206,8 +205,16 @@ def test_failed_save_leaves_nothing_behind(storage: Storage) -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        "../outside", "a/../../outside", "/etc/passwd", "C:/Windows/win.ini", "a\x00b",
-        "", "a//b", "a\\b", ".tmp/x", "a/./b",
+        "../outside",
+        "a/../../outside",
+        "/etc/passwd",
+        "C:/Windows/win.ini",
+        "a\x00b",
+        "",
+        "a//b",
+        "a\\b",
+        ".tmp/x",
+        "a/./b",
     ],
 )
 def test_keys_that_could_escape_are_refused(storage: Storage, key: str) -> None:
@@ -336,9 +343,7 @@ def test_saved_object_keeps_its_content_type(s3_storage: Storage) -> None:
 
 
 def test_unreachable_endpoint_is_reported_in_words(aws_environment: None) -> None:
-    storage = build_storage(
-        s3_settings(f"http://127.0.0.1:{closed_port()}", S3_CONNECT_TIMEOUT=1, S3_READ_TIMEOUT=1)
-    )
+    storage = build_storage(s3_settings(f"http://127.0.0.1:{closed_port()}", S3_CONNECT_TIMEOUT=1, S3_READ_TIMEOUT=1))
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as caught:
         storage.save(new_key(), io.BytesIO(b"data"), "text/plain")

@@ -1,4 +1,5 @@
 """User management and review of everyone's activity (admins only)."""
+
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

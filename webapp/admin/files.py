@@ -1,4 +1,5 @@
 """Admins review everyone's files: a list with an owner filter, thumbnails and downloads."""
+
 from __future__ import annotations
 
 from flask import abort, render_template, request
@@ -21,8 +22,14 @@ def file_list():
     kind = request.args.get("kind") if request.args.get("kind") in files.KINDS else None
     search = request.args.get("q", "").strip()[:200]
     page = files.list_all_files(owner_id, search, kind, page=request.args.get("page", 1, type=int))
-    return render_template("admin/files.html", files=page, users=users.list_users(), selected_owner=owner_id,
-                           kind=kind or "", search=search)
+    return render_template(
+        "admin/files.html",
+        files=page,
+        users=users.list_users(),
+        selected_owner=owner_id,
+        kind=kind or "",
+        search=search,
+    )
 
 
 @bp.get("/files/<int:file_id>/thumbnail")

@@ -1,4 +1,5 @@
 """The JSON API under /api/: bearer tokens, no cookies, the same services as the pages."""
+
 from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")

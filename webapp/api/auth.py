@@ -1,7 +1,9 @@
 """Bearer-token authentication for every /api/ route except those marked public."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import abort, g, request
 

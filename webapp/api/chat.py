@@ -1,4 +1,5 @@
 """Chat over the JSON API: the same service as the pages, answered in one piece instead of streamed."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -69,7 +70,8 @@ def conversations():
         date_to=history.parse_date(request.args.get("to"), "'to'"),
     )
     page = history.search(
-        api_user(), filters,
+        api_user(),
+        filters,
         page=request.args.get("page", 1, type=int),
         per_page=request.args.get("per_page", type=int),
     )

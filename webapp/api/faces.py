@@ -6,6 +6,7 @@ GET  /api/face/verify/<id>, /api/face/analyze/<id>   a result (poll these while 
 A finished job answers 200; no face 422, unreadable photo 400, engine or worker unavailable 503, each as
 {"error", "status", ...the result so far}.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Files over the JSON API: the same service as the pages, bearer-token users, JSON errors."""
+
 from __future__ import annotations
 
 from flask import jsonify, request, url_for
@@ -43,13 +44,15 @@ def file_list():
         page=request.args.get("page", 1, type=int),
         per_page=request.args.get("per_page", 50, type=int),
     )
-    return jsonify({
-        "items": [represent(stored) for stored in page.items],
-        "page": page.page,
-        "per_page": page.per_page,
-        "pages": page.pages,
-        "total": page.total,
-    })
+    return jsonify(
+        {
+            "items": [represent(stored) for stored in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "pages": page.pages,
+            "total": page.total,
+        }
+    )
 
 
 @bp.get("/files/<int:file_id>")

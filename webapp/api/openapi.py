@@ -3,6 +3,7 @@
 Paths, methods and path parameters come from the app's URL map, so the document cannot drift from the routes;
 what a route takes and answers is written by hand in `webapp.api.operations`.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,10 @@ CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def api_rules(app: Flask) -> list[Rule]:
-    return sorted((rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(f"{bp.name}.")),
-                  key=lambda rule: rule.rule)
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(f"{bp.name}.")),
+        key=lambda rule: rule.rule,
+    )
 
 
 def openapi_path(rule: Rule) -> str:
@@ -40,8 +43,12 @@ def openapi_path(rule: Rule) -> str:
 
 def path_parameters(rule: Rule) -> list[dict[str, Any]]:
     return [
-        {"name": match["name"], "in": "path", "required": True,
-         "schema": CONVERTER_SCHEMAS.get(match["converter"] or "default", CONVERTER_SCHEMAS["default"])}
+        {
+            "name": match["name"],
+            "in": "path",
+            "required": True,
+            "schema": CONVERTER_SCHEMAS.get(match["converter"] or "default", CONVERTER_SCHEMAS["default"]),
+        }
         for match in RULE_VARIABLE.finditer(rule.rule)
     ]
 
@@ -66,8 +73,11 @@ def build_operation(endpoint: str, method: str, rule: Rule) -> dict[str, Any]:
     written = OPERATIONS.get((endpoint, method))
     if written is None:
         # Listed anyway so the document shows every route; the contract test names what is missing.
-        return {"summary": f"Undocumented: {method} {rule.rule}", "responses": {"default": error_response(500)},
-                "x-undocumented": True}
+        return {
+            "summary": f"Undocumented: {method} {rule.rule}",
+            "responses": {"default": error_response(500)},
+            "x-undocumented": True,
+        }
     operation = {key: value for key, value in written.items() if key != "responses"}
     operation["operationId"] = endpoint.removeprefix(f"{bp.name}.")
     operation["parameters"] = path_parameters(rule) + written.get("parameters", [])
@@ -96,8 +106,8 @@ def build_document(app: Flask) -> dict[str, Any]:
             "title": "Workbench API",
             "version": "1",
             "description": "Chat, files and faces for scripts: the same services as the pages. Send "
-                           "`Authorization: Bearer <token>` (create one under Account → API tokens). Every error "
-                           "is JSON: `{\"error\": \"...\", \"status\": N}`.",
+            "`Authorization: Bearer <token>` (create one under Account → API tokens). Every error "
+            'is JSON: `{"error": "...", "status": N}`.',
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerToken": []}],
@@ -105,8 +115,11 @@ def build_document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerToken": {"type": "http", "scheme": "bearer",
-                                "description": "A personal API token from Account → API tokens."},
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal API token from Account → API tokens.",
+                },
             },
             "schemas": SCHEMAS,
         },

@@ -5,6 +5,7 @@ a route cannot be documented at a path it does not have. Each entry is keyed by 
 fails when a route has no entry here or an entry has no route. Error responses are listed by status only and
 all share the `Error` schema, the body `webapp.errors.error_response` writes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,10 +47,18 @@ def json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 def page_query(extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return extra + [
-        {"name": "page", "in": "query", "description": "Page number, from 1 (past the last page: no items).",
-         "schema": {"type": "integer", "minimum": 1, "default": 1}},
-        {"name": "per_page", "in": "query", "description": "Items a page (at most 100).",
-         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {
+            "name": "page",
+            "in": "query",
+            "description": "Page number, from 1 (past the last page: no items).",
+            "schema": {"type": "integer", "minimum": 1, "default": 1},
+        },
+        {
+            "name": "per_page",
+            "in": "query",
+            "description": "Items a page (at most 100).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
     ]
 
 
@@ -86,7 +95,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["id", "email", "name", "role"],
         "properties": {
-            "id": ID, "email": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["admin", "staff"]},
+            "id": ID,
+            "email": {"type": "string"},
+            "name": {"type": "string"},
+            "role": {"enum": ["admin", "staff"]},
         },
     },
     "ChatRequest": {
@@ -94,8 +106,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["message"],
         "properties": {
             "message": {"type": "string", "description": "Your message; blank is refused (400)."},
-            "conversation_id": nullable("integer", minimum=1, maximum=MAX_DATABASE_ID,
-                                        description="Continue this conversation; omit to start a new one."),
+            "conversation_id": nullable(
+                "integer",
+                minimum=1,
+                maximum=MAX_DATABASE_ID,
+                description="Continue this conversation; omit to start a new one.",
+            ),
             "model": nullable("string", description="`provider:model` as in the picker, or a bare model name."),
             "system": nullable("string", description="A system prompt for a new conversation."),
         },
@@ -104,7 +120,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["prompt_tokens", "completion_tokens", "latency_ms"],
         "properties": {
-            "prompt_tokens": nullable("integer"), "completion_tokens": nullable("integer"),
+            "prompt_tokens": nullable("integer"),
+            "completion_tokens": nullable("integer"),
             "latency_ms": nullable("integer"),
         },
     },
@@ -112,8 +129,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["reply", "conversation_id", "message_id", "question_id", "provider", "model", "usage"],
         "properties": {
-            "reply": {"type": "string"}, "conversation_id": ID, "message_id": ID, "question_id": ID,
-            "provider": nullable("string"), "model": nullable("string"), "usage": ref("Usage"),
+            "reply": {"type": "string"},
+            "conversation_id": ID,
+            "message_id": ID,
+            "question_id": ID,
+            "provider": nullable("string"),
+            "model": nullable("string"),
+            "usage": ref("Usage"),
         },
     },
     "ChatFailure": {
@@ -144,9 +166,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["id", "title", "provider", "model", "pinned", "created_at", "updated_at"],
         "properties": {
-            "id": ID, "title": {"type": "string"}, "provider": {"type": "string"}, "model": {"type": "string"},
-            "system_prompt": nullable("string"), "pinned": {"type": "boolean"},
-            "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+            "id": ID,
+            "title": {"type": "string"},
+            "provider": {"type": "string"},
+            "model": {"type": "string"},
+            "system_prompt": nullable("string"),
+            "pinned": {"type": "boolean"},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
         },
     },
     "Conversation": {
@@ -243,7 +270,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "FaceJobFailure": {
         "description": "A failed face job: the error, plus the result so far (`status` is the HTTP status here, "
-                       "`job_status` the job's).",
+        "`job_status` the job's).",
         "allOf": [ref("Error")],
         "properties": {"id": ID, "job_status": {"const": "failed"}},
     },
@@ -258,8 +285,11 @@ def face_request(*slots: str) -> dict[str, Any]:
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "properties": {**files, **ids},
-                           "description": "Each photo as a file, or `<slot>_id` naming one in your files."},
+                "schema": {
+                    "type": "object",
+                    "properties": {**files, **ids},
+                    "description": "Each photo as a file, or `<slot>_id` naming one in your files.",
+                },
             },
             JSON: {"schema": {"type": "object", "required": list(slots), "properties": json_ids}},
         },
@@ -270,7 +300,9 @@ def face_result(schema: str, started: str) -> dict[Any, Any]:
     return {
         200: json_response("The finished result.", ref(schema)),
         202: json_response(f"{started}: poll the `Location` until it answers 200.", ref(schema), Location=LOCATION),
-        400: ref("FaceJobFailure"), 422: ref("FaceJobFailure"), 500: ref("FaceJobFailure"),
+        400: ref("FaceJobFailure"),
+        422: ref("FaceJobFailure"),
+        500: ref("FaceJobFailure"),
         503: ref("FaceJobFailure"),
     }
 
@@ -305,21 +337,34 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "requestBody": json_body(ref("ChatRequest")),
         "responses": {
             200: json_response("The reply.", ref("ChatReply")),
-            400: None, 404: None, 409: "The previous reply of this conversation is still being written.",
-            413: None, 503: ref("ChatFailure"),
+            400: None,
+            404: None,
+            409: "The previous reply of this conversation is still being written.",
+            413: None,
+            503: ref("ChatFailure"),
         },
     },
     ("api.conversations", "GET"): {
         "tags": ["chat"],
         "summary": "Your conversations, newest first",
-        "parameters": page_query([
-            text_query("q", "Search titles and message text."),
-            text_query("model", "Only conversations with this model."),
-            {"name": "from", "in": "query", "description": "Updated on or after this day (YYYY-MM-DD).",
-             "schema": {"type": "string", "format": "date"}},
-            {"name": "to", "in": "query", "description": "Updated on or before this day (YYYY-MM-DD).",
-             "schema": {"type": "string", "format": "date"}},
-        ]),
+        "parameters": page_query(
+            [
+                text_query("q", "Search titles and message text."),
+                text_query("model", "Only conversations with this model."),
+                {
+                    "name": "from",
+                    "in": "query",
+                    "description": "Updated on or after this day (YYYY-MM-DD).",
+                    "schema": {"type": "string", "format": "date"},
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "description": "Updated on or before this day (YYYY-MM-DD).",
+                    "schema": {"type": "string", "format": "date"},
+                },
+            ]
+        ),
         "responses": {200: json_response("One page of conversations.", ref("ConversationPage")), 400: None},
     },
     ("api.conversation", "GET"): {
@@ -335,24 +380,40 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("api.upload", "POST"): {
         "tags": ["files"],
         "summary": "Upload one file",
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
-        }}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+                    }
+                }
+            },
+        },
         "responses": {
             201: json_response("Stored.", ref("StoredFile"), Location=LOCATION),
-            400: "No file in the field `file`, or an empty one.", 413: None,
-            422: "Not an allowed type (decided from the content), a damaged image or PDF.", 503: None,
+            400: "No file in the field `file`, or an empty one.",
+            413: None,
+            422: "Not an allowed type (decided from the content), a damaged image or PDF.",
+            503: None,
         },
     },
     ("api.file_list", "GET"): {
         "tags": ["files"],
         "summary": "Your files, newest first",
-        "parameters": page_query([
-            text_query("q", "Search names."),
-            {"name": "kind", "in": "query", "description": "Only images, or only documents.",
-             "schema": {"enum": ["image", "document"]}},
-        ]),
+        "parameters": page_query(
+            [
+                text_query("q", "Search names."),
+                {
+                    "name": "kind",
+                    "in": "query",
+                    "description": "Only images, or only documents.",
+                    "schema": {"enum": ["image", "document"]},
+                },
+            ]
+        ),
         "responses": {200: json_response("One page of files.", ref("FilePage"))},
     },
     ("api.file_detail", "GET"): {
@@ -363,8 +424,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("api.file_url", "GET"): {
         "tags": ["files"],
         "summary": "A fresh download link",
-        "responses": {200: json_response("A link that works without a token until it expires.",
-                                         ref("DownloadLink")), 404: None},
+        "responses": {
+            200: json_response("A link that works without a token until it expires.", ref("DownloadLink")),
+            404: None,
+        },
     },
     ("api.file_delete", "DELETE"): {
         "tags": ["files"],

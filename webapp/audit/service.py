@@ -1,4 +1,5 @@
 """Recording and listing audit events."""
+
 from __future__ import annotations
 
 from flask import has_request_context, request

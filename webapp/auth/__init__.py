@@ -1,4 +1,5 @@
 """Sign-in, sign-out, the account page and personal API tokens."""
+
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)

@@ -1,4 +1,5 @@
 """Users, passwords, sessions and API tokens: the rules, in one place for views, the API and the CLI."""
+
 from __future__ import annotations
 
 import hashlib

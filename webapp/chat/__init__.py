@@ -1,4 +1,5 @@
 """Chat with AI models (/chat), the user's history of it (/history), and the admins' review (/admin/history)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Flask

@@ -1,4 +1,5 @@
 """/admin/history: admins review everyone's conversations, read-only; every look is in the audit log."""
+
 from __future__ import annotations
 
 from flask import render_template, request
@@ -6,7 +7,8 @@ from flask_login import current_user
 
 from webapp.auth import service as users
 from webapp.bounds import database_id
-from webapp.chat import admin_history_bp as bp, history
+from webapp.chat import admin_history_bp as bp
+from webapp.chat import history
 from webapp.chat.history_views import filters_from_request
 from webapp.security import admin_required
 
@@ -18,7 +20,11 @@ def index():
     filters = filters_from_request()
     page = history.review_list(current_user, owner_id, filters, page=request.args.get("page", 1, type=int))
     return render_template(
-        "chat/admin_history.html", page=page, filters=filters, users=users.list_users(), selected_user=owner_id,
+        "chat/admin_history.html",
+        page=page,
+        filters=filters,
+        users=users.list_users(),
+        selected_user=owner_id,
         models=history.models_used(owner_id),
     )
 
@@ -26,5 +32,6 @@ def index():
 @bp.get("/<int:conversation_id>")
 @admin_required
 def conversation(conversation_id: int):
-    return render_template("chat/admin_conversation.html",
-                           conversation=history.review_conversation(current_user, conversation_id))
+    return render_template(
+        "chat/admin_conversation.html", conversation=history.review_conversation(current_user, conversation_id)
+    )

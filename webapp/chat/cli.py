@@ -1,4 +1,5 @@
 """`flask chat purge`: the retention policy, run from cron or by hand."""
+
 from __future__ import annotations
 
 import click
@@ -11,15 +12,23 @@ chat_cli = AppGroup("chat", help="Chat maintenance.")
 
 
 @chat_cli.command("purge")
-@click.option("--days", type=click.IntRange(min=1), default=None,
-              help="Delete conversations idle for more than this many days (default: CHAT_RETENTION_DAYS).")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Delete conversations idle for more than this many days (default: CHAT_RETENTION_DAYS).",
+)
 def purge_command(days: int | None) -> None:
     """Delete conversations (with their messages) older than the retention period, and say how many."""
     days = days or current_app.config.get("CHAT_RETENTION_DAYS")
     if not days:
-        click.echo("CHAT_RETENTION_DAYS is not set, so conversations are kept forever; nothing was deleted. "
-                   "Set it, or pass --days N.")
+        click.echo(
+            "CHAT_RETENTION_DAYS is not set, so conversations are kept forever; nothing was deleted. "
+            "Set it, or pass --days N."
+        )
         return
     conversations, messages = history.purge_older_than(int(days))
-    click.echo(f"Deleted {conversations} conversation{'s' if conversations != 1 else ''} "
-               f"({messages} message{'s' if messages != 1 else ''}) with no activity in the last {days} days.")
+    click.echo(
+        f"Deleted {conversations} conversation{'s' if conversations != 1 else ''} "
+        f"({messages} message{'s' if messages != 1 else ''}) with no activity in the last {days} days."
+    )

@@ -1,12 +1,14 @@
 """Forms of the chat pages. The service enforces the rules (lengths, models), so the API shares them;
 these forms give the pages their labels and ids, and Flask-WTF's CSRF check covers every POST."""
+
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 
 
 class MessageForm(FlaskForm):
-    message = TextAreaField("Message", render_kw={"rows": 3, "placeholder": "Ask anything…",
-                                                  "data-enter-sends": "true", "autofocus": True})
+    message = TextAreaField(
+        "Message", render_kw={"rows": 3, "placeholder": "Ask anything…", "data-enter-sends": "true", "autofocus": True}
+    )
     # Choices are the configured models; an unknown value is refused by the service with the list.
     model = SelectField("Model", validate_choice=False)
     system_prompt = TextAreaField("System prompt (optional)", render_kw={"rows": 3})

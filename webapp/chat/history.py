@@ -1,23 +1,23 @@
 """The record of conversations: search and filters, export, retention, the admins' review, dashboard counts."""
+
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import (ColumnElement, Select, and_, bindparam, case, distinct, exists, func, literal_column, or_,
-                        select)
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, distinct, exists, func, literal_column, or_, select
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.bounds import page_number, without_nul
+from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -84,15 +84,14 @@ def search_condition(query: str) -> ColumnElement[bool]:
         conditions.append(
             or_(
                 Conversation.title.ilike(pattern, escape="\\"),
-                exists().where(Message.conversation_id == Conversation.id,
-                               Message.content.ilike(pattern, escape="\\")),
+                exists().where(Message.conversation_id == Conversation.id, Message.content.ilike(pattern, escape="\\")),
             )
         )
     return and_(*conditions)
 
 
 def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
@@ -119,14 +118,19 @@ def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | No
     statement = filtered_conversations(user.id, filters).order_by(
         Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
     )
-    return db.paginate(statement, page=page_number(page), per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
-                       error_out=False, count=True)
+    return db.paginate(
+        statement,
+        page=page_number(page),
+        per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
+        error_out=False,
+        count=True,
+    )
 
 
 def models_used(owner_id: int | None) -> list[tuple[str, str]]:
     """The (provider, model) pairs of the conversations, for the model filter."""
-    statement = select(Conversation.provider, Conversation.model).distinct().order_by(
-        Conversation.provider, Conversation.model
+    statement = (
+        select(Conversation.provider, Conversation.model).distinct().order_by(Conversation.provider, Conversation.model)
     )
     if owner_id is not None:
         statement = statement.where(Conversation.user_id == owner_id)
@@ -208,11 +212,10 @@ def export_filename(conversation: Conversation, extension: str) -> str:
 
 def export_all(user: User) -> Iterator[str]:
     """Every conversation of the user as one JSON document, produced piece by piece (no whole copy in memory)."""
-    yield '{"exported_at": %s, "user": %s, "conversations": [' % (
-        json.dumps(utcnow().isoformat()), json.dumps(user.email)
-    )
+    yield f'{{"exported_at": {json.dumps(utcnow().isoformat())}, "user": {json.dumps(user.email)}, "conversations": ['
     statement = (
-        select(Conversation.id).where(Conversation.user_id == user.id)
+        select(Conversation.id)
+        .where(Conversation.user_id == user.id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     ids = list(db.session.scalars(statement))
@@ -265,8 +268,12 @@ def review_conversation(admin: User, conversation_id: int) -> Conversation:
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFound("There is no such conversation.")
-    audit.record("chat.review_view", user=admin, target=conversation,
-                 detail=f"conversation of {conversation.user.email}: {conversation.title}")
+    audit.record(
+        "chat.review_view",
+        user=admin,
+        target=conversation,
+        detail=f"conversation of {conversation.user.email}: {conversation.title}",
+    )
     db.session.commit()
     return conversation
 
@@ -292,8 +299,9 @@ def stats(user: User) -> ChatStats:
 @cache
 def _stats() -> Select:
     # Built once, like the activity queries: building a statement costs more than running it.
-    recent_reply = and_(Message.role == "assistant", Message.status == COMPLETE,
-                        Message.created_at >= bindparam("week_ago"))
+    recent_reply = and_(
+        Message.role == "assistant", Message.status == COMPLETE, Message.created_at >= bindparam("week_ago")
+    )
     tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(Message.completion_tokens, 0)
     return (
         select(
@@ -317,5 +325,6 @@ def messages_per_day(one_user: bool) -> Select:
     query = select(day, func.count()).where(Message.role == "user", Message.created_at >= bindparam("since"))
     if one_user:
         query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
-            Conversation.user_id == bindparam("user_id"))
+            Conversation.user_id == bindparam("user_id")
+        )
     return query.group_by(day)

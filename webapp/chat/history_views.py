@@ -1,4 +1,5 @@
 """/history: the user's conversations, searched and filtered; pin, rename, delete, export."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import json
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from webapp.chat import history, history_bp as bp, service
+from webapp.chat import history, service
+from webapp.chat import history_bp as bp
 from webapp.security import safe_next_url
 
 
@@ -73,8 +75,11 @@ def delete(conversation_id: int):
 @login_required
 def export_markdown(conversation_id: int):
     conversation = service.get_conversation(current_user, conversation_id)
-    return attachment(history.conversation_markdown(conversation), "text/markdown; charset=utf-8",
-                      history.export_filename(conversation, "md"))
+    return attachment(
+        history.conversation_markdown(conversation),
+        "text/markdown; charset=utf-8",
+        history.export_filename(conversation, "md"),
+    )
 
 
 @bp.get("/<int:conversation_id>/export.json")
@@ -89,8 +94,7 @@ def export_json(conversation_id: int):
 @login_required
 def export_everything():
     user = current_user._get_current_object()
-    return attachment(stream_with_context(history.export_all(user)), "application/json",
-                      "workbench-conversations.json")
+    return attachment(stream_with_context(history.export_all(user)), "application/json", "workbench-conversations.json")
 
 
 def attachment(body, mimetype: str, filename: str) -> Response:

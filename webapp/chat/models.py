@@ -1,4 +1,5 @@
 """Conversations and their messages: every message is kept, whatever became of its reply."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -4,6 +4,7 @@ Pages and the JSON API both call these functions. The user's message and a pendi
 any provider is called; the reply's outcome (complete, error, interrupted) is written whatever ends the stream.
 History search, export and retention live in `history.py`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,7 @@ class ModelChoice:
 
     @property
     def value(self) -> str:
-        """"provider:model", the value forms and the API use (model ids may contain ':' themselves)."""
+        """ "provider:model", the value forms and the API use (model ids may contain ':' themselves)."""
         return f"{self.provider}:{self.model}"
 
     @property
@@ -156,7 +157,7 @@ def title_from(text: str) -> str:
     if len(words) <= TITLE_LENGTH:
         return words
     cut = words[: TITLE_LENGTH - 1]
-    if " " in cut[TITLE_LENGTH // 2:]:
+    if " " in cut[TITLE_LENGTH // 2 :]:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,.;:") + "…"
 
@@ -267,8 +268,13 @@ def send_message(
     created = conversation is None
     if conversation is None:
         conversation = Conversation(
-            user_id=user.id, title=title_from(text), provider=choice.provider, model=choice.model,
-            system_prompt=system, created_at=now, updated_at=now,
+            user_id=user.id,
+            title=title_from(text),
+            provider=choice.provider,
+            model=choice.model,
+            system_prompt=system,
+            created_at=now,
+            updated_at=now,
         )
         db.session.add(conversation)
     else:
@@ -276,8 +282,9 @@ def send_message(
         if system_prompt is not None:
             conversation.system_prompt = system
         conversation.updated_at = now
-    question = Message(conversation=conversation, role="user", content=text, status=COMPLETE, created_at=now,
-                       completed_at=now)
+    question = Message(
+        conversation=conversation, role="user", content=text, status=COMPLETE, created_at=now, completed_at=now
+    )
     reply = pending_reply(conversation, choice)
     db.session.add_all([question, reply])
     db.session.commit()
@@ -286,8 +293,13 @@ def send_message(
 
 def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
     return Message(
-        conversation=conversation, role="assistant", content="", status=PENDING,
-        provider=choice.provider, model=choice.model, created_at=utcnow(),
+        conversation=conversation,
+        role="assistant",
+        content="",
+        status=PENDING,
+        provider=choice.provider,
+        model=choice.model,
+        created_at=utcnow(),
     )
 
 
@@ -408,8 +420,11 @@ def expire_if_stale(message: Message) -> bool:
     db.session.execute(
         update(Message)
         .where(Message.id == message.id, Message.status == PENDING)
-        .values(status=INTERRUPTED, completed_at=utcnow(),
-                error="The reply stopped arriving: the server handling it went away.")
+        .values(
+            status=INTERRUPTED,
+            completed_at=utcnow(),
+            error="The reply stopped arriving: the server handling it went away.",
+        )
     )
     db.session.commit()
     db.session.refresh(message)
@@ -459,8 +474,11 @@ class ReplyStream:
         # are expired now and are not touched again in this stream (only plain values from here on).
         db.session.commit()
         if provider is None:
-            self._finish(ERROR, "", error=(
-                f"The model service {provider_name!r} is no longer configured here. Retry with another model."))
+            self._finish(
+                ERROR,
+                "",
+                error=(f"The model service {provider_name!r} is no longer configured here. Retry with another model."),
+            )
             return
         yield from self._stream(provider, turns, model)
 
@@ -509,8 +527,9 @@ class ReplyStream:
                     close()
                 except Exception:  # closing a broken HTTP response must not hide the outcome
                     log.warning("closing the stream of reply %s failed", self.message_id, exc_info=True)
-            self._finish(status, "".join(parts), error=error,
-                         latency_ms=int((time.perf_counter() - started) * 1000), **usage)
+            self._finish(
+                status, "".join(parts), error=error, latency_ms=int((time.perf_counter() - started) * 1000), **usage
+            )
 
     def _follow(self) -> Iterator[str]:
         """Another request streams this reply: wait for its outcome (or its death), with keep-alives."""
@@ -545,9 +564,17 @@ class ReplyStream:
             db.session.rollback()
             log.warning("saving the progress of reply %s failed", self.message_id, exc_info=True)
 
-    def _finish(self, status: str, text: str, *, error: str | None = None, latency_ms: int | None = None,
-                prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                finish_reason: str | None = None) -> None:
+    def _finish(
+        self,
+        status: str,
+        text: str,
+        *,
+        error: str | None = None,
+        latency_ms: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        finish_reason: str | None = None,
+    ) -> None:
         """Write the outcome once (only a reply still pending is updated), and touch its conversation."""
         now = utcnow()
         try:
@@ -556,8 +583,14 @@ class ReplyStream:
                 update(Message)
                 .where(Message.id == self.message_id, Message.status == PENDING)
                 .values(
-                    status=status, content=text, error=error, latency_ms=latency_ms, prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens, finish_reason=finish_reason, completed_at=now,
+                    status=status,
+                    content=text,
+                    error=error,
+                    latency_ms=latency_ms,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    finish_reason=finish_reason,
+                    completed_at=now,
                     heartbeat_at=now,
                 )
             )
@@ -565,7 +598,9 @@ class ReplyStream:
                 conversation_id = db.session.scalar(
                     select(Message.conversation_id).where(Message.id == self.message_id)
                 )
-                db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now))
+                db.session.execute(
+                    update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
+                )
             db.session.commit()
         except Exception:
             db.session.rollback()

@@ -1,4 +1,5 @@
 """/chat: start and continue conversations; replies stream to the page as server-sent events."""
+
 from __future__ import annotations
 
 from contextlib import closing
@@ -7,8 +8,7 @@ from flask import Response, current_app, redirect, render_template, request, str
 from flask_login import current_user, login_required
 from markupsafe import escape
 
-from webapp.chat import bp
-from webapp.chat import service
+from webapp.chat import bp, service
 from webapp.chat.forms import MessageForm, SettingsForm
 from webapp.errors import error_response
 
@@ -34,7 +34,8 @@ def render_chat(conversation=None, status: int = 200):
         "messages": conversation.messages if conversation else [],
         "form": message_form(conversation),
         "settings_form": SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt)
-        if conversation else None,
+        if conversation
+        else None,
         "configured": service.is_configured(),
         "recent": service.recent_conversations(current_user, limit=8),
     }
@@ -83,8 +84,12 @@ def settings(conversation_id: int):
     conversation = service.update_settings(current_user, conversation_id, form.title.data, form.system_prompt.data)
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
-    return render_template("chat/_header.html", conversation=conversation, settings_form=SettingsForm(
-        title=conversation.title, system_prompt=conversation.system_prompt), saved=True)
+    return render_template(
+        "chat/_header.html",
+        conversation=conversation,
+        settings_form=SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt),
+        saved=True,
+    )
 
 
 @bp.get("/messages/<int:message_id>/stream")

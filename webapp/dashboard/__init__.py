@@ -1,4 +1,5 @@
 """The home page: one card per feature, and a chart of the last days' activity."""
+
 from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)

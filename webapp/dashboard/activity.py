@@ -5,11 +5,13 @@ day and count from `:since`, for `:user_id` when `one_user`), built once in its 
 is what admins see. This module runs the statements, lines the figures up day by day (days with nothing are zero)
 and works out the bars; templates/dashboard/_activity.html draws them as SVG.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Select
@@ -104,6 +106,14 @@ def bars(days: list[date], counts: list[int]) -> list[Bar]:
             continue
         # At least one unit tall, so a day with one upload beside a day with a thousand still shows.
         height = max(CHART_HEIGHT * count / peak, 1.0)
-        drawn.append(Bar(day, count, round(index * slot + (slot - width) / 2, 2), round(CHART_HEIGHT - height, 2),
-                         round(width, 2), round(height, 2)))
+        drawn.append(
+            Bar(
+                day,
+                count,
+                round(index * slot + (slot - width) / 2, 2),
+                round(CHART_HEIGHT - height, 2),
+                round(width, 2),
+                round(height, 2),
+            )
+        )
     return drawn

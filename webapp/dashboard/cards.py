@@ -3,10 +3,12 @@
 Each feature registers a builder under its name in `create_app`; the builder returns the card's partial and
 context for the signed-in user. A feature with no builder yet shows its plain description card.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask, current_app
 

@@ -4,6 +4,7 @@
 one engine per process from the settings; `service.py` holds the rules the pages (`views.py`), the JSON API
 (`webapp/api/faces.py`) and the Celery worker (`tasks.py`, `worker.py`) share.
 """
+
 from flask import Blueprint
 
 bp = Blueprint("faces", __name__, url_prefix="/faces")

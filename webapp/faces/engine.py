@@ -68,6 +68,7 @@ def accepted_formats() -> tuple[str, ...]:
     Image.init()
     return IMAGE_FORMATS + (("HEIF",) if "HEIF" in Image.OPEN else ())
 
+
 # dlib objects are not safe to use from several threads at once (dlib's author:
 # "Unless otherwise documented, it's not safe to touch dlib objects from
 # multiple threads at the same time", davisking/dlib#998), and DeepFace keeps
@@ -208,9 +209,7 @@ class FaceEngine:
             elif analyzer == "deepface":
                 self.analyzer = DeepFaceAnalyzer(self.deepface_home, detector, self._call_deepface)
             else:
-                raise ValueError(
-                    f"unknown face analyser {analyzer!r}; choose one of {', '.join(ANALYZER_NAMES)}"
-                )
+                raise ValueError(f"unknown face analyser {analyzer!r}; choose one of {', '.join(ANALYZER_NAMES)}")
         else:
             self.analyzer = analyzer
 
@@ -248,6 +247,7 @@ class FaceEngine:
         Call at worker start so the first request does not pay ~1 s of loading.
         Raises :class:`EngineUnavailable` if weights are missing.
         """
+
         def build(deepface: Any) -> None:
             deepface.build_model(model_name=self.model, task="facial_recognition")
             deepface.build_model(model_name=self.detector, task="face_detector")
@@ -272,9 +272,7 @@ class FaceEngine:
             image: Image.Image = Image.open(io.BytesIO(image_bytes), formats=accepted_formats())
             width, height = image.size
             if width * height > self.max_pixels:
-                raise ImageDecodeError(
-                    f"image is {width}x{height} pixels, more than the {self.max_pixels} allowed"
-                )
+                raise ImageDecodeError(f"image is {width}x{height} pixels, more than the {self.max_pixels} allowed")
             if self.max_side and image.format in ("JPEG", "MPO"):
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 size when that still
                 # leaves at least twice max_side: much faster on phone photos,
@@ -398,9 +396,7 @@ class FaceEngine:
         embeddings' lengths differ.
         """
         if len(embedding_a) != len(embedding_b) or not embedding_a:
-            raise ValueError(
-                f"embeddings differ in length ({len(embedding_a)} vs {len(embedding_b)})"
-            )
+            raise ValueError(f"embeddings differ in length ({len(embedding_a)} vs {len(embedding_b)})")
         self._deepface()
         from deepface.modules import verification
 
@@ -437,6 +433,5 @@ class FaceEngine:
         # The detector's weights first, then the analyser checks its own files.
         self._ensure_ready()
         return [
-            result.with_box(self._to_original(result.box, decoded))
-            for result in self.analyzer.analyze(decoded.pixels)
+            result.with_box(self._to_original(result.box, decoded)) for result in self.analyzer.analyze(decoded.pixels)
         ]

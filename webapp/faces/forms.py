@@ -1,4 +1,5 @@
 """Forms of the Faces pages: each photo is either uploaded now or picked from the user's files."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm

@@ -4,6 +4,7 @@ Photos live in the file library (StoredFile). A comparison or analysis keeps its
 attributes) when its photo is deleted (the file link becomes NULL, the name stays for the history); the
 embeddings of a file are deleted with it.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -72,9 +73,11 @@ class FaceComparison(FaceJobMixin, db.Model):
     # The backrefs make the ORM null these links when a file is deleted, on SQLite too (which does not
     # enforce ON DELETE unless told to); PostgreSQL's SET NULL does the same for deletes outside the ORM.
     file_a: Mapped[StoredFile | None] = relationship(
-        "StoredFile", foreign_keys=[file_a_id], backref=backref("face_comparisons_as_a", lazy="select"))
+        "StoredFile", foreign_keys=[file_a_id], backref=backref("face_comparisons_as_a", lazy="select")
+    )
     file_b: Mapped[StoredFile | None] = relationship(
-        "StoredFile", foreign_keys=[file_b_id], backref=backref("face_comparisons_as_b", lazy="select"))
+        "StoredFile", foreign_keys=[file_b_id], backref=backref("face_comparisons_as_b", lazy="select")
+    )
 
     kind = "comparison"
 
@@ -108,8 +111,14 @@ class FaceEmbedding(db.Model):
 
     __tablename__ = "face_embeddings"
     __table_args__ = (
-        UniqueConstraint("file_id", "model", "detector", "max_side", "face_index",
-                         name="uq_face_embeddings_file_model_detector_side_face"),
+        UniqueConstraint(
+            "file_id",
+            "model",
+            "detector",
+            "max_side",
+            "face_index",
+            name="uq_face_embeddings_file_model_detector_side_face",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,4 +139,5 @@ class FaceEmbedding(db.Model):
 
     # Deleting a file deletes its embeddings: through the ORM (any database) and ON DELETE CASCADE.
     file: Mapped[StoredFile] = relationship(
-        "StoredFile", backref=backref("face_embeddings", cascade="all, delete-orphan", lazy="select"))
+        "StoredFile", backref=backref("face_embeddings", cascade="all, delete-orphan", lazy="select")
+    )

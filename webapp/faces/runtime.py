@@ -9,6 +9,7 @@ Nothing heavy happens there: DeepFace is imported and its models loaded by the f
 Engines are cached per process by their settings, so the many apps a test session builds share one engine
 (and DeepFace caches its models per process anyway).
 """
+
 from __future__ import annotations
 
 import logging
@@ -129,5 +130,9 @@ def warm_up_app(app: Flask) -> None:
     except EngineUnavailable as error:
         log.error("faces: warm-up skipped: %s", error.message)
     else:
-        log.info("faces: engine warmed up (%s, %s, %s px)", faces.settings.model, faces.settings.detector,
-                 faces.settings.max_side)
+        log.info(
+            "faces: engine warmed up (%s, %s, %s px)",
+            faces.settings.model,
+            faces.settings.detector,
+            faces.settings.max_side,
+        )

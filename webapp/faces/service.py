@@ -17,6 +17,7 @@ The pages, the JSON API and the Celery worker call these functions. Promises:
   soon as anyone appears in both. The user can choose any other face of either photo (`choose_faces`).
   For one-face photos (the usual case) both rules pick the same pair.
 """
+
 from __future__ import annotations
 
 import logging
@@ -113,12 +114,16 @@ class PhotoFaces:
 
 
 def _cache_key(stored_id: int, face_engine: FaceEngine):
-    return select(FaceEmbedding).where(
-        FaceEmbedding.file_id == stored_id,
-        FaceEmbedding.model == face_engine.model,
-        FaceEmbedding.detector == face_engine.detector,
-        FaceEmbedding.max_side == (face_engine.max_side or 0),
-    ).order_by(FaceEmbedding.face_index)
+    return (
+        select(FaceEmbedding)
+        .where(
+            FaceEmbedding.file_id == stored_id,
+            FaceEmbedding.model == face_engine.model,
+            FaceEmbedding.detector == face_engine.detector,
+            FaceEmbedding.max_side == (face_engine.max_side or 0),
+        )
+        .order_by(FaceEmbedding.face_index)
+    )
 
 
 def cached_faces(stored_id: int) -> PhotoFaces | None:
@@ -145,18 +150,20 @@ def faces_of(stored: StoredFile) -> PhotoFaces:
     faces = face_engine.detect_and_embed(decoded)
     if faces:
         for index, face in enumerate(faces):
-            db.session.add(FaceEmbedding(
-                file_id=stored.id,
-                model=face_engine.model,
-                detector=face_engine.detector,
-                max_side=face_engine.max_side or 0,
-                face_index=index,
-                box=face.to_dict()["box"],
-                confidence=face.confidence,
-                image_width=decoded.width,
-                image_height=decoded.height,
-                vector=face.embedding,
-            ))
+            db.session.add(
+                FaceEmbedding(
+                    file_id=stored.id,
+                    model=face_engine.model,
+                    detector=face_engine.detector,
+                    max_side=face_engine.max_side or 0,
+                    face_index=index,
+                    box=face.to_dict()["box"],
+                    confidence=face.confidence,
+                    image_width=decoded.width,
+                    image_height=decoded.height,
+                    vector=face.embedding,
+                )
+            )
         try:
             db.session.commit()
         except IntegrityError:
@@ -178,7 +185,7 @@ def _dispatch(row: FaceComparison | FaceAnalysis, task_name: str, run_inline) ->
         return
     try:
         tasks.enqueue(task_name, row.id)
-    except Exception as error:  # noqa: BLE001  (kombu/redis raise many kinds when the broker is down)
+    except Exception as error:
         log.warning("face job %s %s not queued: %s", task_name, row.id, error.__class__.__name__)
         _fail(type(row), row.id, QUEUE_DOWN_MESSAGE, 503)
 
@@ -218,9 +225,15 @@ def start_comparison(user: User, photo_a: StoredFile, photo_b: StoredFile) -> Fa
     """Record a comparison of two of the user's photos and run it (inline) or queue it (worker)."""
     face_engine = engine()
     comparison = FaceComparison(
-        user_id=user.id, file_a_id=photo_a.id, file_b_id=photo_b.id,
-        name_a=photo_a.original_name, name_b=photo_b.original_name,
-        model=face_engine.model, detector=face_engine.detector, metric=face_engine.metric, status=PENDING,
+        user_id=user.id,
+        file_a_id=photo_a.id,
+        file_b_id=photo_b.id,
+        name_a=photo_a.original_name,
+        name_b=photo_b.original_name,
+        model=face_engine.model,
+        detector=face_engine.detector,
+        metric=face_engine.metric,
+        status=PENDING,
     )
     db.session.add(comparison)
     db.session.flush()
@@ -239,13 +252,15 @@ def run_comparison(comparison_id: int) -> None:
     started = time.perf_counter()
     photos: dict[str, PhotoFaces] = {}
     try:
-        for side, stored, name in (("a", comparison.file_a, comparison.name_a),
-                                   ("b", comparison.file_b, comparison.name_b)):
+        for side, stored, name in (
+            ("a", comparison.file_a, comparison.name_a),
+            ("b", comparison.file_b, comparison.name_b),
+        ):
             if stored is None or stored.deleted_at is not None:
                 raise Refused(PHOTO_GONE_MESSAGE, status=409)
             try:
                 photos[side] = faces_of(stored)
-            except Exception as error:  # noqa: BLE001  (turned into the job's message by _job_error)
+            except Exception as error:
                 message, status = _job_error(error, name)
                 raise _JobFailed(message, status) from error
     except _JobFailed as failure:
@@ -256,16 +271,20 @@ def run_comparison(comparison_id: int) -> None:
         return
     comparison = db.session.get(FaceComparison, comparison_id)
     values: dict[str, Any] = _partial_faces(photos)
-    missing = [f"“{name}”" for side, name in (("a", comparison.name_a), ("b", comparison.name_b))
-               if not photos[side].faces]
+    missing = [
+        f"“{name}”" for side, name in (("a", comparison.name_a), ("b", comparison.name_b)) if not photos[side].faces
+    ]
     if missing:
-        values.update(status=FAILED, error_status=422,
-                      error=NO_FACE_MESSAGE.format(which=" or ".join(missing)))
+        values.update(status=FAILED, error_status=422, error=NO_FACE_MESSAGE.format(which=" or ".join(missing)))
     else:
         face_a, face_b = largest_face(photos["a"].faces), largest_face(photos["b"].faces)
-        values.update(face_a=face_a, face_b=face_b, status=DONE,
-                      cached=photos["a"].cached and photos["b"].cached,
-                      **_verdict(photos["a"].faces[face_a], photos["b"].faces[face_b]))
+        values.update(
+            face_a=face_a,
+            face_b=face_b,
+            status=DONE,
+            cached=photos["a"].cached and photos["b"].cached,
+            **_verdict(photos["a"].faces[face_a], photos["b"].faces[face_b]),
+        )
     values.update(duration_ms=round((time.perf_counter() - started) * 1000), finished_at=utcnow())
     _finish(FaceComparison, comparison_id, values)
 
@@ -292,8 +311,13 @@ def _finish(model: type, row_id: int, values: dict[str, Any]) -> None:
 
 def _verdict(face_a: Face, face_b: Face) -> dict[str, Any]:
     verdict = engine().compare(face_a.embedding, face_b.embedding)
-    return {"verified": verdict.verified, "distance": verdict.distance, "threshold": verdict.threshold,
-            "confidence": verdict.confidence, "metric": verdict.metric}
+    return {
+        "verified": verdict.verified,
+        "distance": verdict.distance,
+        "threshold": verdict.threshold,
+        "confidence": verdict.confidence,
+        "metric": verdict.metric,
+    }
 
 
 def choose_faces(user: User, comparison: FaceComparison, face_a: int | None, face_b: int | None) -> FaceComparison:
@@ -324,8 +348,13 @@ def choose_faces(user: User, comparison: FaceComparison, face_a: int | None, fac
 def start_analysis(user: User, photo: StoredFile) -> FaceAnalysis:
     face_engine = engine()
     analysis = FaceAnalysis(
-        user_id=user.id, file_id=photo.id, name=photo.original_name, model=face_engine.model,
-        detector=face_engine.detector, analyzer=face_engine.analyzer.name, status=PENDING,
+        user_id=user.id,
+        file_id=photo.id,
+        name=photo.original_name,
+        model=face_engine.model,
+        detector=face_engine.detector,
+        analyzer=face_engine.analyzer.name,
+        status=PENDING,
     )
     db.session.add(analysis)
     db.session.flush()
@@ -348,13 +377,12 @@ def run_analysis(analysis_id: int) -> None:
         face_engine = engine()
         decoded = face_engine.decode(read_photo(stored))
         results = face_engine.analyze(decoded)
-    except Exception as error:  # noqa: BLE001  (turned into the job's message)
+    except Exception as error:
         message, status = _job_error(error, analysis.name)
         _fail(FaceAnalysis, analysis_id, message, status)
         return
     values: dict[str, Any] = {
-        "faces": {"width": decoded.width, "height": decoded.height,
-                  "faces": [result.to_dict() for result in results]},
+        "faces": {"width": decoded.width, "height": decoded.height, "faces": [result.to_dict() for result in results]},
         "duration_ms": round((time.perf_counter() - started) * 1000),
         "finished_at": utcnow(),
         "status": DONE if results else FAILED,
@@ -390,8 +418,9 @@ def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: 
     return row
 
 
-def get_comparison(user: User, comparison_id: int, allow_admin: bool = True,
-                   audit_review: bool = False) -> FaceComparison:
+def get_comparison(
+    user: User, comparison_id: int, allow_admin: bool = True, audit_review: bool = False
+) -> FaceComparison:
     """The user's comparison (admins: anyone's, for review, logged when `audit_review`), or NotFound."""
     return _get(FaceComparison, user, comparison_id, allow_admin, audit_review)
 
@@ -409,16 +438,19 @@ def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
     db.session.commit()
 
 
-def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: int = 1,
-            per_page: int | None = None):
+def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: int = 1, per_page: int | None = None):
     """Comparisons and analyses newest first, as (pagination of (kind, id) rows, loaded objects by key).
 
     Staff see their own; admins see everyone's, or one owner's with `owner_id`.
     """
-    comparisons = select(literal("comparison").label("kind"), FaceComparison.id.label("id"),
-                         FaceComparison.created_at.label("created_at"))
-    analyses = select(literal("analysis").label("kind"), FaceAnalysis.id.label("id"),
-                      FaceAnalysis.created_at.label("created_at"))
+    comparisons = select(
+        literal("comparison").label("kind"),
+        FaceComparison.id.label("id"),
+        FaceComparison.created_at.label("created_at"),
+    )
+    analyses = select(
+        literal("analysis").label("kind"), FaceAnalysis.id.label("id"), FaceAnalysis.created_at.label("created_at")
+    )
     owner = viewer.id if not viewer.is_admin else owner_id
     if owner:
         comparisons = comparisons.where(FaceComparison.user_id == owner)
@@ -446,8 +478,10 @@ def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: 
 
 
 def _load(keys) -> list[FaceComparison | FaceAnalysis]:
-    ids = {"comparison": [key.id for key in keys if key.kind == "comparison"],
-           "analysis": [key.id for key in keys if key.kind == "analysis"]}
+    ids = {
+        "comparison": [key.id for key in keys if key.kind == "comparison"],
+        "analysis": [key.id for key in keys if key.kind == "analysis"],
+    }
     loaded: dict[tuple[str, int], Any] = {}
     if ids["comparison"]:
         for row in db.session.scalars(select(FaceComparison).where(FaceComparison.id.in_(ids["comparison"]))):
@@ -500,13 +534,20 @@ def recent(user: User, limit: int = 4) -> list[FaceComparison | FaceAnalysis]:
 def _recent_keys() -> Select:
     # Built once: the dashboard asks on every visit, and building the union costs more than running it.
     combined = union_all(
-        select(literal("comparison").label("kind"), FaceComparison.id.label("id"),
-               FaceComparison.created_at.label("created_at")).where(FaceComparison.user_id == bindparam("user_id")),
-        select(literal("analysis").label("kind"), FaceAnalysis.id.label("id"),
-               FaceAnalysis.created_at.label("created_at")).where(FaceAnalysis.user_id == bindparam("user_id")),
+        select(
+            literal("comparison").label("kind"),
+            FaceComparison.id.label("id"),
+            FaceComparison.created_at.label("created_at"),
+        ).where(FaceComparison.user_id == bindparam("user_id")),
+        select(
+            literal("analysis").label("kind"), FaceAnalysis.id.label("id"), FaceAnalysis.created_at.label("created_at")
+        ).where(FaceAnalysis.user_id == bindparam("user_id")),
     ).subquery()
-    return (select(combined.c.kind, combined.c.id)
-            .order_by(combined.c.created_at.desc(), combined.c.id.desc()).limit(bindparam("limit")))
+    return (
+        select(combined.c.kind, combined.c.id)
+        .order_by(combined.c.created_at.desc(), combined.c.id.desc())
+        .limit(bindparam("limit"))
+    )
 
 
 def owners() -> list[User]:

@@ -5,6 +5,7 @@ task runs inside the Flask app's context, so the worker uses the very same servi
 Jobs carry only a row id: the worker reads the photos from the file library itself.
 Results are written to the FaceComparison / FaceAnalysis rows, so no Celery result backend is needed.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Faces pages: compare, analyse, results (polled while a worker computes them), history."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, redirect, render_template, request, url_for
@@ -129,8 +130,11 @@ def result_for(kind: str, row_id: int) -> FaceComparison | FaceAnalysis:
 
 
 def photo_of(row: FaceComparison | FaceAnalysis, side: str):
-    stored = {"a": getattr(row, "file_a", None), "b": getattr(row, "file_b", None),
-              "photo": getattr(row, "file", None)}.get(side)
+    stored = {
+        "a": getattr(row, "file_a", None),
+        "b": getattr(row, "file_b", None),
+        "photo": getattr(row, "file", None),
+    }.get(side)
     if stored is None or stored.deleted_at is not None:
         abort(404)
     return stored
@@ -175,12 +179,22 @@ def history():
     if verdict not in service.VERDICTS:
         verdict = ""
     owner_id = request.args.get("owner", type=database_id) if current_user.is_admin else None
-    page = service.history(current_user, verdict=verdict, owner_id=owner_id,
-                           page=request.args.get("page", 1, type=int))
-    return render_template("faces/history.html", page=page, verdict=verdict, owner_id=owner_id,
-                           verdicts=service.VERDICTS, owners=service.owners() if current_user.is_admin else [])
+    page = service.history(current_user, verdict=verdict, owner_id=owner_id, page=request.args.get("page", 1, type=int))
+    return render_template(
+        "faces/history.html",
+        page=page,
+        verdict=verdict,
+        owner_id=owner_id,
+        verdicts=service.VERDICTS,
+        owners=service.owners() if current_user.is_admin else [],
+    )
 
 
 def dashboard_card(user) -> Card:
-    return Card("Faces", url_for("faces.compare_page"), "Compare two photos, or analyse the faces in one.",
-                template="faces/_dashboard_card.html", context={"recent": service.recent(user)})
+    return Card(
+        "Faces",
+        url_for("faces.compare_page"),
+        "Compare two photos, or analyse the faces in one.",
+        template="faces/_dashboard_card.html",
+        context={"recent": service.recent(user)},
+    )

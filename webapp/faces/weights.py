@@ -170,13 +170,9 @@ def required_files(model: str | None = "Dlib", detector: str = "dlib") -> tuple[
     so a typo in settings fails at start-up rather than as a download attempt.
     """
     if model is not None and model not in RECOGNITION_MODEL_FILES:
-        raise ValueError(
-            f"unsupported face model {model!r}; known: {', '.join(RECOGNITION_MODEL_FILES)}"
-        )
+        raise ValueError(f"unsupported face model {model!r}; known: {', '.join(RECOGNITION_MODEL_FILES)}")
     if detector not in DETECTOR_FILES:
-        raise ValueError(
-            f"unsupported face detector {detector!r}; known: {', '.join(DETECTOR_FILES)}"
-        )
+        raise ValueError(f"unsupported face detector {detector!r}; known: {', '.join(DETECTOR_FILES)}")
     model_files = RECOGNITION_MODEL_FILES[model] if model is not None else ()
     return model_files + DETECTOR_FILES[detector]
 
@@ -200,9 +196,7 @@ def missing_weights(
     wanted = list(required_files(model, detector)) + list(extra_files)
     missing = [name for name in wanted if not (folder / name).is_file()]
     if detector == "opencv":
-        missing += [
-            name for name in _haar_cascades_missing() if not (folder / name).is_file()
-        ]
+        missing += [name for name in _haar_cascades_missing() if not (folder / name).is_file()]
     return missing
 
 

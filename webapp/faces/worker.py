@@ -4,6 +4,7 @@ Builds the Flask app from the same settings as the web server (environment and .
 the same database and file library. The engine warms up in each worker process after the fork when
 FACE_WARMUP=1, never in the parent.
 """
+
 from __future__ import annotations
 
 from celery.signals import worker_process_init

@@ -1,4 +1,5 @@
 """Files: uploads streamed to local disk or S3, a photo library with thumbnails, safe downloads."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Flask

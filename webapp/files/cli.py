@@ -1,4 +1,5 @@
 """`flask files ...`: maintenance of the file store from the shell (or a cron job)."""
+
 from __future__ import annotations
 
 import click

@@ -1,4 +1,5 @@
 """Forms of the files pages. The upload itself is checked by the service (content, size, name)."""
+
 from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, SearchField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -30,5 +31,7 @@ class LibraryFilterForm(FlaskForm):
         csrf = False
 
     q = SearchField("Search by name", validators=[Length(max=200)])
-    kind = SelectField("Show", choices=[SelectChoice("", "All files"), SelectChoice("image", "Images"),
-                                        SelectChoice("document", "Documents")])
+    kind = SelectField(
+        "Show",
+        choices=[SelectChoice("", "All files"), SelectChoice("image", "Images"), SelectChoice("document", "Documents")],
+    )

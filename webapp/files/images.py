@@ -1,4 +1,5 @@
 """Derived images: small previews of pictures that `inspect_file` has already accepted."""
+
 from __future__ import annotations
 
 import io

@@ -12,6 +12,7 @@ CSV: text is CSV when the name hint ends in ".csv" and the first 64 KiB parse as
 of columns on every row. Otherwise it is plain text. The name can only choose between these two text
 types, both served the same way; it never makes binary data acceptable.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -266,7 +267,7 @@ def _header_size(stream: BinaryIO, start: int, pillow_format: str) -> tuple[int,
         stream.seek(start)
         image = factory(stream, "")
         return image.size
-    except Exception:  # noqa: BLE001  (only the wording of the refusal depends on it)
+    except Exception:
         return None
 
 
@@ -297,7 +298,7 @@ def _inspect_image(stream: BinaryIO, start: int, file_type: FileType, max_pixels
         raise _too_large(size[0], size[1], max_pixels) from None
     except MemoryError:
         raise
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         # UnidentifiedImageError, OSError, SyntaxError, struct.error…: Pillow's ways of saying "broken".
         log.info("image refused as damaged: %r", error)
         raise Refused(DAMAGED_IMAGE_MESSAGE, status=STATUS_UNPROCESSABLE) from None
@@ -311,7 +312,7 @@ def _inspect_image(stream: BinaryIO, start: int, file_type: FileType, max_pixels
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except MemoryError:
         raise
-    except Exception as error:  # noqa: BLE001  (as above: any decoding failure means a broken file)
+    except Exception as error:
         log.info("image refused as damaged: %r", error)
         raise Refused(DAMAGED_IMAGE_MESSAGE, status=STATUS_UNPROCESSABLE) from None
 

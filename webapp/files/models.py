@@ -1,4 +1,5 @@
 """Stored files: one row per upload, pointing at its object (and thumbnail) in the file store."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -43,7 +44,7 @@ class StoredFile(db.Model):
     # and still records what must be removed; `flask files cleanup` finishes the job.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
-    user: Mapped["User"] = relationship("User")
+    user: Mapped[User] = relationship("User")
 
     @property
     def is_image(self) -> bool:

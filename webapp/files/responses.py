@@ -1,4 +1,5 @@
 """HTTP responses that carry stored bytes: streamed in chunks, with the right headers, never read whole."""
+
 from __future__ import annotations
 
 from typing import BinaryIO

@@ -11,6 +11,7 @@ features (Faces) call these functions. Promises:
   If the store is down the hidden row still records what must go, and `purge_deleted` finishes later:
   never a row pointing nowhere, never an object nobody owns.
 """
+
 from __future__ import annotations
 
 import io
@@ -123,8 +124,12 @@ def download_name(stored: StoredFile) -> str:
 
 
 def _extensions_for(content_type: str) -> tuple[str, ...]:
-    aliases = {"image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "image/heic": (".heic", ".heif"),
-               "image/heif": (".heif", ".heic"), "text/plain": (".txt", ".text", ".log", ".md")}
+    aliases = {
+        "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+        "image/heic": (".heic", ".heif"),
+        "image/heif": (".heif", ".heic"),
+        "text/plain": (".txt", ".text", ".log", ".md"),
+    }
     return aliases.get(content_type, (FILE_TYPES[content_type].extension,))
 
 
@@ -218,7 +223,7 @@ def _thumbnail(path: Any, info: FileInfo) -> bytes | None:
             return make_thumbnail(source, current_app.config["THUMBNAIL_SIZE"])
     except MemoryError:
         raise
-    except Exception:  # noqa: BLE001  (the photo itself passed inspection: keep it, without a preview)
+    except Exception:
         log.exception("thumbnail failed for an accepted %s", info.content_type)
         return None
 
@@ -274,7 +279,7 @@ def _remove_objects(keys: Iterable[str]) -> None:
     for key in keys:
         try:
             store.delete(key)
-        except Exception:  # noqa: BLE001  (the original error is what the person needs to hear about)
+        except Exception:
             log.exception("could not remove object %s after a failed upload; it is orphaned", key)
 
 
@@ -351,15 +356,17 @@ def usage(user: User) -> Usage:
 def _usage() -> Select:
     # Built once: the dashboard card asks on every visit.
     return select(func.count(StoredFile.id), func.coalesce(func.sum(StoredFile.size), 0)).where(
-        StoredFile.user_id == bindparam("user_id"), StoredFile.deleted_at.is_(None))
+        StoredFile.user_id == bindparam("user_id"), StoredFile.deleted_at.is_(None)
+    )
 
 
 @cache
 def uploads_per_day(one_user: bool) -> Select:
     """Files uploaded (and still kept) per UTC day from `:since`, of `:user_id` when `one_user`; built once."""
     day = utc_day(StoredFile.created_at)
-    query = select(day, func.count()).where(StoredFile.created_at >= bindparam("since"),
-                                            StoredFile.deleted_at.is_(None))
+    query = select(day, func.count()).where(
+        StoredFile.created_at >= bindparam("since"), StoredFile.deleted_at.is_(None)
+    )
     if one_user:
         query = query.where(StoredFile.user_id == bindparam("user_id"))
     return query.group_by(day)
@@ -473,9 +480,11 @@ def _purge(stored: StoredFile) -> None:
 
 def purge_deleted(limit: int = 500) -> tuple[int, int]:
     """Finish deletes the store could not complete; returns (removed, still pending)."""
-    pending = list(db.session.scalars(
-        select(StoredFile).where(StoredFile.deleted_at.is_not(None)).order_by(StoredFile.id).limit(limit)
-    ))
+    pending = list(
+        db.session.scalars(
+            select(StoredFile).where(StoredFile.deleted_at.is_not(None)).order_by(StoredFile.id).limit(limit)
+        )
+    )
     removed = 0
     for stored in pending:
         try:

@@ -8,6 +8,7 @@ limit. The parser reads the body in 64 KiB chunks, so memory stays flat whatever
 Upload routes accept a larger request than the rest of the app (several files at once) through
 `accepts_uploads`; every other route keeps MAX_CONTENT_LENGTH.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -149,8 +150,9 @@ class IncomingFile:
         self.close()
 
 
-def spool(source: IO[bytes], directory: str | os.PathLike[str], limit: int | None, chunk_size: int = MEGABYTE
-          ) -> IncomingFile:
+def spool(
+    source: IO[bytes], directory: str | os.PathLike[str], limit: int | None, chunk_size: int = MEGABYTE
+) -> IncomingFile:
     """Copy a stream that did not come through our parser (tests, other services) into an IncomingFile."""
     incoming = IncomingFile(directory, limit)
     try:
@@ -202,12 +204,20 @@ class UploadRequest(Request):
         raw = stream if isinstance(stream, io.RawIOBase) else _RawReader(stream)
         return io.BufferedReader(raw, buffer_size=READ_BUFFER_BYTES)  # type: ignore[arg-type]
 
-    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
-                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
         # Files in the local store's temp folder are renamed into place after an fsync: sync ahead for those.
         storage = current_app.extensions["storage"]
-        incoming = IncomingFile(current_app.extensions["upload_temp_dir"], current_app.config["MAX_UPLOAD_BYTES"],
-                                sync_ahead=getattr(storage, "temp_dir", None) is not None)
+        incoming = IncomingFile(
+            current_app.extensions["upload_temp_dir"],
+            current_app.config["MAX_UPLOAD_BYTES"],
+            sync_ahead=getattr(storage, "temp_dir", None) is not None,
+        )
         # Kept here too: if parsing fails half-way, werkzeug never lists the part in `files`, yet it must go.
         self.__dict__.setdefault("_incoming_files", []).append(incoming)
         return incoming  # type: ignore[return-value]

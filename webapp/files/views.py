@@ -1,4 +1,5 @@
 """Pages and htmx partials of the files feature: upload, library, one file, downloads, the photo picker."""
+
 from __future__ import annotations
 
 import re
@@ -51,8 +52,13 @@ def upload():
     uploads = request.files.getlist("file")
     if not any(upload.filename for upload in uploads) and not request.headers.get("HX-Request"):
         # The form sent without choosing a file: say so on the form itself.
-        return render_template("files/upload.html", outcomes=[], error=service.NO_FILE_MESSAGE,
-                               error_title="Nothing uploaded", **upload_page_context()), 400
+        return render_template(
+            "files/upload.html",
+            outcomes=[],
+            error=service.NO_FILE_MESSAGE,
+            error_title="Nothing uploaded",
+            **upload_page_context(),
+        ), 400
     outcomes = service.store_uploads(current_user, uploads)
     status = outcome_status(outcomes)
     if request.headers.get("HX-Request"):
@@ -66,11 +72,14 @@ def request_too_large(error: RequestEntityTooLarge):
     limit = current_app.config["MAX_UPLOAD_MB"]
     drain_refused_body(request, most=2 * current_app.config["MAX_UPLOAD_REQUEST_BYTES"])
     if request.endpoint == "files.upload":
-        message = (f"This upload is too large: each file can be up to {limit} MB, and at most "
-                   f"{current_app.config['MAX_FILES_PER_UPLOAD']} files can be sent at once.")
+        message = (
+            f"This upload is too large: each file can be up to {limit} MB, and at most "
+            f"{current_app.config['MAX_FILES_PER_UPLOAD']} files can be sent at once."
+        )
         if not request.headers.get("HX-Request"):
-            return render_template("files/upload.html", outcomes=[], error=message, error_title="Too large",
-                                   **upload_page_context()), 413
+            return render_template(
+                "files/upload.html", outcomes=[], error=message, error_title="Too large", **upload_page_context()
+            ), 413
         return error_response(413, message)
     if request.endpoint == "api.upload":
         return error_response(413, f"The file is larger than the {limit} MB limit.")
@@ -86,8 +95,15 @@ def index():
     kind = filters.kind.data if filters.kind.data in service.KINDS else None
     layout = "list" if request.args.get("view") == "list" else "grid"
     files = service.list_files(current_user, search, kind, page=request.args.get("page", 1, type=int))
-    return render_template("files/index.html", files=files, filters=filters, search=search, kind=kind or "",
-                           layout=layout, usage=service.usage(current_user))
+    return render_template(
+        "files/index.html",
+        files=files,
+        filters=filters,
+        search=search,
+        kind=kind or "",
+        layout=layout,
+        usage=service.usage(current_user),
+    )
 
 
 @bp.get("/<int:file_id>")
@@ -99,8 +115,9 @@ def detail(file_id: int):
 
 def render_detail(stored, rename_form: RenameForm, status: int = 200):
     text, truncated = service.text_preview(stored) if stored.is_text else (None, False)
-    return render_template("files/detail.html", file=stored, rename_form=rename_form, text=text,
-                           text_truncated=truncated), status
+    return render_template(
+        "files/detail.html", file=stored, rename_form=rename_form, text=text, text_truncated=truncated
+    ), status
 
 
 @bp.get("/<int:file_id>/thumbnail")
@@ -178,13 +195,21 @@ def picker():
     field_name = request.args.get("name", "photo")
     if not PICKER_FIELD.fullmatch(field_name):
         raise Refused("The picker's field name must be letters, digits, '_' or '-'.")
-    return render_template("files/_picker.html", field_name=field_name,
-                           images=service.list_images(current_user),
-                           selected_id=request.args.get("selected", type=int))
+    return render_template(
+        "files/_picker.html",
+        field_name=field_name,
+        images=service.list_images(current_user),
+        selected_id=request.args.get("selected", type=int),
+    )
 
 
 def dashboard_card(user) -> Card:
     usage = service.usage(user)
     base = FEATURE_CARDS["files"]
-    return Card(base.title, url_for("files.index"), base.description, template="files/_dashboard_card.html",
-                context={"usage": usage, "latest": service.list_images(user, limit=4)})
+    return Card(
+        base.title,
+        url_for("files.index"),
+        base.description,
+        template="files/_dashboard_card.html",
+        context={"usage": usage, "latest": service.list_images(user, limit=4)},
+    )

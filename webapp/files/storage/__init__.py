@@ -1,9 +1,10 @@
 """File storage: pick a backend from settings once per app; everything else talks to `Storage`.
 
-    storage = build_storage(app.config)          # at startup; keep it on app.extensions["storage"]
-    key = new_key(".jpg")
-    saved = storage.save(key, stream, "image/jpeg")  # SavedObject(size, sha256)
+storage = build_storage(app.config)          # at startup; keep it on app.extensions["storage"]
+key = new_key(".jpg")
+saved = storage.save(key, stream, "image/jpeg")  # SavedObject(size, sha256)
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

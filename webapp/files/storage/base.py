@@ -3,6 +3,7 @@
 A backend stores opaque bytes under a key that the app generated (`new_key`); it knows nothing about users,
 file names or database rows. Every method takes plain values, so it can be used and tested without Flask.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,9 @@ class Storage(ABC):
         Raises StorageUnavailable when the backend cannot be reached.
         """
 
-    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
-                   known: SavedObject | None = None) -> SavedObject:
+    def store_file(
+        self, key: str, path: str | os.PathLike[str], content_type: str, known: SavedObject | None = None
+    ) -> SavedObject:
         """Store a complete file from local disk under `key`: for uploads already spooled to a temp file.
 
         `known` is the size and SHA-256 the caller computed while writing the file; pass it to spare a second
@@ -218,6 +220,7 @@ def display_name(filename: str) -> str:
 
 def _ascii_fallback(name: str) -> str:
     """The closest ASCII name, for the plain `filename=` parameter: "été.txt" → "ete.txt"."""
+
     def to_ascii(text: str) -> str:
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
         # Quotes and backslashes would end or escape the quoted-string; some browsers decode '%'.

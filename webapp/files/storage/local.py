@@ -1,4 +1,5 @@
 """Local-disk storage: one file per key under a root folder, written atomically."""
+
 from __future__ import annotations
 
 import errno
@@ -90,8 +91,9 @@ class LocalStorage(Storage):
         self._move_into_place(source, target)
         return saved
 
-    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
-                   known: SavedObject | None = None) -> SavedObject:
+    def store_file(
+        self, key: str, path: str | os.PathLike[str], content_type: str, known: SavedObject | None = None
+    ) -> SavedObject:
         # A file in our temp folder is renamed into place; anything else is copied.
         if Path(path).resolve().parent == self._temp_dir:
             return self.adopt(key, path, known)

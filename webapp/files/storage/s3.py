@@ -1,11 +1,12 @@
 """S3 (or MinIO, or any S3-compatible store) through one boto3 client built at startup."""
+
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 import boto3
@@ -140,8 +141,9 @@ class S3Storage(Storage):
             )
         return reader.result()
 
-    def store_file(self, key: str, path: str | os.PathLike[str], content_type: str,
-                   known: SavedObject | None = None) -> SavedObject:
+    def store_file(
+        self, key: str, path: str | os.PathLike[str], content_type: str, known: SavedObject | None = None
+    ) -> SavedObject:
         validate_key(key)
         if known is None:
             with open(path, "rb") as handle:
@@ -199,14 +201,15 @@ class S3Storage(Storage):
     def abort_stale_uploads(self, older_than_seconds: float) -> int:
         """Abort multipart uploads started before the cutoff and never finished: a process killed while sending
         a file leaves its parts stored (and billed) but invisible. Needs s3:ListBucketMultipartUploads."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
         aborted = 0
         with self._translate_errors(READ_UNAVAILABLE_MESSAGE):
             for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
                 for upload in page.get("Uploads", []):
                     if upload["Initiated"] < cutoff:
-                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
-                                                            UploadId=upload["UploadId"])
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
                         aborted += 1
         return aborted
 
