@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import import_module
 from typing import Any
 
 from dotenv import load_dotenv
@@ -11,6 +12,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, load_config
 from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
+
+# Every feature package, in order: each wires itself in its `init_app(app)` (blueprints, dashboard card, activity
+# source, CLI group, template filters, adapters). The order is the order of the dashboard's cards and chart.
+FEATURES = ("auth", "dashboard", "admin", "chat", "files", "faces", "api")
 
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -43,18 +48,17 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     # Request hooks first: the request id must exist before any extension (CSRF) can reject the request.
     register_request_hooks(app)
     init_extensions(app)
-    init_features(app)
-    # Before any blueprint adds its routes: every <int:id> in a URL then stops at what an id column holds.
+    # Before any feature registers its blueprints: every <int:id> in a URL then stops at what an id column holds.
     from webapp.bounds import DatabaseIdConverter
 
     app.url_map.converters["int"] = DatabaseIdConverter
-    register_blueprints(app)
 
     from webapp.errors import register_error_handlers
+    from webapp.templating import register_filters
 
     register_error_handlers(app)
-    register_template_helpers(app)
-    register_commands(app)
+    register_filters(app)
+    init_features(app)
     return app
 
 
@@ -96,45 +100,5 @@ def unauthorized() -> Response:
 
 
 def init_features(app: Flask) -> None:
-    """Clients, stores, engines and pages of each feature, built once per app (kept on app.extensions)."""
-    from webapp import chat, files
-    from webapp.dashboard.activity import register_activity
-    from webapp.dashboard.cards import register_card
-    from webapp.faces import runtime as faces_runtime
-    from webapp.faces import service as faces_service
-    from webapp.faces import tasks as faces_tasks
-    from webapp.faces import views as faces_views
-
-    files.init_app(app)
-    chat.init_app(app)
-    faces_runtime.init_app(app)
-    faces_tasks.init_app(app)
-    register_card(app, "faces", faces_views.dashboard_card)
-    register_activity(app, "faces", "Face checks", faces_service.checks_per_day)
-
-
-def register_blueprints(app: Flask) -> None:
-    from webapp.admin import bp as admin_bp
-    from webapp.api import bp as api_bp
-    from webapp.auth import bp as auth_bp
-    from webapp.dashboard import bp as dashboard_bp
-    from webapp.faces import bp as faces_bp
-    from webapp.files import bp as files_bp
-
-    # The API authenticates with bearer tokens only, never cookies, so CSRF does not apply to it.
-    csrf.exempt(api_bp)
-    for blueprint in (auth_bp, dashboard_bp, admin_bp, api_bp, files_bp, faces_bp):
-        app.register_blueprint(blueprint)
-
-
-def register_template_helpers(app: Flask) -> None:
-    from webapp.templating import register_filters
-
-    register_filters(app)
-
-
-def register_commands(app: Flask) -> None:
-    from webapp.auth.cli import tokens_cli, users_cli
-
-    app.cli.add_command(users_cli)
-    app.cli.add_command(tokens_cli)
+    for name in FEATURES:
+        import_module(f"webapp.{name}").init_app(app)

@@ -10,12 +10,15 @@ admin_history_bp = Blueprint("chat_admin", __name__, url_prefix="/admin/history"
 
 
 def init_app(app: Flask) -> None:
-    """Build the model providers once, and register chat's pages, template filters, dashboard cards and CLI."""
+    """Build the model providers once; register chat's pages, template filter, dashboard cards, chart line, CLI."""
     from config import ConfigError
     from webapp.chat.cli import chat_cli
-    from webapp.chat.dashboard import register_cards
+    from webapp.chat.dashboard import chat_card, history_card
+    from webapp.chat.history import messages_per_day
     from webapp.chat.markdown import render_markdown
     from webapp.chat.providers import build_providers
+    from webapp.dashboard.activity import register_activity
+    from webapp.dashboard.cards import register_card
 
     try:
         app.extensions["chat_providers"] = build_providers(app.config)
@@ -29,7 +32,9 @@ def init_app(app: Flask) -> None:
     for blueprint in (bp, history_bp, admin_history_bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(render_markdown, "markdown")
-    register_cards(app)
+    register_card(app, "chat", chat_card)
+    register_card(app, "history", history_card)
+    register_activity(app, "chat", "Chat messages", messages_per_day)
     app.cli.add_command(chat_cli)
 
 

@@ -1,22 +1,18 @@
-"""Chat on the dashboard: two cards (counts; where you left off) and the messages line of the activity chart."""
+"""Chat on the dashboard: two cards (counts; where you left off). `init_app` registers them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-
 from webapp.chat import history, service
-from webapp.dashboard.activity import register_activity
-from webapp.dashboard.cards import FEATURE_CARDS, Card, register_card
+from webapp.dashboard.cards import Card
 
 
 def chat_card(user: Any) -> Card:
-    base = FEATURE_CARDS["chat"]
     return Card(
-        base.title,
-        base.url,
-        base.description,
+        "Chat",
+        "chat.new_conversation",
+        "Talk with AI models; every conversation is kept.",
         template="chat/_card_chat.html",
         context={
             "stats": history.stats(user),
@@ -27,17 +23,10 @@ def chat_card(user: Any) -> Card:
 
 
 def history_card(user: Any) -> Card:
-    base = FEATURE_CARDS["history"]
     return Card(
-        base.title,
-        base.url,
-        base.description,
+        "History",
+        "history.index",
+        "Search, export and review your conversations.",
         template="chat/_card_history.html",
         context={"latest": service.recent_conversations(user, limit=5)},
     )
-
-
-def register_cards(app: Flask) -> None:
-    register_card(app, "chat", chat_card)
-    register_card(app, "history", history_card)
-    register_activity(app, "chat", "Chat messages", history.messages_per_day)

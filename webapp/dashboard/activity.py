@@ -1,6 +1,6 @@
 """The dashboard's activity chart: what each feature counted per UTC day over the last days, drawn as bars.
 
-Each feature registers a source in `create_app`: a function of `one_user` returning its grouped statement (rows of
+Each feature registers a source in its `init_app`: a function of `one_user` returning its grouped statement (rows of
 day and count from `:since`, for `:user_id` when `one_user`), built once in its own service; everyone's activity
 is what admins see. This module runs the statements, lines the figures up day by day (days with nothing are zero)
 and works out the bars; templates/dashboard/_activity.html draws them as SVG.
@@ -20,9 +20,6 @@ from webapp.extensions import db
 from webapp.timeutil import last_days, start_of
 
 ActivityQuery = Callable[[bool], Select]
-
-# Shown in this order, whichever feature registered first.
-ORDER = ("chat", "files", "faces")
 
 # The SVG's own units: the browser scales the drawing to the width it is given.
 CHART_WIDTH = 300
@@ -80,12 +77,12 @@ def activity_for(user: Any, today: date | None = None) -> Activity:
     days = last_days(current_app.config["DASHBOARD_DAYS"], today)
     everyone = bool(user.is_admin)
     sources: dict[str, Source] = current_app.extensions.get("dashboard_activity", {})
-    names = sorted(sources, key=lambda name: ORDER.index(name) if name in ORDER else len(ORDER))
     series = []
-    for name in names:
-        per_day = counts_per_day(sources[name].query, None if everyone else user, start_of(days[0]))
+    # In the order the features registered (create_app's order).
+    for name, source in sources.items():
+        per_day = counts_per_day(source.query, None if everyone else user, start_of(days[0]))
         counts = [int(per_day.get(day, 0)) for day in days]
-        series.append(Series(name, sources[name].label, counts, bars(days, counts)))
+        series.append(Series(name, source.label, counts, bars(days, counts)))
     return Activity(days, series, everyone)
 
 

@@ -1,7 +1,7 @@
-"""Dashboard cards, one per feature.
+"""Dashboard cards, one or more per feature.
 
-Each feature registers a builder under its name in `create_app`; the builder returns the card's partial and
-context for the signed-in user. A feature with no builder yet shows its plain description card.
+Each feature registers a builder under its name in its `init_app`; the builder returns the card's partial and
+context for the signed-in user. Cards are shown in the order the features registered them (create_app's order).
 """
 
 from __future__ import annotations
@@ -10,26 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
 
 
 @dataclass
 class Card:
     title: str
-    url: str
+    endpoint: str  # where the card's title leads, e.g. "files.index"
     description: str
     template: str = "dashboard/_card.html"
     context: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def url(self) -> str:
+        return url_for(self.endpoint)
+
 
 CardBuilder = Callable[[Any], Card]
-
-FEATURE_CARDS = {
-    "chat": Card("Chat", "/chat", "Talk with AI models; every conversation is kept."),
-    "history": Card("History", "/history", "Search, export and review your conversations."),
-    "files": Card("Files", "/files", "Upload photos and documents and find them again."),
-    "faces": Card("Faces", "/faces/compare", "Compare two photos, or analyse the faces in one."),
-}
 
 
 def register_card(app: Flask, name: str, builder: CardBuilder) -> None:
@@ -37,5 +34,5 @@ def register_card(app: Flask, name: str, builder: CardBuilder) -> None:
 
 
 def cards_for(user: Any) -> list[Card]:
-    builders = current_app.extensions.get("dashboard_cards", {})
-    return [builders[name](user) if name in builders else card for name, card in FEATURE_CARDS.items()]
+    builders: dict[str, CardBuilder] = current_app.extensions.get("dashboard_cards", {})
+    return [build(user) for build in builders.values()]

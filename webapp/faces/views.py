@@ -193,7 +193,7 @@ def history():
 def dashboard_card(user) -> Card:
     return Card(
         "Faces",
-        url_for("faces.compare_page"),
+        "faces.compare_page",
         "Compare two photos, or analyse the faces in one.",
         template="faces/_dashboard_card.html",
         context={"recent": service.recent(user)},

@@ -10,7 +10,8 @@ MEGABYTE = 1024 * 1024
 
 
 def init_app(app: Flask) -> None:
-    """Build the file store once, stream uploads to disk, and register the card, error page and commands."""
+    """Build the file store once, stream uploads to disk; register the pages, template filter, dashboard card,
+    chart line, 413 page and commands."""
     from werkzeug.exceptions import RequestEntityTooLarge
 
     from config import ConfigError
@@ -41,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.extensions["upload_temp_dir"] = upload_temp_dir(app, storage)
     app.request_class = UploadRequest
 
+    app.register_blueprint(bp)
     app.add_template_filter(file_label, "file_label")
     register_card(app, "files", dashboard_card)
     register_activity(app, "files", "Uploads", uploads_per_day)

@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.dashboard.cards import FEATURE_CARDS, Card
+from webapp.dashboard.cards import Card
 from webapp.errors import Refused, error_response
 from webapp.files import bp, service
 from webapp.files.forms import LibraryFilterForm, RenameForm, UploadForm
@@ -205,11 +205,10 @@ def picker():
 
 def dashboard_card(user) -> Card:
     usage = service.usage(user)
-    base = FEATURE_CARDS["files"]
     return Card(
-        base.title,
-        url_for("files.index"),
-        base.description,
+        "Files",
+        "files.index",
+        "Upload photos and documents and find them again.",
         template="files/_dashboard_card.html",
         context={"usage": usage, "latest": service.list_images(user, limit=4)},
     )
