@@ -56,15 +56,20 @@ CSRF_MESSAGE = "This form has expired or was already used. Go back, reload the p
 
 
 class ServiceError(Exception):
-    """An error a service raises on purpose, with a message a person can act on."""
+    """An error a service raises on purpose, with a message a person can act on.
+
+    `field` names the input it concerns, by the name of the service function's parameter (which is also the
+    form field's name: `Refused("…", field="password")`), so a page can show the message beside that field.
+    """
 
     status = 400
 
-    def __init__(self, message: str, status: int | None = None, **details: Any) -> None:
+    def __init__(self, message: str, status: int | None = None, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        self.field = field
         self.details = details
 
 
@@ -82,6 +87,15 @@ class Unavailable(ServiceError):
     """An outside service (model provider, file store, database) is down or too slow."""
 
     status = 503
+
+
+def show_beside_field(form: Any, error: ServiceError) -> None:
+    """Show a service's refusal beside the form field it names; one that names no field of `form` is raised again,
+    for the error pipeline to render like any other."""
+    if not error.field or error.field not in form:
+        raise error
+    field = form[error.field]
+    field.errors = [*field.errors, error.message]
 
 
 def wants_json() -> bool:

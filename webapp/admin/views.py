@@ -9,7 +9,7 @@ from webapp.audit import service as audit
 from webapp.auth import service as users
 from webapp.auth.forms import ConfirmForm
 from webapp.bounds import database_id
-from webapp.errors import Refused
+from webapp.errors import Refused, show_beside_field
 from webapp.security import admin_required
 
 
@@ -29,8 +29,7 @@ def create_user():
                 form.email.data, form.name.data, form.password.data, form.role.data, actor=current_user
             )
         except Refused as refusal:
-            field = form.password if "password" in refusal.message else form.email
-            field.errors.append(refusal.message)
+            show_beside_field(form, refusal)
         else:
             flash(f"{user.name} ({user.email}) can now sign in.", "success")
             return redirect(url_for("admin.user_list"))
@@ -95,7 +94,7 @@ def reset_password(user_id: int):
         try:
             users.reset_password(user, form.new_password.data, actor=current_user)
         except Refused as refusal:
-            form.new_password.errors.append(refusal.message)
+            show_beside_field(form, refusal)
         else:
             flash(f"{user.name}'s password is reset; their sessions ended.", "success")
             return redirect(url_for("admin.user_detail", user_id=user.id))

@@ -31,10 +31,10 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, field: str = "password") -> None:
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
-        raise Refused(f"The password must be at least {minimum} characters long.")
+        raise Refused(f"The password must be at least {minimum} characters long.", field=field)
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -97,11 +97,11 @@ def record_logout(user: User) -> None:
 def create_user(email: str, name: str, password: str, role: str = "staff", actor: User | None = None) -> User:
     email = normalize_email(email)
     if "@" not in email:
-        raise Refused("Enter a valid email address.")
+        raise Refused("Enter a valid email address.", field="email")
     if role not in ROLES:
-        raise Refused(f"The role must be one of: {', '.join(ROLES)}.")
+        raise Refused(f"The role must be one of: {', '.join(ROLES)}.", field="role")
     if find_user_by_email(email) is not None:
-        raise Refused(f"A user with the email {email} already exists.", status=409)
+        raise Refused(f"A user with the email {email} already exists.", status=409, field="email")
     check_password_rules(password)
     user = User(email=email, name=without_nul(name).strip() or email, password_hash=hash_password(password), role=role)
     db.session.add(user)
@@ -129,7 +129,7 @@ def _refuse_if_last_admin(user: User, what: str) -> None:
 
 def set_role(user: User, role: str, actor: User) -> User:
     if role not in ROLES:
-        raise Refused(f"The role must be one of: {', '.join(ROLES)}.")
+        raise Refused(f"The role must be one of: {', '.join(ROLES)}.", field="role")
     if role == user.role:
         return user
     if role != "admin":
@@ -155,7 +155,7 @@ def set_active(user: User, active: bool, actor: User) -> User:
 def update_profile(user: User, name: str) -> User:
     name = without_nul(name).strip()
     if not name:
-        raise Refused("The name cannot be empty.")
+        raise Refused("The name cannot be empty.", field="name")
     if name != user.name:
         user.name = name
         audit.record("user.renamed", user=user, target=user)
@@ -166,8 +166,8 @@ def update_profile(user: User, name: str) -> User:
 def change_password(user: User, current_password: str, new_password: str) -> User:
     """Change the user's own password and end their other sessions (the caller re-signs this one in)."""
     if not check_password_hash(user.password_hash, current_password or ""):
-        raise Refused("The current password is not right.")
-    check_password_rules(new_password)
+        raise Refused("The current password is not right.", field="current_password")
+    check_password_rules(new_password, field="new_password")
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
     audit.record("auth.password_changed", user=user, target=user)
@@ -177,7 +177,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
 
 def reset_password(user: User, new_password: str, actor: User) -> User:
     """An admin sets a new password; all of the user's sessions end."""
-    check_password_rules(new_password)
+    check_password_rules(new_password, field="new_password")
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
     audit.record("user.password_reset", user=actor, target=user)
@@ -207,7 +207,7 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token for scripts. The plain token is returned once and never stored."""
     name = without_nul(name).strip()
     if not name:
-        raise Refused("Give the token a name, so you can recognise it later.")
+        raise Refused("Give the token a name, so you can recognise it later.", field="name")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name[:80], token_hash=_token_digest(plain), prefix=plain[:10])
     db.session.add(token)

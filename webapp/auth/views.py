@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp, service
 from webapp.auth.forms import ConfirmForm, LoginForm, PasswordForm, ProfileForm, TokenForm
-from webapp.errors import Refused
+from webapp.errors import Refused, show_beside_field
 from webapp.extensions import limiter
 from webapp.security import safe_next_url
 
@@ -86,9 +86,7 @@ def change_password():
         try:
             service.change_password(user, password_form.current_password.data, password_form.new_password.data)
         except Refused as refusal:
-            # Shown beside the field it concerns rather than as a separate error page.
-            field = password_form.current_password if "current" in refusal.message else password_form.new_password
-            field.errors.append(refusal.message)
+            show_beside_field(password_form, refusal)
         else:
             # The version bump ended every session, this one included: sign this one back in.
             remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies

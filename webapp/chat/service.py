@@ -105,7 +105,7 @@ def resolve_model(value: str | None, conversation: Conversation | None = None) -
         if choice.model == value:
             return choice
     offered = ", ".join(choice.value for choice in choices)
-    raise Refused(f"The model {value!r} is not available here. Choose one of: {offered}.")
+    raise Refused(f"The model {value!r} is not available here. Choose one of: {offered}.", field="model")
 
 
 # -- input rules -------------------------------------------------------------------------------------------------
@@ -117,12 +117,13 @@ def clean_message_text(text: str | None) -> str:
     NUL characters are dropped: PostgreSQL cannot store them in text, and they mean nothing in a message."""
     text = without_nul(text or "").replace("\r\n", "\n").strip()
     if not text:
-        raise Refused("Type a message before sending it.")
+        raise Refused("Type a message before sending it.", field="message")
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
     if len(text) > limit:
         raise Refused(
             f"The message is {len(text):,} characters long; the limit is {limit:,} characters.",
             status=413,
+            field="message",
             limit=limit,
         )
     return text
@@ -137,6 +138,7 @@ def clean_system_prompt(text: str | None) -> str | None:
         raise Refused(
             f"The system prompt is {len(text):,} characters long; the limit is {limit:,} characters.",
             status=413,
+            field="system_prompt",
             limit=limit,
         )
     return text
@@ -145,9 +147,9 @@ def clean_system_prompt(text: str | None) -> str | None:
 def clean_title(title: str | None) -> str:
     title = " ".join(without_nul(title or "").split())
     if not title:
-        raise Refused("The title cannot be empty.")
+        raise Refused("The title cannot be empty.", field="title")
     if len(title) > MAX_TITLE_LENGTH:
-        raise Refused(f"The title can be at most {MAX_TITLE_LENGTH} characters long.")
+        raise Refused(f"The title can be at most {MAX_TITLE_LENGTH} characters long.", field="title")
     return title
 
 

@@ -102,10 +102,10 @@ def clean_name(filename: str | None, shorten: bool = True) -> str:
     name = "".join(char for char in name if unicodedata.category(char)[0] != "C")
     name = unicodedata.normalize("NFC", name).strip()
     if not name.strip("."):
-        raise Refused(NO_NAME_MESSAGE if shorten else NAME_REQUIRED_MESSAGE)
+        raise Refused(NO_NAME_MESSAGE if shorten else NAME_REQUIRED_MESSAGE, field="name")
     if len(name) > MAX_NAME_LENGTH:
         if not shorten:
-            raise Refused(NAME_TOO_LONG_MESSAGE)
+            raise Refused(NAME_TOO_LONG_MESSAGE, field="name")
         stem, dot, extension = name.rpartition(".")
         if not dot or not stem or len(extension) > 16:
             stem, extension = name, ""

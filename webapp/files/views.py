@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.dashboard.cards import Card
-from webapp.errors import Refused, error_response
+from webapp.errors import Refused, error_response, show_beside_field
 from webapp.files import bp, service
 from webapp.files.forms import LibraryFilterForm, RenameForm, UploadForm
 from webapp.files.responses import stream_stored_file, thumbnail_response
@@ -171,7 +171,7 @@ def rename(file_id: int):
         try:
             service.rename(current_user, stored, form.name.data)
         except Refused as refusal:
-            form.name.errors.append(refusal.message)
+            show_beside_field(form, refusal)
         else:
             flash(f"Renamed to “{stored.original_name}”.", "success")
             return redirect(url_for("files.detail", file_id=stored.id))
