@@ -33,8 +33,18 @@ from .base import (
     ChatTurn,
     Chunk,
     ProviderError,
-    format_seconds,
+    cannot_connect,
+    connect_timed_out,
+    connection_broke_off,
+    credentials_refused,
+    model_unknown_to_service,
     quote_service_message,
+    read_timed_out,
+    reply_cut_short,
+    request_rejected,
+    service_busy,
+    service_not_working,
+    service_unusable,
     unknown_model_error,
 )
 
@@ -149,11 +159,7 @@ class BedrockProvider:
             events.close()
 
         if stop_reason is None:
-            raise ProviderError(
-                "connection",
-                "The model service ended the reply before it was complete.",
-                mid_stream=True,
-            )
+            raise reply_cut_short()
         yield Chunk.end(
             prompt_tokens=usage.get("inputTokens"),
             completion_tokens=usage.get("outputTokens"),
@@ -165,30 +171,14 @@ class BedrockProvider:
         if isinstance(error, ClientError):
             return self._translate_client_error(error, model, mid_stream=mid_stream)
         if isinstance(error, (ReadTimeoutError, TransportReadTimeoutError)):
-            if mid_stream:
-                return ProviderError(
-                    "timeout",
-                    f"The model service stopped sending the reply for {format_seconds(self.read_timeout)}.",
-                    mid_stream=True,
-                )
-            return ProviderError("timeout", f"The model service did not answer in {format_seconds(self.read_timeout)}.")
+            return read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, ConnectTimeoutError):
-            return ProviderError(
-                "timeout",
-                f"Could not connect to the model service at {self.endpoint_url} "
-                f"within {format_seconds(self.connect_timeout)}.",
-            )
+            return connect_timed_out(self.endpoint_url, self.connect_timeout)
         if isinstance(error, EndpointConnectionError):
-            # The space before the full stop keeps the URL clean when it is
-            # turned into a link.
-            return ProviderError("connection", f"Could not connect to the model service at {self.endpoint_url} .")
+            return cannot_connect(self.endpoint_url)
         if isinstance(error, (HTTPClientError, TransportError)):
             if mid_stream:
-                return ProviderError(
-                    "connection",
-                    "The connection to the model service broke off in the middle of the reply.",
-                    mid_stream=True,
-                )
+                return connection_broke_off()
             return ProviderError("connection", "The model service closed the connection without answering.")
         if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
             return ProviderError(
@@ -199,11 +189,7 @@ class BedrockProvider:
             return ProviderError(
                 "bad_request", f"The request for the model service was invalid: {quote_service_message(str(error))}"
             )
-        return ProviderError(
-            "unavailable",
-            f"The model service could not be used: {quote_service_message(str(error))}",
-            mid_stream=mid_stream,
-        )
+        return service_unusable(error, mid_stream=mid_stream)
 
     def _translate_client_error(self, error: ClientError, model: str, *, mid_stream: bool) -> ProviderError:
         details = error.response.get("Error", {})
@@ -218,35 +204,15 @@ class BedrockProvider:
         service_message = str(details.get("Message") or "")
 
         if code in _RATE_LIMIT_CODES:
-            return ProviderError(
-                "rate_limit",
-                f"The model service is busy{shown_status}; try again in a moment.",
-                status=status,
-                mid_stream=mid_stream,
-            )
+            return service_busy(status, mid_stream=mid_stream)
         if code in _AUTH_CODES:
-            return ProviderError(
-                "auth",
-                f"The model service refused our credentials{shown_status}. "
-                "An administrator needs to check the AWS credentials and the access to this model.",
-                status=status,
-                mid_stream=mid_stream,
+            return credentials_refused(
+                status, "the AWS credentials and the access to this model", mid_stream=mid_stream
             )
         if code == "ResourceNotFoundException":
-            return ProviderError(
-                "bad_request",
-                f"The model service does not know the model {model!r}{shown_status}.",
-                status=status,
-                mid_stream=mid_stream,
-            )
+            return model_unknown_to_service(model, status, mid_stream=mid_stream)
         if code in _BAD_REQUEST_CODES:
-            reason = f": {quote_service_message(service_message)}" if service_message else "."
-            return ProviderError(
-                "bad_request",
-                f"The model service rejected the request{shown_status}{reason}",
-                status=status,
-                mid_stream=mid_stream,
-            )
+            return request_rejected(status, service_message, mid_stream=mid_stream)
         if code == "ModelTimeoutException":
             return ProviderError(
                 "timeout",
@@ -268,15 +234,8 @@ class BedrockProvider:
                 mid_stream=True,
             )
         if status is not None and 400 <= status < 500:
-            reason = f": {quote_service_message(service_message)}" if service_message else "."
-            return ProviderError(
-                "bad_request", f"The model service rejected the request{shown_status}{reason}", status=status
-            )
-        return ProviderError(
-            "unavailable",
-            f"The model service is not working right now{shown_status}; try again later.",
-            status=status,
-        )
+            return request_rejected(status, service_message)
+        return service_not_working(status)
 
 
 def _converse_messages(turns: list[ChatTurn]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

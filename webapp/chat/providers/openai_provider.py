@@ -17,8 +17,18 @@ from .base import (
     ChatTurn,
     Chunk,
     ProviderError,
-    format_seconds,
+    cannot_connect,
+    connect_timed_out,
+    connection_broke_off,
+    credentials_refused,
+    model_unknown_to_service,
     quote_service_message,
+    read_timed_out,
+    reply_cut_short,
+    request_rejected,
+    service_busy,
+    service_not_working,
+    service_unusable,
     unknown_model_error,
 )
 
@@ -104,11 +114,7 @@ class OpenAIProvider:
         # A server that closes a close-delimited response early ends the
         # stream "cleanly"; only the missing finish reason shows it was cut.
         if finish_reason is None:
-            raise ProviderError(
-                "connection",
-                "The model service ended the reply before it was complete.",
-                mid_stream=True,
-            )
+            raise reply_cut_short()
         yield Chunk.end(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -119,28 +125,10 @@ class OpenAIProvider:
         """Turn an openai exception into a ProviderError with a sentence for people."""
         if isinstance(error, openai.APITimeoutError):
             if _caused_by_connect_timeout(error):
-                return ProviderError(
-                    "timeout",
-                    f"Could not connect to the model service at {self.base_url} "
-                    f"within {format_seconds(self.connect_timeout)}.",
-                )
-            if mid_stream:
-                return ProviderError(
-                    "timeout",
-                    f"The model service stopped sending the reply for {format_seconds(self.read_timeout)}.",
-                    mid_stream=True,
-                )
-            return ProviderError("timeout", f"The model service did not answer in {format_seconds(self.read_timeout)}.")
+                return connect_timed_out(self.base_url, self.connect_timeout)
+            return read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, openai.APIConnectionError):
-            if mid_stream:
-                return ProviderError(
-                    "connection",
-                    "The connection to the model service broke off in the middle of the reply.",
-                    mid_stream=True,
-                )
-            # The space before the full stop keeps the URL clean when a mail
-            # client or chat tool turns it into a link.
-            return ProviderError("connection", f"Could not connect to the model service at {self.base_url} .")
+            return connection_broke_off() if mid_stream else cannot_connect(self.base_url)
         if isinstance(error, openai.APIStatusError):
             return self._translate_status(error, model)
         if isinstance(error, openai.APIError):
@@ -152,17 +140,12 @@ class OpenAIProvider:
                 f"The model service reported an error: {detail}",
                 mid_stream=mid_stream,
             )
-        return ProviderError("unavailable", f"The model service could not be used: {quote_service_message(str(error))}")
+        return service_unusable(error)
 
     def _translate_status(self, error: openai.APIStatusError, model: str) -> ProviderError:
         status = error.status_code
-        detail = _service_message(error.body)
         if status in (401, 403):
-            return ProviderError(
-                "auth",
-                f"The model service refused our credentials ({status}). An administrator needs to check the API key.",
-                status=status,
-            )
+            return credentials_refused(status, "the API key")
         if status == 429:
             # OpenAI also answers 429 when the account has no credit left;
             # waiting does not help there, so say what does.
@@ -173,23 +156,12 @@ class OpenAIProvider:
                     "An administrator needs to check the billing.",
                     status=status,
                 )
-            return ProviderError("rate_limit", "The model service is busy (429); try again in a moment.", status=status)
+            return service_busy(status)
         if status == 404:
-            return ProviderError(
-                "bad_request",
-                f"The model service does not know the model {model!r} (404).",
-                status=status,
-            )
+            return model_unknown_to_service(model, status)
         if 400 <= status < 500:
-            reason = f": {detail}" if detail else "."
-            return ProviderError(
-                "bad_request", f"The model service rejected the request ({status}){reason}", status=status
-            )
-        return ProviderError(
-            "unavailable",
-            f"The model service is not working right now ({status}); try again later.",
-            status=status,
-        )
+            return request_rejected(status, _service_message(error.body))
+        return service_not_working(status)
 
 
 def _service_message(body: object) -> str | None:
