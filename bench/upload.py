@@ -45,8 +45,8 @@ from bench.common import (
     rss_kib,
     start_moto,
 )
+from webapp.units import MEGABYTE
 
-MEGABYTE = 1024 * 1024
 CHUNK = MEGABYTE
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 PART_MB = 8  # the app's default S3_MULTIPART_THRESHOLD_MB, also its part size

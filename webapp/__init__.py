@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, load_config
 from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
+from webapp.units import MEGABYTE
 
 # Every feature package, in order: each wires itself in its `init_app(app)` (blueprints, dashboard card, activity
 # source, CLI group, template filters, adapters). The order is the order of the dashboard's cards and chart.
@@ -35,7 +36,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
         app.config.update(overrides)
     if "MAX_CONTENT_LENGTH" not in (overrides or {}):
         # Every route but the upload ones (see webapp/files/uploads.py) takes at most one file's worth.
-        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * MEGABYTE
     app.config["WORKBENCH_ENV"] = settings.ENV_NAME
 
     if app.config["TRUSTED_PROXIES"]:

@@ -31,8 +31,7 @@ from webapp.files.storage import (
 )
 from webapp.files.storage.base import READ_UNAVAILABLE_MESSAGE, SAVE_UNAVAILABLE_MESSAGE
 from webapp.files.storage.local import LocalStorage
-
-MEGABYTE = 1024 * 1024
+from webapp.units import MEGABYTE
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("files", __name__, url_prefix="/files")
+from webapp.units import MEGABYTE
 
-MEGABYTE = 1024 * 1024
+bp = Blueprint("files", __name__, url_prefix="/files")
 
 
 def init_app(app: Flask) -> None:

@@ -30,6 +30,7 @@ from typing import BinaryIO, Literal
 from PIL import ExifTags, Image, ImageFile
 
 from webapp.errors import Refused
+from webapp.units import MEGABYTE
 
 log = logging.getLogger("webapp.files.inspection")
 
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 SNIFF_BYTES = 64 * 1024
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = MEGABYTE
 
 EMPTY_MESSAGE = "The file is empty."
 DAMAGED_IMAGE_MESSAGE = "This image is damaged or incomplete."

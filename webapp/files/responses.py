@@ -12,8 +12,9 @@ from webapp.files.service import download_name
 from webapp.files.storage import content_disposition
 from webapp.middleware import content_security_policy
 from webapp.timeutil import as_utc
+from webapp.units import MEGABYTE
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = MEGABYTE
 
 
 def stream_stored_file(stored: StoredFile, stream: BinaryIO, inline: bool) -> Response:

@@ -45,7 +45,6 @@ log = logging.getLogger("webapp.files")
 
 MAX_NAME_LENGTH = 255
 TEXT_PREVIEW_BYTES = 64 * 1024
-MEGABYTE = 1024 * 1024
 KINDS = ("image", "document")
 
 NO_FILE_MESSAGE = "No file was sent. Choose a file to upload."

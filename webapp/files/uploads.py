@@ -25,11 +25,11 @@ from typing import IO, Any, TypeVar
 from flask import Flask, Request, current_app
 
 from webapp.files.storage import SavedObject
+from webapp.units import MEGABYTE
 
 log = logging.getLogger("webapp.files.uploads")
 
 F = TypeVar("F", bound=Callable[..., Any])
-MEGABYTE = 1024 * 1024
 READ_BUFFER_BYTES = MEGABYTE
 SYNC_AHEAD_BYTES = 32 * MEGABYTE
 

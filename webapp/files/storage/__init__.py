@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from webapp.units import MEGABYTE
+
 from .base import (
     InvalidKey,
     ObjectNotFound,
@@ -32,8 +34,6 @@ __all__ = [
     "new_key",
     "validate_key",
 ]
-
-MEGABYTE = 1024 * 1024
 
 
 def build_storage(settings: Mapping[str, Any]) -> Storage:

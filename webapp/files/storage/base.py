@@ -18,9 +18,10 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from webapp.errors import NotFound, Unavailable
+from webapp.units import MEGABYTE
 
 # 1 MiB: large enough that hashing and syscalls are not the bottleneck, small enough to never matter for memory.
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = MEGABYTE
 
 SAVE_UNAVAILABLE_MESSAGE = "The file store is unavailable right now; nothing was saved. Try again in a minute."
 READ_UNAVAILABLE_MESSAGE = "The file store is unavailable right now. Try again in a minute."

@@ -23,6 +23,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from webapp.units import MEGABYTE
+
 from .base import (
     READ_UNAVAILABLE_MESSAGE,
     SAVE_UNAVAILABLE_MESSAGE,
@@ -38,7 +40,6 @@ from .base import (
 
 log = logging.getLogger("webapp.files.storage")
 
-MEGABYTE = 1024 * 1024
 # S3 refuses multipart parts under 5 MiB (except the last), whatever the threshold is set to.
 MINIMUM_PART_SIZE = 5 * MEGABYTE
 
