@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
+from operator import attrgetter
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort
 from flask_login import current_user, login_required
 
+from webapp.bounds import is_database_id
 from webapp.errors import NotFound
 from webapp.extensions import db
 
@@ -30,12 +32,32 @@ def admin_required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def owned_or_404(model: type[M], object_id: int, user: Any, owner_field: str = "user_id") -> M:
-    """Return the user's object, or 404 (never 403: ids are not confirmed to strangers)."""
-    item = db.session.get(model, object_id)
-    if item is None or getattr(item, owner_field) != user.id:
-        raise NotFound(f"There is no such {model.__name__.lower()}, or it is not yours.")
+def owned_or_404(
+    model: type[M],
+    object_id: int,
+    user: Any,
+    message: str | None = None,
+    *,
+    admins_too: bool = False,
+    owner: Callable[[M], int] = attrgetter("user_id"),
+    options: Sequence[Any] = (),
+) -> M:
+    """The user's object (any user's for an admin when `admins_too`), or NotFound with `message`: never 403, so
+    ids are not confirmed to strangers. `owner` reads the owner's id (a message's is its conversation's)."""
+    message = message or f"There is no such {model.__name__.lower()}, or it is not yours."
+    item = db.session.get(model, object_id, options=options) if is_database_id(object_id) else None
+    if item is None:
+        raise NotFound(message)
+    require_owner(item, user, message, admins_too=admins_too, owner=owner)
     return item
+
+
+def require_owner(
+    item: M, user: Any, message: str, *, admins_too: bool = False, owner: Callable[[M], int] = attrgetter("user_id")
+) -> None:
+    """NotFound with `message` unless `user` owns `item` (or is an admin, when `admins_too`)."""
+    if owner(item) != user.id and not (admins_too and user.is_admin):
+        raise NotFound(message)
 
 
 def safe_next_url(target: str | None) -> str | None:

@@ -15,6 +15,7 @@ from webapp.auth.models import ROLES, ApiToken, User
 from webapp.bounds import without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
+from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "wb_"
@@ -224,9 +225,7 @@ def list_tokens(user: User) -> list[ApiToken]:
 
 
 def revoke_token(user: User, token_id: int) -> ApiToken:
-    token = db.session.get(ApiToken, token_id)
-    if token is None or token.user_id != user.id:
-        raise NotFound("There is no such token.")
+    token = owned_or_404(ApiToken, token_id, user, "There is no such token.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record("token.revoked", user=user, target=token, detail=token.name)

@@ -179,10 +179,13 @@ def get_conversation(user: User, conversation_id: int) -> Conversation:
 def get_message(user: User, message_id: int) -> Message:
     """A message of one of the user's conversations, or 404 (never 403)."""
     # One query for the message and its conversation: the owner check needs both, and streams start here.
-    message = db.session.get(Message, message_id, options=[joinedload(Message.conversation)])
-    if message is None or message.conversation.user_id != user.id:
-        raise NotFound("There is no such message, or it is not yours.")
-    return message
+    return owned_or_404(
+        Message,
+        message_id,
+        user,
+        owner=lambda message: message.conversation.user_id,
+        options=[joinedload(Message.conversation)],
+    )
 
 
 def recent_conversations(user: User, limit: int = 5) -> list[Conversation]:

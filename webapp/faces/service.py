@@ -35,7 +35,7 @@ from werkzeug.datastructures import FileStorage
 from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.bounds import page_number
-from webapp.errors import NotFound, Refused, ServiceError
+from webapp.errors import Refused, ServiceError
 from webapp.extensions import db
 from webapp.faces import tasks
 from webapp.faces.engine import Face, FaceEngine
@@ -44,6 +44,7 @@ from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, Fa
 from webapp.faces.runtime import runtime
 from webapp.files import service as files
 from webapp.files.models import StoredFile
+from webapp.security import owned_or_404, require_owner
 from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.faces")
@@ -407,9 +408,7 @@ def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
 
 
 def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: bool):
-    row = db.session.get(model, row_id)
-    if row is None or (row.user_id != user.id and not (allow_admin and user.is_admin)):
-        raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    row = owned_or_404(model, row_id, user, NO_SUCH_RESULT_MESSAGE, admins_too=allow_admin)
     if audit_review and row.user_id != user.id:
         # An admin opening someone else's result is a review, logged like chat reviews and admin downloads.
         audit.record(f"face.{row.kind}.review_view", user, row, detail=f"{row.kind} of {row.user.email}")
@@ -431,8 +430,7 @@ def get_analysis(user: User, analysis_id: int, allow_admin: bool = True, audit_r
 
 def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
     """Delete a comparison or analysis from the history; the photos stay in the file library."""
-    if row.user_id != user.id and not user.is_admin:
-        raise NotFound(NO_SUCH_RESULT_MESSAGE)
+    require_owner(row, user, NO_SUCH_RESULT_MESSAGE, admins_too=True)
     audit.record(f"face.{row.kind}.delete", user, row)
     db.session.delete(row)
     db.session.commit()

@@ -39,6 +39,7 @@ from webapp.files.inspection import FILE_TYPES, FileInfo, inspect_file, supporte
 from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
+from webapp.security import owned_or_404, require_owner
 from webapp.timeutil import as_utc, utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
@@ -295,8 +296,8 @@ def _visible():
 
 def get_owned(user: User, file_id: int) -> StoredFile:
     """The user's file, or NotFound (404) for anyone else's, so ids are never confirmed to strangers."""
-    stored = db.session.get(StoredFile, file_id) if is_database_id(file_id) else None
-    if stored is None or stored.user_id != user.id or stored.deleted_at is not None:
+    stored = owned_or_404(StoredFile, file_id, user, NO_SUCH_FILE_MESSAGE)
+    if stored.deleted_at is not None:
         raise NotFound(NO_SUCH_FILE_MESSAGE)
     return stored
 
@@ -439,8 +440,7 @@ def file_for_link(token: str) -> StoredFile:
 
 
 def rename(user: User, stored: StoredFile, new_name: str) -> StoredFile:
-    if stored.user_id != user.id:
-        raise NotFound(NO_SUCH_FILE_MESSAGE)
+    require_owner(stored, user, NO_SUCH_FILE_MESSAGE)
     name = clean_name(new_name, shorten=False)
     if name != stored.original_name:
         old = stored.original_name
@@ -453,8 +453,7 @@ def rename(user: User, stored: StoredFile, new_name: str) -> StoredFile:
 def delete_file(user: User, stored: StoredFile) -> None:
     """Delete the file's object, thumbnail and row. Raises Unavailable (503) if the store is down: the
     file is then hidden and removed later by `purge_deleted`."""
-    if stored.user_id != user.id:
-        raise NotFound(NO_SUCH_FILE_MESSAGE)
+    require_owner(stored, user, NO_SUCH_FILE_MESSAGE)
     # 1. Hide it and keep the record of what to remove, before touching the store.
     stored.deleted_at = utcnow()
     audit.record("file.delete", user, stored, detail=stored.original_name)
