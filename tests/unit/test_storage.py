@@ -31,6 +31,7 @@ from webapp.files.storage import (
 )
 from webapp.files.storage.base import READ_UNAVAILABLE_MESSAGE, SAVE_UNAVAILABLE_MESSAGE
 from webapp.files.storage.local import LocalStorage
+from webapp.files.uploads import remove_stale_files
 from webapp.units import MEGABYTE
 
 
@@ -279,13 +280,14 @@ def test_local_download_url_means_stream_through_the_app(tmp_path: Path) -> None
 
 
 def test_local_stale_temp_files_are_removed(tmp_path: Path) -> None:
+    # `flask files cleanup` sweeps the local store's temp folder: uploads are spooled there (upload_temp_dir).
     storage = LocalStorage(tmp_path / "uploads")
     old = storage.temp_dir / "old"
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     fresh = storage.temp_dir / "fresh"
     fresh.write_bytes(b"x")
-    assert storage.remove_stale_temp_files(older_than_seconds=3600) == 1
+    assert remove_stale_files(storage.temp_dir, older_than_seconds=3600) == 1
     assert not old.exists() and fresh.exists()
 
 

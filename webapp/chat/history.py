@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -21,7 +21,7 @@ from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
-from webapp.timeutil import as_utc, utc_day, utcnow
+from webapp.timeutil import as_utc, start_of, utc_day, utcnow
 
 MAX_API_PAGE_SIZE = 100
 
@@ -90,10 +90,6 @@ def search_condition(query: str) -> ColumnElement[bool]:
     return and_(*conditions)
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
     """The select() of conversations matching `filters`, pinned first, then newest activity first."""
     statement = select(Conversation)
@@ -106,9 +102,9 @@ def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
         provider, _, model = filters.model.partition(":")
         statement = statement.where(Conversation.provider == provider, Conversation.model == model)
     if filters.date_from:
-        statement = statement.where(Conversation.updated_at >= _start_of(filters.date_from))
+        statement = statement.where(Conversation.updated_at >= start_of(filters.date_from))
     if filters.date_to:
-        statement = statement.where(Conversation.updated_at < _start_of(filters.date_to + timedelta(days=1)))
+        statement = statement.where(Conversation.updated_at < start_of(filters.date_to + timedelta(days=1)))
     return statement
 
 

@@ -87,10 +87,6 @@ class Message(db.Model):
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
     @property
-    def is_pending(self) -> bool:
-        return self.status == PENDING
-
-    @property
     def failed(self) -> bool:
         return self.status in (ERROR, INTERRUPTED)
 

@@ -39,10 +39,6 @@ class FaceJobMixin:
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (DONE, FAILED)
-
 
 class FaceComparison(FaceJobMixin, db.Model):
     __tablename__ = "face_comparisons"

@@ -10,7 +10,6 @@ from PIL import Image, ImageOps
 from .inspection import heif_available
 
 THUMBNAIL_CONTENT_TYPE = "image/webp"
-THUMBNAIL_EXTENSION = ".webp"
 
 
 def make_thumbnail(source: BinaryIO, max_side: int = 320) -> bytes:

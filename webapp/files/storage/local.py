@@ -6,7 +6,6 @@ import errno
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -126,19 +125,6 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
-
-    def remove_stale_temp_files(self, older_than_seconds: float = 24 * 3600) -> int:
-        """Delete temp files left by crashed uploads; returns how many were removed. For a periodic job."""
-        cutoff = time.time() - older_than_seconds
-        removed = 0
-        for entry in self._temp_dir.iterdir():
-            try:
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue  # another worker removed or adopted it meanwhile
-        return removed
 
     # --- internals ---
 
