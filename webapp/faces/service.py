@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Select, Subquery, bindparam, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
@@ -436,35 +437,51 @@ def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
     db.session.commit()
 
 
+# Comparisons and analyses, as their `kind` in every list of both.
+KINDS = ("comparison", "analysis")
+MODELS: dict[str, type[FaceComparison | FaceAnalysis]] = {"comparison": FaceComparison, "analysis": FaceAnalysis}
+
+
+def _results(
+    conditions: Callable[[type[FaceComparison | FaceAnalysis]], list[Any]], kinds: tuple[str, ...] = KINDS
+) -> Subquery:
+    """Comparisons and analyses as one table of (kind, id, created_at, user_id), each kind filtered by
+    `conditions(model)`: the history, the dashboard card, the activity chart and the owner filter are all made
+    from this union."""
+    parts = [
+        select(
+            literal(kind).label("kind"),
+            MODELS[kind].id.label("id"),
+            MODELS[kind].created_at.label("created_at"),
+            MODELS[kind].user_id.label("user_id"),
+        ).where(*conditions(MODELS[kind]))
+        for kind in kinds
+    ]
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+
+
+def _newest_first(results: Subquery) -> Select:
+    return select(results.c.kind, results.c.id).order_by(results.c.created_at.desc(), results.c.id.desc())
+
+
 def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: int = 1, per_page: int | None = None):
     """Comparisons and analyses newest first, as (pagination of (kind, id) rows, loaded objects by key).
 
     Staff see their own; admins see everyone's, or one owner's with `owner_id`.
     """
-    comparisons = select(
-        literal("comparison").label("kind"),
-        FaceComparison.id.label("id"),
-        FaceComparison.created_at.label("created_at"),
-    )
-    analyses = select(
-        literal("analysis").label("kind"), FaceAnalysis.id.label("id"), FaceAnalysis.created_at.label("created_at")
-    )
     owner = viewer.id if not viewer.is_admin else owner_id
-    if owner:
-        comparisons = comparisons.where(FaceComparison.user_id == owner)
-        analyses = analyses.where(FaceAnalysis.user_id == owner)
-    if verdict == "same":
-        parts = [comparisons.where(FaceComparison.verified.is_(True), FaceComparison.status == DONE)]
-    elif verdict == "different":
-        parts = [comparisons.where(FaceComparison.verified.is_(False), FaceComparison.status == DONE)]
-    elif verdict == "analysis":
-        parts = [analyses]
-    elif verdict == "failed":
-        parts = [comparisons.where(FaceComparison.status == FAILED), analyses.where(FaceAnalysis.status == FAILED)]
-    else:
-        parts = [comparisons, analyses]
-    combined = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    query = select(combined.c.kind, combined.c.id).order_by(combined.c.created_at.desc(), combined.c.id.desc())
+
+    def conditions(model: type[FaceComparison | FaceAnalysis]) -> list[Any]:
+        where = [model.user_id == owner] if owner else []
+        if verdict in ("same", "different"):
+            where += [FaceComparison.verified.is_(verdict == "same"), FaceComparison.status == DONE]
+        elif verdict == "failed":
+            where.append(model.status == FAILED)
+        return where
+
+    kinds = {"same": ("comparison",), "different": ("comparison",), "analysis": ("analysis",)}.get(verdict, KINDS)
+    combined = _results(conditions, kinds)
+    query = _newest_first(combined)
     per_page = per_page or current_app.config["PAGE_SIZE"]
     total = db.session.scalar(select(func.count()).select_from(combined)) or 0
     page = page_number(page)
@@ -476,17 +493,13 @@ def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: 
 
 
 def _load(keys) -> list[FaceComparison | FaceAnalysis]:
-    ids = {
-        "comparison": [key.id for key in keys if key.kind == "comparison"],
-        "analysis": [key.id for key in keys if key.kind == "analysis"],
-    }
+    """The rows that (kind, id) keys name, in the keys' order: one query per kind."""
     loaded: dict[tuple[str, int], Any] = {}
-    if ids["comparison"]:
-        for row in db.session.scalars(select(FaceComparison).where(FaceComparison.id.in_(ids["comparison"]))):
-            loaded[("comparison", row.id)] = row
-    if ids["analysis"]:
-        for row in db.session.scalars(select(FaceAnalysis).where(FaceAnalysis.id.in_(ids["analysis"]))):
-            loaded[("analysis", row.id)] = row
+    for kind, model in MODELS.items():
+        ids = [key.id for key in keys if key.kind == kind]
+        if ids:
+            for row in db.session.scalars(select(model).where(model.id.in_(ids))):
+                loaded[(kind, row.id)] = row
     return [loaded[(key.kind, key.id)] for key in keys if (key.kind, key.id) in loaded]
 
 
@@ -531,26 +544,13 @@ def recent(user: User, limit: int = 4) -> list[FaceComparison | FaceAnalysis]:
 @cache
 def _recent_keys() -> Select:
     # Built once: the dashboard asks on every visit, and building the union costs more than running it.
-    combined = union_all(
-        select(
-            literal("comparison").label("kind"),
-            FaceComparison.id.label("id"),
-            FaceComparison.created_at.label("created_at"),
-        ).where(FaceComparison.user_id == bindparam("user_id")),
-        select(
-            literal("analysis").label("kind"), FaceAnalysis.id.label("id"), FaceAnalysis.created_at.label("created_at")
-        ).where(FaceAnalysis.user_id == bindparam("user_id")),
-    ).subquery()
-    return (
-        select(combined.c.kind, combined.c.id)
-        .order_by(combined.c.created_at.desc(), combined.c.id.desc())
-        .limit(bindparam("limit"))
-    )
+    mine = _results(lambda model: [model.user_id == bindparam("user_id")])
+    return _newest_first(mine).limit(bindparam("limit"))
 
 
 def owners() -> list[User]:
     """Users who have face results, for the admin's owner filter."""
-    with_results = select(FaceComparison.user_id).union(select(FaceAnalysis.user_id))
+    with_results = select(_results(lambda model: []).c.user_id)
     return list(db.session.scalars(select(User).where(User.id.in_(with_results)).order_by(User.name)))
 
 
@@ -614,10 +614,11 @@ def result_status(row: FaceComparison | FaceAnalysis) -> int:
 def checks_per_day(one_user: bool) -> Select:
     """Face checks (comparisons and analyses together) per UTC day from `:since`, of `:user_id` when `one_user`;
     built once."""
-    parts = []
-    for model in (FaceComparison, FaceAnalysis):
-        part = select(model.created_at.label("created_at")).where(model.created_at >= bindparam("since"))
-        parts.append(part.where(model.user_id == bindparam("user_id")) if one_user else part)
-    checks = union_all(*parts).subquery()
+
+    def conditions(model: type[FaceComparison | FaceAnalysis]) -> list[Any]:
+        since = [model.created_at >= bindparam("since")]
+        return [*since, model.user_id == bindparam("user_id")] if one_user else since
+
+    checks = _results(conditions)
     day = utc_day(checks.c.created_at)
     return select(day, func.count()).group_by(day)
