@@ -29,24 +29,8 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError as TransportReadTimeoutError
 
-from .base import (
-    ChatTurn,
-    Chunk,
-    ProviderError,
-    cannot_connect,
-    connect_timed_out,
-    connection_broke_off,
-    credentials_refused,
-    model_unknown_to_service,
-    quote_service_message,
-    read_timed_out,
-    reply_cut_short,
-    request_rejected,
-    service_busy,
-    service_not_working,
-    service_unusable,
-    unknown_model_error,
-)
+from . import failures
+from .base import ChatTurn, Chunk, ProviderError, quote_service_message, unknown_model_error
 
 # Bedrock's stop reasons in the vocabulary Chunk.finish_reason promises.
 _FINISH_REASONS = {
@@ -122,11 +106,8 @@ class BedrockProvider:
         return list(self._models)
 
     def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]:
-        """Yield text deltas then one final chunk; raise ProviderError on any failure.
-
-        The request is sent when iteration starts. Closing the iterator early
-        closes the HTTP response.
-        """
+        """Stream a reply with Bedrock's `converse_stream` (see `ChatProvider.stream`); the request is sent when
+        iteration starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
             raise unknown_model_error(self.label, model, self._models)
         system, messages = _converse_messages(turns)
@@ -159,7 +140,7 @@ class BedrockProvider:
             events.close()
 
         if stop_reason is None:
-            raise reply_cut_short()
+            raise failures.reply_cut_short()
         yield Chunk.end(
             prompt_tokens=usage.get("inputTokens"),
             completion_tokens=usage.get("outputTokens"),
@@ -171,14 +152,14 @@ class BedrockProvider:
         if isinstance(error, ClientError):
             return self._translate_client_error(error, model, mid_stream=mid_stream)
         if isinstance(error, (ReadTimeoutError, TransportReadTimeoutError)):
-            return read_timed_out(self.read_timeout, mid_stream=mid_stream)
+            return failures.read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, ConnectTimeoutError):
-            return connect_timed_out(self.endpoint_url, self.connect_timeout)
+            return failures.connect_timed_out(self.endpoint_url, self.connect_timeout)
         if isinstance(error, EndpointConnectionError):
-            return cannot_connect(self.endpoint_url)
+            return failures.cannot_connect(self.endpoint_url)
         if isinstance(error, (HTTPClientError, TransportError)):
             if mid_stream:
-                return connection_broke_off()
+                return failures.connection_broke_off()
             return ProviderError("connection", "The model service closed the connection without answering.")
         if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
             return ProviderError(
@@ -189,7 +170,7 @@ class BedrockProvider:
             return ProviderError(
                 "bad_request", f"The request for the model service was invalid: {quote_service_message(str(error))}"
             )
-        return service_unusable(error, mid_stream=mid_stream)
+        return failures.service_unusable(error, mid_stream=mid_stream)
 
     def _translate_client_error(self, error: ClientError, model: str, *, mid_stream: bool) -> ProviderError:
         details = error.response.get("Error", {})
@@ -204,15 +185,15 @@ class BedrockProvider:
         service_message = str(details.get("Message") or "")
 
         if code in _RATE_LIMIT_CODES:
-            return service_busy(status, mid_stream=mid_stream)
+            return failures.service_busy(status, mid_stream=mid_stream)
         if code in _AUTH_CODES:
-            return credentials_refused(
+            return failures.credentials_refused(
                 status, "the AWS credentials and the access to this model", mid_stream=mid_stream
             )
         if code == "ResourceNotFoundException":
-            return model_unknown_to_service(model, status, mid_stream=mid_stream)
+            return failures.model_unknown_to_service(model, status, mid_stream=mid_stream)
         if code in _BAD_REQUEST_CODES:
-            return request_rejected(status, service_message, mid_stream=mid_stream)
+            return failures.request_rejected(status, service_message, mid_stream=mid_stream)
         if code == "ModelTimeoutException":
             return ProviderError(
                 "timeout",
@@ -234,8 +215,8 @@ class BedrockProvider:
                 mid_stream=True,
             )
         if status is not None and 400 <= status < 500:
-            return request_rejected(status, service_message)
-        return service_not_working(status)
+            return failures.request_rejected(status, service_message)
+        return failures.service_not_working(status)
 
 
 def _converse_messages(turns: list[ChatTurn]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

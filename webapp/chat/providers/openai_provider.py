@@ -13,24 +13,8 @@ from typing import Any
 
 import openai
 
-from .base import (
-    ChatTurn,
-    Chunk,
-    ProviderError,
-    cannot_connect,
-    connect_timed_out,
-    connection_broke_off,
-    credentials_refused,
-    model_unknown_to_service,
-    quote_service_message,
-    read_timed_out,
-    reply_cut_short,
-    request_rejected,
-    service_busy,
-    service_not_working,
-    service_unusable,
-    unknown_model_error,
-)
+from . import failures
+from .base import ChatTurn, Chunk, ProviderError, quote_service_message, unknown_model_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # OpenAI-compatible local servers accept any key, but the client refuses to
@@ -76,11 +60,8 @@ class OpenAIProvider:
         return list(self._models)
 
     def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]:
-        """Yield text deltas then one final chunk; raise ProviderError on any failure.
-
-        The request is sent when iteration starts. Closing the iterator early
-        closes the HTTP response.
-        """
+        """Stream a reply from `/chat/completions` (see `ChatProvider.stream`); the request is sent when iteration
+        starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
             raise unknown_model_error(self.label, model, self._models)
         messages: list[Any] = [{"role": turn.role, "content": turn.content} for turn in turns]
@@ -114,7 +95,7 @@ class OpenAIProvider:
         # A server that closes a close-delimited response early ends the
         # stream "cleanly"; only the missing finish reason shows it was cut.
         if finish_reason is None:
-            raise reply_cut_short()
+            raise failures.reply_cut_short()
         yield Chunk.end(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -125,10 +106,10 @@ class OpenAIProvider:
         """Turn an openai exception into a ProviderError with a sentence for people."""
         if isinstance(error, openai.APITimeoutError):
             if _caused_by_connect_timeout(error):
-                return connect_timed_out(self.base_url, self.connect_timeout)
-            return read_timed_out(self.read_timeout, mid_stream=mid_stream)
+                return failures.connect_timed_out(self.base_url, self.connect_timeout)
+            return failures.read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, openai.APIConnectionError):
-            return connection_broke_off() if mid_stream else cannot_connect(self.base_url)
+            return failures.connection_broke_off() if mid_stream else failures.cannot_connect(self.base_url)
         if isinstance(error, openai.APIStatusError):
             return self._translate_status(error, model)
         if isinstance(error, openai.APIError):
@@ -140,12 +121,12 @@ class OpenAIProvider:
                 f"The model service reported an error: {detail}",
                 mid_stream=mid_stream,
             )
-        return service_unusable(error)
+        return failures.service_unusable(error)
 
     def _translate_status(self, error: openai.APIStatusError, model: str) -> ProviderError:
         status = error.status_code
         if status in (401, 403):
-            return credentials_refused(status, "the API key")
+            return failures.credentials_refused(status, "the API key")
         if status == 429:
             # OpenAI also answers 429 when the account has no credit left;
             # waiting does not help there, so say what does.
@@ -156,12 +137,12 @@ class OpenAIProvider:
                     "An administrator needs to check the billing.",
                     status=status,
                 )
-            return service_busy(status)
+            return failures.service_busy(status)
         if status == 404:
-            return model_unknown_to_service(model, status)
+            return failures.model_unknown_to_service(model, status)
         if 400 <= status < 500:
-            return request_rejected(status, _service_message(error.body))
-        return service_not_working(status)
+            return failures.request_rejected(status, _service_message(error.body))
+        return failures.service_not_working(status)
 
 
 def _service_message(body: object) -> str | None:
