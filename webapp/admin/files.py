@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import render_template, request
 from flask_login import current_user
 
 from webapp.admin import bp
@@ -35,11 +35,7 @@ def file_list():
 @bp.get("/files/<int:file_id>/thumbnail")
 @admin_required
 def file_thumbnail(file_id: int):
-    stored = files.get_any(file_id)
-    stream = files.open_thumbnail(stored)
-    if stream is None:
-        abort(404)
-    return thumbnail_response(stored, stream)
+    return thumbnail_response(files.get_any(file_id))
 
 
 @bp.get("/files/<int:file_id>/download")

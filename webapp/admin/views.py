@@ -70,18 +70,19 @@ def change_role(user_id: int):
 @bp.post("/users/<int:user_id>/deactivate")
 @admin_required
 def deactivate(user_id: int):
-    user = users.get_user(user_id)
-    users.set_active(user, False, actor=current_user)
-    flash(f"{user.name} is deactivated and signed out everywhere.", "success")
-    return redirect(url_for("admin.user_detail", user_id=user.id))
+    return set_active(user_id, False, "is deactivated and signed out everywhere.")
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 @admin_required
 def reactivate(user_id: int):
+    return set_active(user_id, True, "can sign in again.")
+
+
+def set_active(user_id: int, active: bool, outcome: str):
     user = users.get_user(user_id)
-    users.set_active(user, True, actor=current_user)
-    flash(f"{user.name} can sign in again.", "success")
+    users.set_active(user, active, actor=current_user)
+    flash(f"{user.name} {outcome}", "success")
     return redirect(url_for("admin.user_detail", user_id=user.id))
 
 

@@ -168,20 +168,20 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     """Change the user's own password and end their other sessions (the caller re-signs this one in)."""
     if not check_password_hash(user.password_hash, current_password or ""):
         raise Refused("The current password is not right.", field="current_password")
-    check_password_rules(new_password, field="new_password")
-    user.password_hash = hash_password(new_password)
-    end_all_sessions(user)
-    audit.record("auth.password_changed", user=user, target=user)
-    db.session.commit()
-    return user
+    return _set_password(user, new_password, "auth.password_changed", actor=user)
 
 
 def reset_password(user: User, new_password: str, actor: User) -> User:
     """An admin sets a new password; all of the user's sessions end."""
+    return _set_password(user, new_password, "user.password_reset", actor=actor)
+
+
+def _set_password(user: User, new_password: str, action: str, actor: User) -> User:
+    """A new password ends every session the user has; `action` is what the audit log calls it."""
     check_password_rules(new_password, field="new_password")
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
-    audit.record("user.password_reset", user=actor, target=user)
+    audit.record(action, user=actor, target=user)
     db.session.commit()
     return user
 

@@ -115,30 +115,25 @@ def clean_message_text(text: str | None) -> str:
     """The message as it will be stored; refuses an empty message (400) and one over the limit (413).
 
     NUL characters are dropped: PostgreSQL cannot store them in text, and they mean nothing in a message."""
-    text = without_nul(text or "").replace("\r\n", "\n").strip()
+    text = _clean_text(text, "message", "The message")
     if not text:
         raise Refused("Type a message before sending it.", field="message")
-    limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
-    if len(text) > limit:
-        raise Refused(
-            f"The message is {len(text):,} characters long; the limit is {limit:,} characters.",
-            status=413,
-            field="message",
-            limit=limit,
-        )
     return text
 
 
 def clean_system_prompt(text: str | None) -> str | None:
+    return _clean_text(text, "system_prompt", "The system prompt") or None
+
+
+def _clean_text(text: str | None, field: str, what: str) -> str:
+    """Text as stored (no NUL, Unix line ends, trimmed); refused (413) past CHAT_MAX_MESSAGE_CHARS."""
     text = without_nul(text or "").replace("\r\n", "\n").strip()
-    if not text:
-        return None
     limit = current_app.config["CHAT_MAX_MESSAGE_CHARS"]
     if len(text) > limit:
         raise Refused(
-            f"The system prompt is {len(text):,} characters long; the limit is {limit:,} characters.",
+            f"{what} is {len(text):,} characters long; the limit is {limit:,} characters.",
             status=413,
-            field="system_prompt",
+            field=field,
             limit=limit,
         )
     return text

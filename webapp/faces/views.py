@@ -150,11 +150,7 @@ def photo(kind: str, row_id: int, side: str):
 @bp.get("/<kind>/<int:row_id>/thumbnail/<side>")
 @login_required
 def thumbnail(kind: str, row_id: int, side: str):
-    stored = photo_of(result_for(kind, row_id), side)
-    stream = files.open_thumbnail(stored)
-    if stream is None:
-        abort(404)
-    return thumbnail_response(stored, stream)
+    return thumbnail_response(photo_of(result_for(kind, row_id), side))
 
 
 @bp.post("/<kind>/<int:row_id>/delete")

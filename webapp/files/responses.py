@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from flask import Response, current_app, request
+from flask import Response, abort, current_app, request
 from werkzeug.wsgi import wrap_file
 
 from webapp.files.models import StoredFile
-from webapp.files.service import download_name
+from webapp.files.service import download_name, open_thumbnail
 from webapp.files.storage import content_disposition
 from webapp.middleware import content_security_policy
 from webapp.timeutil import as_utc
@@ -37,7 +37,11 @@ def stream_stored_file(stored: StoredFile, stream: BinaryIO, inline: bool) -> Re
     return response.make_conditional(request.environ, accept_ranges=True, complete_length=stored.size)
 
 
-def thumbnail_response(stored: StoredFile, stream: BinaryIO) -> Response:
+def thumbnail_response(stored: StoredFile) -> Response:
+    """The file's thumbnail (cached privately for an hour), or 404 when it has none."""
+    stream = open_thumbnail(stored)
+    if stream is None:
+        abort(404)
     with stream:
         data = stream.read()  # a thumbnail is a few kilobytes
     response = Response(data, mimetype="image/webp")

@@ -123,11 +123,7 @@ def render_detail(stored, rename_form: RenameForm, status: int = 200):
 @bp.get("/<int:file_id>/thumbnail")
 @login_required
 def thumbnail(file_id: int):
-    stored = service.get_owned(current_user, file_id)
-    stream = service.open_thumbnail(stored)
-    if stream is None:
-        abort(404)
-    return thumbnail_response(stored, stream)
+    return thumbnail_response(service.get_owned(current_user, file_id))
 
 
 @bp.get("/<int:file_id>/preview")
