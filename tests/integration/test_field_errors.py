@@ -8,8 +8,8 @@ from flask import Flask
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from tests.helpers import post_form
-from webapp.auth import service as users
+from tests.support.factories import make_account
+from tests.support.web import post_form
 from webapp.errors import Refused, show_beside_field
 
 
@@ -23,8 +23,7 @@ def field_error(html: str, field: str) -> str | None:
 
 def test_a_taken_email_with_password_in_it_is_shown_beside_the_email(app: Flask, admin_client):
     # Searching the sentence for "password" used to put this one beside the password field.
-    with app.app_context():
-        users.create_user("password.keeper@example.com", "Keeper", "first password 1")
+    make_account(app, "password.keeper@example.com", "Keeper", "staff")
     response = post_form(
         admin_client,
         "/admin/users",
