@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from config import app_settings
-from tests.photos import GROUP_GENDER, PHOTO_GENDER, extra_photo, test_photo
+from tests.support.photos import GROUP_GENDER, PHOTO_GENDER, extra_photo, test_photo
 from webapp.faces.engine import EngineSettings, FaceEngine
 from webapp.faces.weights import install_weights
 

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import pytest
 
 from config import ConfigError, app_settings
-from tests.helpers import s3_settings
+from tests.support.settings import s3_settings
 from webapp.files.storage import (
     InvalidKey,
     ObjectNotFound,
