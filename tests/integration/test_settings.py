@@ -93,6 +93,7 @@ def test_bedrock_without_any_region_stops_the_start_with_what_to_set(
 ) -> None:
     region_environment(monkeypatch, {})
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # nor in ~/.aws/config
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # nor from an instance's metadata
     with pytest.raises(ConfigError, match="set BEDROCK_REGION or AWS_REGION"):
         create_app("testing", {"BEDROCK_MODELS": "m"})
 
