@@ -12,7 +12,7 @@ from .inspection import heif_available
 THUMBNAIL_CONTENT_TYPE = "image/webp"
 
 
-def make_thumbnail(source: BinaryIO, max_side: int = 320) -> bytes:
+def make_thumbnail(source: BinaryIO, max_side: int) -> bytes:
     """A WebP no larger than `max_side` on either side, upright, keeping transparency when there is any.
 
     The EXIF orientation is applied and all metadata (EXIF, GPS position, ICC profile) left out; an
