@@ -254,6 +254,7 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
     admin_client: FlaskClient,
     staff_token: str,
     other_staff,
+    other_token: str,
 ):
     html = compare(staff_client, upload("obama.jpg"), upload("obama2.jpg")).get_data(as_text=True)
     row = comparison(app, result_id(html))
@@ -284,10 +285,6 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
     assert picked.status_code == 404
     assert "history-row" not in other_client.get("/faces/history").get_data(as_text=True)
 
-    from webapp.auth import service as users
-
-    with app.app_context():
-        _, other_token = users.create_token(users.get_user(other_staff.id), "other")
     for url in (f"/api/face/verify/{row.id}", f"/api/face/analyze/{analysis}"):
         assert app.test_client().get(url, headers=bearer(other_token)).status_code == 404
         assert app.test_client().get(url, headers=bearer(staff_token)).status_code == 200

@@ -241,12 +241,8 @@ def test_delete_when_the_store_is_down_hides_the_file_and_cleanup_finishes(
 # --- who sees what ---
 
 
-def test_every_file_route_answers_404_to_another_user(app, staff_client, other_client, other_staff, staff_token):
+def test_every_file_route_answers_404_to_another_user(app, staff_client, other_client, staff_token, other_token):
     photo = upload_one(staff_client, "private.jpg", jpeg())
-    with app.app_context():
-        from webapp.auth import service as users
-
-        _, other_token = users.create_token(users.get_user(other_staff.id), "other")
 
     pages = [
         f"/files/{photo}",

@@ -14,11 +14,11 @@ from flask.testing import FlaskClient
 
 from tests.security.browser import Browser
 from tests.support.faces import group_photo
+from tests.support.factories import make_token, make_user
 from tests.support.photos import test_photo
 from tests.support.samples import jpeg
 from tests.support.servers.openai_server import OpenAIServer
-from tests.support.web import PASSWORD, bearer
-from webapp.auth import service as users
+from tests.support.web import bearer
 
 # A stored-XSS probe of our own in every text field we seed: the pages must show it as text.
 PROBE = "<img src=x onerror=alert(1)> ' OR 1=1 --"
@@ -32,10 +32,7 @@ class Seeded:
 
 def create_account(app: Flask, email: str, name: str) -> str:
     """A staff account; returns a fresh API token of it."""
-    with app.app_context():
-        user = users.create_user(email, name, PASSWORD, role="staff")
-        _, token = users.create_token(user, "scan")
-    return token
+    return make_token(app, make_user(app, email=email, name=name), "scan")
 
 
 def api(client: FlaskClient, token: str, method: str, url: str, expect: int, **kwargs: Any) -> dict[str, Any]:
