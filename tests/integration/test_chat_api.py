@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_conversation
+from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_conversation, stored_counts
 from tests.support.web import bearer
-from webapp.chat.models import Conversation, Message
-from webapp.extensions import db
 
 
 @pytest.fixture
@@ -23,11 +21,6 @@ def api(client, staff_token):
         return client.open(url, method=method, headers=bearer(staff_token), **kwargs)
 
     return call
-
-
-def stored_counts(app) -> tuple[int, int]:
-    with app.app_context():
-        return db.session.query(Conversation).count(), db.session.query(Message).count()
 
 
 def test_post_chat_answers_and_keeps_both_messages(app, api, openai_server):

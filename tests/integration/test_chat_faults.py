@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 
 import pytest
 
+from tests.support import processes
 from tests.support.chat import (
     BEDROCK_MODEL,
     ChatClient,
@@ -47,9 +47,7 @@ def fault(request) -> str:
 @pytest.fixture
 def closed_port() -> int:
     """A local port nothing listens on (until the test starts a server there)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return processes.closed_port()
 
 
 @pytest.fixture

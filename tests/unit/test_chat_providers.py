@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import closed_port
 from tests.support.servers.bedrock_server import BedrockServer
 from tests.support.servers.common import FakeModelServer
 from tests.support.servers.openai_server import OpenAIServer
@@ -110,13 +111,6 @@ def read_until_error(chunks: Iterator[Chunk]) -> tuple[list[str], ProviderError]
             assert not chunk.final, "the stream ended normally instead of failing"
             texts.append(chunk.text)
     return texts, caught.value
-
-
-def closed_port() -> int:
-    """A local port that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
