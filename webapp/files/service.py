@@ -14,6 +14,8 @@ features (Faces) call these functions. Promises:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 import unicodedata
@@ -421,17 +423,33 @@ def link_seconds() -> int:
 
 
 def sign_link(stored: StoredFile) -> str:
-    """A token naming this file (bound to its storage key, so a reused id never matches) for `link_seconds`."""
-    return _link_serializer().dumps([stored.id, stored.storage_key])
+    """A token naming this file for `link_seconds`: its id and a digest of its storage key.
+
+    The payload of a signed token is readable by whoever holds the link, so it carries no storage key (where
+    the bytes live is the server's business); the digest still binds the link to this very object, so an id
+    SQLite hands out again after a delete never matches an old link.
+    """
+    return _link_serializer().dumps([stored.id, _key_digest(stored.storage_key)])
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def file_for_link(token: str) -> StoredFile:
+    """The file a signed link names, while the link is fresh, the file kept and its owner's account active."""
     try:
-        file_id, key = _link_serializer().loads(token, max_age=link_seconds())
+        file_id, digest = _link_serializer().loads(token, max_age=link_seconds())
     except (BadSignature, ValueError, TypeError):
         raise NotFound(LINK_EXPIRED_MESSAGE) from None
-    stored = db.session.get(StoredFile, file_id)
-    if stored is None or stored.storage_key != key or stored.deleted_at is not None:
+    stored = db.session.get(StoredFile, file_id) if is_database_id(file_id) else None
+    if (
+        stored is None
+        or stored.deleted_at is not None
+        or not hmac.compare_digest(_key_digest(stored.storage_key), str(digest))
+        # A deactivated account's files are no longer handed out, as its tokens and sessions no longer work.
+        or not stored.user.is_active
+    ):
         raise NotFound(LINK_EXPIRED_MESSAGE)
     return stored
 
