@@ -124,7 +124,7 @@ def development_secret_key(instance_dir: Path) -> str:
     """Generate a secret key once and keep it in `instance/secret_key`, so sessions survive restarts."""
     path = instance_dir / "secret_key"
     if not path.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
+        instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the secret key and the database: owner only
         try:
             # O_EXCL: two workers starting at once must not each write a different key.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

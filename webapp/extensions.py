@@ -1,6 +1,7 @@
 """Flask extensions, created once here and bound to each app in `create_app` (the factory pattern)."""
 
 import logging
+import os
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -11,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sqlalchemy_errors
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -76,3 +77,21 @@ def tune_sqlite(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def create_private_sqlite_file(database_uri: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600) before SQLite would create it (0644).
+
+    SQLite gives its journal and WAL files the database file's mode, so they stay private too. A file that
+    already exists keeps its mode; PostgreSQL and in-memory databases are left alone.
+    """
+    url = make_url(database_uri)
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an empty file is a new database to SQLite; an existing one is left as it is

@@ -25,6 +25,7 @@ from typing import IO, Any, TypeVar
 from flask import Flask, Request, current_app
 
 from webapp.files.storage import SavedObject
+from webapp.files.storage.base import private_directory
 
 log = logging.getLogger("webapp.files.uploads")
 
@@ -49,8 +50,8 @@ class IncomingFile:
     """
 
     def __init__(self, directory: str | os.PathLike[str], limit: int | None, sync_ahead: bool = False) -> None:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+        private_directory(directory)
+        handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")  # 0600
         self.path = Path(name)
         self._file: IO[bytes] = os.fdopen(handle, "w+b")
         self._digest = hashlib.sha256()
@@ -236,9 +237,7 @@ def upload_temp_dir(app: Flask, storage: Any) -> Path:
     local_temp = getattr(storage, "temp_dir", None)
     if local_temp is not None:
         return Path(local_temp)
-    folder = Path(app.config.get("UPLOAD_TEMP_DIR") or Path(app.config["INSTANCE_DIR"]) / "upload-tmp")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_directory(app.config.get("UPLOAD_TEMP_DIR") or Path(app.config["INSTANCE_DIR"]) / "upload-tmp")
 
 
 def remove_stale_files(directory: str | os.PathLike[str], older_than_seconds: float) -> int:
