@@ -410,9 +410,14 @@ def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: 
     row = db.session.get(model, row_id)
     if row is None or (row.user_id != user.id and not (allow_admin and user.is_admin)):
         raise NotFound(NO_SUCH_RESULT_MESSAGE)
-    if audit_review and row.user_id != user.id:
-        # An admin opening someone else's result is a review, logged like chat reviews and admin downloads.
-        audit.record(f"face.{row.kind}.review_view", user, row, detail=f"{row.kind} of {row.user.email}")
+    if row.user_id != user.id:
+        # An admin looking at someone else's result or its photos is a review, logged like chat reviews and admin
+        # downloads: the page always; its photos, thumbnails and polls once a minute (they share the page's row).
+        action, detail = f"face.{row.kind}.review_view", f"{row.kind} of {row.user.email}"
+        if audit_review:
+            audit.record(action, user, row, detail=detail)
+        else:
+            audit.record_view(action, user, row, detail=detail)
         db.session.commit()
     expire_if_stale(row)
     return row
@@ -421,7 +426,10 @@ def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: 
 def get_comparison(
     user: User, comparison_id: int, allow_admin: bool = True, audit_review: bool = False
 ) -> FaceComparison:
-    """The user's comparison (admins: anyone's, for review, logged when `audit_review`), or NotFound."""
+    """The user's comparison (admins: anyone's, for review), or NotFound.
+
+    An admin's view of someone else's is audited: every time with `audit_review` (a page), else once per minute.
+    """
     return _get(FaceComparison, user, comparison_id, allow_admin, audit_review)
 
 
