@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.files_support import (  # noqa: F401  (fixtures)
+from tests.support.files import (  # noqa: F401  (fixtures)
     api_upload,
     app_overrides,
     assert_nothing_written,
@@ -21,8 +21,8 @@ from tests.files_support import (  # noqa: F401  (fixtures)
     rows,
     stored_keys,
 )
-from tests.helpers import bearer
-from tests.samples import EXECUTABLE, jpeg
+from tests.support.samples import EXECUTABLE, jpeg
+from tests.support.web import bearer
 from webapp.auth import service as users
 from webapp.extensions import db
 from webapp.files.models import StoredFile

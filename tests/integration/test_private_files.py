@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_app, make_account
-from tests.files_support import upload
-from tests.helpers import login, s3_settings
-from tests.samples import jpeg
+from tests.support.apps import build_app
+from tests.support.factories import make_account
+from tests.support.files import upload
+from tests.support.samples import jpeg
+from tests.support.settings import s3_settings
+from tests.support.web import login
 from webapp.extensions import db
 from webapp.files.models import StoredFile
 from webapp.files.uploads import IncomingFile
