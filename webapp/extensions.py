@@ -89,8 +89,8 @@ def create_private_sqlite_file(database_uri: str) -> None:
     path = url.database
     if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return  # SQLite cannot open it either, and says so (a 503) when the app first uses it
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config import development_secret_key
 from tests.support.apps import build_app
 from tests.support.factories import make_account
 from tests.support.files import upload
@@ -34,6 +35,7 @@ def mode(path: Path) -> int:
 
 def test_the_database_and_upload_folders_of_a_new_instance_are_the_owners_only(tmp_path: Path):
     instance = tmp_path / "instance"
+    development_secret_key(instance)  # what makes instance/ on a first `make run`
     app = build_app(
         tmp_path,
         f"sqlite:///{instance / 'workbench.db'}",
@@ -47,7 +49,7 @@ def test_the_database_and_upload_folders_of_a_new_instance_are_the_owners_only(t
 
     assert upload(client, ("photo.jpg", jpeg())).status_code == 201
 
-    assert mode(instance) == 0o700
+    assert mode(instance) == 0o700 and mode(instance / "secret_key") == 0o600
     assert mode(instance / "workbench.db") == 0o600
     uploads = instance / "uploads"
     with app.app_context():
