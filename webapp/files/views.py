@@ -13,7 +13,7 @@ from webapp.errors import Refused, error_response
 from webapp.files import bp, service
 from webapp.files.forms import LibraryFilterForm, RenameForm, UploadForm
 from webapp.files.responses import stream_stored_file, thumbnail_response
-from webapp.files.uploads import accepts_uploads, drain_refused_body
+from webapp.files.uploads import accepts_uploads, drain_refused_body, signed_in
 
 # Names of form fields the picker may use: Faces asks for "photo_a", "photo_b"…
 PICKER_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
@@ -70,7 +70,9 @@ def upload():
 def request_too_large(error: RequestEntityTooLarge):
     """Over the request limit: say so where the upload was made (the upload page, or its fragment)."""
     limit = current_app.config["MAX_UPLOAD_MB"]
-    drain_refused_body(request, most=2 * current_app.config["MAX_UPLOAD_REQUEST_BYTES"])
+    if signed_in():
+        # Someone's browser should show this answer, not a reset connection; a stranger's body is not worth reading.
+        drain_refused_body(request, most=2 * current_app.config["MAX_UPLOAD_REQUEST_BYTES"])
     if request.endpoint == "files.upload":
         message = (
             f"This upload is too large: each file can be up to {limit} MB, and at most "
