@@ -174,6 +174,11 @@ class BaseConfig:
         # Decompression bombs: an image with more pixels is refused from its header, before decoding.
         # 50 megapixels takes any phone or camera photo (48 MP sensors) and caps decoding memory near 200 MB.
         self.MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
+        # Full image decodes at once per process (uploads' checks and thumbnails, face jobs): memory follows the
+        # pixels, up to ~300 MB for one 7000 x 7000 picture (bench/decode_pressure.py measures the default).
+        self.IMAGE_DECODE_CONCURRENCY = env_int("IMAGE_DECODE_CONCURRENCY", 2)
+        # How long a decode waits for its turn before the request is answered 503 with Retry-After.
+        self.IMAGE_DECODE_WAIT_SECONDS = env_float("IMAGE_DECODE_WAIT_SECONDS", 60.0)
         self.THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 320)
         self.FILES_PAGE_SIZE = env_int("FILES_PAGE_SIZE", 24)
 

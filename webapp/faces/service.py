@@ -38,7 +38,7 @@ from webapp.bounds import page_number
 from webapp.errors import NotFound, Refused, ServiceError
 from webapp.extensions import db
 from webapp.faces import tasks
-from webapp.faces.engine import Face, FaceEngine
+from webapp.faces.engine import DecodedImage, Face, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
 from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, FaceComparison, FaceEmbedding
 from webapp.faces.runtime import runtime
@@ -90,6 +90,13 @@ def resolve_photo(user: User, upload: FileStorage | None, file_id: int | None, l
 def read_photo(stored: StoredFile) -> bytes:
     with files.open_original(stored) as stream:
         return stream.read()
+
+
+def decode_photo(face_engine: FaceEngine, stored: StoredFile) -> DecodedImage:
+    """The photo's pixels, downscaled for the engine; the full decode takes one of the process's decode slots."""
+    photo = read_photo(stored)
+    with files.decode_slot():
+        return face_engine.decode(photo)
 
 
 def engine() -> FaceEngine:
@@ -146,7 +153,7 @@ def faces_of(stored: StoredFile) -> PhotoFaces:
     if cached is not None:
         return cached
     face_engine = engine()
-    decoded = face_engine.decode(read_photo(stored))
+    decoded = decode_photo(face_engine, stored)
     faces = face_engine.detect_and_embed(decoded)
     if faces:
         for index, face in enumerate(faces):
@@ -375,7 +382,7 @@ def run_analysis(analysis_id: int) -> None:
         if stored is None or stored.deleted_at is not None:
             raise Refused(PHOTO_GONE_MESSAGE, status=409)
         face_engine = engine()
-        decoded = face_engine.decode(read_photo(stored))
+        decoded = decode_photo(face_engine, stored)
         results = face_engine.analyze(decoded)
     except Exception as error:
         message, status = _job_error(error, analysis.name)

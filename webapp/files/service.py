@@ -20,6 +20,7 @@ import io
 import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, BinaryIO
@@ -74,6 +75,7 @@ class UploadOutcome:
     file: StoredFile | None = None
     error: str | None = None
     status: int = 201
+    retry_after: int | None = None  # seconds, when the server was too busy to take it (503)
 
     @property
     def stored(self) -> bool:
@@ -168,7 +170,8 @@ def store_uploads(user: User, uploads: Sequence[FileStorage]) -> list[UploadOutc
         try:
             stored = store_upload(user, upload)
         except ServiceError as error:
-            outcomes.append(UploadOutcome(shown, error=error.message, status=error.status))
+            retry_after = getattr(error, "retry_after", None)
+            outcomes.append(UploadOutcome(shown, error=error.message, status=error.status, retry_after=retry_after))
         else:
             outcomes.append(UploadOutcome(stored.original_name, file=stored))
     return outcomes
@@ -204,7 +207,9 @@ def store_upload(user: User, upload: FileStorage | None, name: str | None = None
         if incoming.size == 0:
             raise Refused(EMPTY_MESSAGE)
         incoming.finish()
-        info = inspect_file(incoming.path, allowed_types(), current_app.config["MAX_IMAGE_PIXELS"], name)
+        info = inspect_file(
+            incoming.path, allowed_types(), current_app.config["MAX_IMAGE_PIXELS"], name, decode_slot=decode_slot
+        )
         thumbnail = _thumbnail(incoming.path, info)
         return _persist(user, name, incoming, info, thumbnail)
 
@@ -217,13 +222,23 @@ def _incoming(upload: FileStorage) -> IncomingFile:
     return spool(stream, current_app.extensions["upload_temp_dir"], current_app.config["MAX_UPLOAD_BYTES"])
 
 
+def decode_slot() -> AbstractContextManager[None]:
+    """One of the process's slots for a full image decode (Faces takes them too), for a `with` block.
+
+    A request that has to wait for its turn first ends its database transaction, which gives its connection
+    back to the pool: 32 requests waiting with one each would empty it, and everyone else would get 503.
+    Nothing is pending at the places that decode, and the rows they hold reload when next read.
+    """
+    return current_app.extensions["image_decodes"].slot(before_waiting=db.session.commit)
+
+
 def _thumbnail(path: Any, info: FileInfo) -> bytes | None:
     if info.kind != "image":
         return None
     try:
-        with open(path, "rb") as source:
+        with decode_slot(), open(path, "rb") as source:
             return make_thumbnail(source, current_app.config["THUMBNAIL_SIZE"])
-    except MemoryError:
+    except (MemoryError, ServiceError):
         raise
     except Exception:
         log.exception("thumbnail failed for an accepted %s", info.content_type)

@@ -61,10 +61,13 @@ def upload():
         ), 400
     outcomes = service.store_uploads(current_user, uploads)
     status = outcome_status(outcomes)
+    # A file refused because the server was busy says when to try again, as any 503 does.
+    retry_after = max((outcome.retry_after or 0 for outcome in outcomes), default=0)
+    headers = {"Retry-After": str(retry_after)} if status == 503 and retry_after else {}
     if request.headers.get("HX-Request"):
         # upload.js sends each file on its own request and puts this fragment in that file's row.
-        return render_template("files/_upload_outcomes.html", outcomes=outcomes), status
-    return render_template("files/upload.html", outcomes=outcomes, **upload_page_context()), status
+        return render_template("files/_upload_outcomes.html", outcomes=outcomes), status, headers
+    return render_template("files/upload.html", outcomes=outcomes, **upload_page_context()), status, headers
 
 
 def request_too_large(error: RequestEntityTooLarge):
