@@ -90,8 +90,11 @@ def test_only_a_decode_that_must_wait_gives_back_what_it_holds_first() -> None:
     slots = DecodeSlots(limit=1, wait_seconds=0)
     given_back: list[str] = []
 
-    with slots.slot(before_waiting=lambda: given_back.append("free slot")):
-        with pytest.raises(ImageDecodeBusy), slots.slot(before_waiting=lambda: given_back.append("waited")):
-            pass
+    with (
+        slots.slot(before_waiting=lambda: given_back.append("free slot")),
+        pytest.raises(ImageDecodeBusy),
+        slots.slot(before_waiting=lambda: given_back.append("waited")),
+    ):
+        pass
 
     assert given_back == ["waited"]

@@ -341,7 +341,7 @@ def upload_temp_dir(app: Flask, storage: Any) -> Path:
     local_temp = getattr(storage, "temp_dir", None)
     if local_temp is not None:
         return Path(local_temp)
-    return private_directory(app.config.get("UPLOAD_TEMP_DIR") or Path(app.config["INSTANCE_DIR"]) / "upload-tmp")
+    return private_directory(app.config["UPLOAD_TEMP_DIR"])
 
 
 def remove_stale_files(directory: str | os.PathLike[str], older_than_seconds: float) -> int:
