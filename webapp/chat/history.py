@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
@@ -17,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, case, distinct, e
 from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.bounds import page_number, without_nul
+from webapp.chat import schemas
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
@@ -140,44 +140,6 @@ def models_used(owner_id: int | None) -> list[tuple[str, str]]:
 # -- export ------------------------------------------------------------------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return as_utc(moment).isoformat() if moment else None
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "provider": message.provider,
-        "model": message.model,
-        "prompt_tokens": message.prompt_tokens,
-        "completion_tokens": message.completion_tokens,
-        "latency_ms": message.latency_ms,
-        "finish_reason": message.finish_reason,
-        "created_at": _iso(message.created_at),
-        "completed_at": _iso(message.completed_at),
-    }
-
-
-def conversation_dict(conversation: Conversation, with_messages: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": conversation.id,
-        "title": conversation.title,
-        "provider": conversation.provider,
-        "model": conversation.model,
-        "system_prompt": conversation.system_prompt,
-        "pinned": conversation.pinned,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
-    }
-    if with_messages:
-        data["messages"] = [message_dict(message) for message in conversation.messages]
-    return data
-
-
 def conversation_markdown(conversation: Conversation) -> str:
     """The conversation as a Markdown document: a heading per message, the text as it was written."""
     lines = [f"# {conversation.title}", ""]
@@ -223,7 +185,11 @@ def export_all(user: User) -> Iterator[str]:
         conversation = db.session.get(Conversation, conversation_id)
         if conversation is None:  # deleted meanwhile
             continue
-        yield ("," if index else "") + "\n" + json.dumps(conversation_dict(conversation), ensure_ascii=False)
+        yield (
+            ("," if index else "")
+            + "\n"
+            + json.dumps(schemas.Conversation.of(conversation).model_dump(mode="json"), ensure_ascii=False)
+        )
         # Let each conversation go once written, so memory stays flat on a long history.
         db.session.expunge(conversation)
     yield "\n]}\n"

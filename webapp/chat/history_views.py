@@ -7,7 +7,7 @@ import json
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from webapp.chat import history, service
+from webapp.chat import history, schemas, service
 from webapp.chat import history_bp as bp
 from webapp.security import safe_next_url
 
@@ -86,7 +86,7 @@ def export_markdown(conversation_id: int):
 @login_required
 def export_json(conversation_id: int):
     conversation = service.get_conversation(current_user, conversation_id)
-    body = json.dumps(history.conversation_dict(conversation), ensure_ascii=False, indent=2)
+    body = json.dumps(schemas.Conversation.of(conversation).model_dump(mode="json"), ensure_ascii=False, indent=2)
     return attachment(body, "application/json", history.export_filename(conversation, "json"))
 
 

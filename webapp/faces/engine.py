@@ -2,7 +2,7 @@
 
 One :class:`FaceEngine` per process (kept on ``app.extensions`` by the app and
 built by the Celery worker) serves every thread. Plain values in and out: bytes
-and numpy arrays in; dataclasses with ``to_dict()`` out. No Flask here.
+and numpy arrays in; dataclasses out (``webapp.faces.schemas`` writes them as JSON). No Flask here.
 
 Defaults come from ``bench/FACES_NOTES.md``: DeepFace's ``Dlib`` model with the
 ``dlib`` detector on photos downscaled to 640 px on their longest side was right
@@ -28,7 +28,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -135,10 +135,6 @@ class Face:
     confidence: float
     embedding: list[float]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready values."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -154,10 +150,6 @@ class Verdict:
     metric: str
     model: str
     confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready values."""
-        return asdict(self)
 
 
 ImageInput = DecodedImage | np.ndarray
