@@ -5,7 +5,7 @@ own work per request, which is where validation and serialisation add theirs):
 
 1. The app (default). GET /api/me, GET /api/conversations (20 conversations on the page), GET
    /api/conversations/<id> (with its messages), POST /api/chat (to the local OpenAI protocol server,
-   tests/servers/openai_server.py, in its own process) and a POST /api/chat the schema refuses (a 400). Each is
+   tests/support/servers/openai_server.py, in its own process) and a POST /api/chat the schema refuses (a 400). Each is
    measured for this tree and for `--baseline` (a commit, checked out in a temporary git worktree; default: the
    last commit with the hand-written views and api/operations.py), each in a fresh interpreter, rounds
    alternating so that a busy machine slows both alike. Prints median and p95 per request, in milliseconds of
@@ -63,6 +63,12 @@ def timed(call: Callable[[], object], count: int) -> list[float]:
 # --- 1. the app, in a child interpreter whose sys.path starts at the tree being measured ----------------------
 
 
+def server_module(tree: Path) -> str:
+    """The OpenAI protocol server of `tree` (it moved to tests/support/ after the baseline commit)."""
+    moved = tree / "tests" / "support" / "servers" / "openai_server.py"
+    return "tests.support.servers.openai_server" if moved.exists() else "tests.servers.openai_server"
+
+
 def measure_app(tree: Path, requests: int, chats: int) -> dict[str, list[float]]:
     """Run in the child: build the app of `tree`, seed it, and time each request kind."""
     sys.path.insert(0, str(tree))
@@ -76,7 +82,7 @@ def measure_app(tree: Path, requests: int, chats: int) -> dict[str, list[float]]
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     model_server = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.openai_server", "--port", str(port), "--reply", "A short reply."],
+        [sys.executable, "-m", server_module(tree), "--port", str(port), "--reply", "A short reply."],
         cwd=tree,
         stdout=subprocess.PIPE,
         text=True,

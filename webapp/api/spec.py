@@ -72,9 +72,9 @@ class WorkbenchFlaskPlugin(FlaskPlugin):
             is_form = request.mimetype in self.FORM_MIMETYPE
             if json is None and not is_form:
                 raise Refused("Send a multipart/form-data form.")
-            if json is not None and not (form is not None and is_form):
-                if not isinstance(request.get_json(silent=True), dict):
-                    raise Refused(not_an_object(json, form is not None))
+            sent_json = json is not None and not (form is not None and is_form)
+            if sent_json and not isinstance(request.get_json(silent=True), dict):
+                raise Refused(not_an_object(json, form is not None))
         super().request_validation(request, query, json, form, headers, cookies)
 
     def parse_path(self, route, path_parameter_descriptions):
