@@ -132,6 +132,10 @@ spec = SpecTree(
 Answer = int | tuple[int, type[BaseModel]] | tuple[int, str] | tuple[int, type[BaseModel], str]
 
 
+def _status(entry: Answer) -> int:
+    return entry[0] if isinstance(entry, tuple) else entry
+
+
 def answers(*entries: Answer) -> Response:
     """spectree's `Response` for these answers."""
     codes: dict[str, Any] = {}
@@ -157,7 +161,8 @@ def operation(
     both, it receives whichever the request sent, and None for the other)."""
     if tag not in TAGS:
         raise ValueError(f"{tag!r} is not one of the API's tags {TAGS}")
-    validate = spec.validate(query=query, json=json, form=form, resp=answers(*answered), tags=[tag])
+    response = answers(*answered)
+    validate = spec.validate(query=query, json=json, form=form, resp=response, tags=[tag])
     parts = [name for name, schema in (("query", query), ("json", json), ("form", form)) if schema is not None]
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -166,6 +171,10 @@ def operation(
             parsed = request.context  # type: ignore[attr-defined]  (set by spectree's validation)
             return view(*args, **kwargs, **{name: getattr(parsed, name) for name in parts})
 
-        return validate(with_parsed_parts)
+        validated = validate(with_parsed_parts)
+        if not parts and not any(_status(entry) == spec.validation_error_status for entry in answered):
+            # spectree lists its validation error on every operation; one that takes no input cannot answer it.
+            response.code_models.pop(f"HTTP_{spec.validation_error_status}", None)
+        return validated
 
     return decorate
