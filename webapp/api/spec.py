@@ -7,7 +7,7 @@ document (`webapp.api.openapi`) from the same schemas, with paths and path param
 Why spectree (bench/api_schemas.py --candidates has the figures): it decorates the views of an ordinary Flask
 blueprint, so the app stays a plain `Flask` and the API wires itself like every other feature; flask-openapi3,
 the other candidate, needs the app itself to be its `OpenAPI` subclass (its validation reads settings off the
-app class) and documents only routes registered through it. Both add a few tens of microseconds a request.
+app class) and documents only routes registered through it. Either adds at most a few hundred µs a request.
 
 A request the schemas refuse is a 400 in the API's one error shape, `{"error": "...", "status": 400}`, with a
 sentence naming each field (`webapp.schemas.explain`), raised as `Refused` through the app's error pipeline.
