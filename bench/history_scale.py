@@ -8,10 +8,12 @@ search word would be; replies carry some Markdown (bold, a list, code).
 
 Then measures through the real app, in process (Flask's test client against create_app() with production
 settings, signed in through the login form as the bench user or an admin), p50/p95 of: the history page (first
-and last page), a search that hits and one that misses, opening the 500-message conversation, the chat page
-(its sidebar of recent conversations), the admin history filtered by user and searched, the dashboard; and the
-full JSON export (time, and the peak of Python allocations while it streams, measured by tracemalloc in a
-separate run). Each line also gives the SQL statements one request runs.
+page; last page as ?page=N and as reached by the Older link, which carries a keyset), a search that hits and one
+that misses, opening the 500-message conversation, the chat page (its sidebar of recent conversations), the
+dashboard, the admin history filtered by user and searched; and the full JSON export (time, and the peak of
+Python allocations while it streams, measured by tracemalloc in a separate run). Each line also gives the median
+CPU time of the app's process (on a shared machine the wall-clock figures include waiting for a core) and the
+SQL statements one request runs.
 
 `--reuse` keeps an already-seeded database (migrations are still applied, so a branch's new indexes are built on
 it); otherwise the database is dropped and seeded again (a few minutes on 2 cores).
@@ -33,7 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import app_environment, create_database
+from tests.support.databases import create_database
+from tests.support.processes import app_environment
 
 DATABASE = "workbench_history_scale"
 EMAIL, ADMIN_EMAIL, PASSWORD = "history@example.com", "history-admin@example.com", "bench password 123"
@@ -263,8 +266,8 @@ class Figure:
     name: str
     p50_ms: float
     p95_ms: float
+    cpu_ms: float
     queries: int
-    note: str = ""
 
 
 class QueryCounter:
@@ -284,18 +287,22 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def measure(name: str, request: Callable[[], object], counter: QueryCounter, runs: int) -> Figure:
+    """Wall-clock p50/p95 of `runs` requests, the median CPU time of this process (the app's own work, which a
+    busy machine does not inflate as much), and the SQL statements one request runs."""
     request()  # warm-up: templates compiled, statements cached, pages in PostgreSQL's cache
     before = counter.count
     request()
     queries = counter.count - before
-    samples = []
+    samples, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         request()
         samples.append((time.perf_counter() - started) * 1000)
-    figure = Figure(name, statistics.median(samples), percentile(samples, 0.95), queries)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    figure = Figure(name, statistics.median(samples), percentile(samples, 0.95), statistics.median(cpu), queries)
     print(
-        f"{figure.name:<44} p50 {figure.p50_ms:8.1f} ms   p95 {figure.p95_ms:8.1f} ms   {queries:4d} queries",
+        f"{name:<44} p50 {figure.p50_ms:7.1f} ms  p95 {figure.p95_ms:7.1f} ms  "
+        f"(app CPU {figure.cpu_ms:5.1f} ms)  {queries:3d} queries",
         flush=True,
     )
     return figure
@@ -338,6 +345,11 @@ def run_benchmarks(url: str, runs: int, export_runs: int) -> None:
     )
     measure("history, first page", page(user, "/history", "Page 1 of"), counter, runs)
     measure(f"history, last page (?page={last_page})", page(user, f"/history?page={last_page}"), counter, runs)
+    # The same page as a person reaches it: the Older link of the page before carries its last row (a keyset).
+    older = re.search(r'<a href="([^"]+)" rel="next">', page(user, f"/history?page={last_page - 1}")())
+    if older and "after=" in older.group(1):
+        url = older.group(1).replace("&amp;", "&")
+        measure("history, last page by its Older link", page(user, url), counter, runs)
     measure(f"search that hits (q={HIT_WORD})", page(user, f"/history?q={HIT_WORD}", "matching"), counter, runs)
     measure("search that misses", page(user, f"/history?q={MISSING_WORD}", "No conversation matches"), counter, runs)
     measure("500-message conversation (/chat/1)", page(user, "/chat/1", 'id="message-500"'), counter, runs)

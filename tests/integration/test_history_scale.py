@@ -279,3 +279,64 @@ def test_a_long_conversation_shows_every_message_rendered_on_each_view(app, staf
         page = staff_client.get(f"/chat/{conversation_id}").get_data(as_text=True)
         assert page.count('<article id="message-') == 500
         assert "<strong>answer 499</strong> with <code>code</code>" in page and "question 498" in page
+
+
+# -- keyset pages ------------------------------------------------------------------------------------------------
+
+
+def link(html: str, rel: str) -> str | None:
+    match = re.search(rf'<a href="([^"]+)" rel="{rel}">', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+@pytest.mark.both_databases
+def test_older_and_newer_links_walk_the_history_by_keyset_as_page_numbers_do(app, staff_client, staff):
+    # Ties in last activity (the id decides), and a pinned conversation first.
+    ids = [conversation_with(app, staff.id, f"Chat {n}", age_days=(n // 3) / 100) for n in range(120)]
+    with app.app_context():
+        db.session.execute(update(Conversation).where(Conversation.id == ids[77]).values(pinned=True))
+        db.session.commit()
+    by_number = [listed_ids(staff_client.get(f"/history?page={n}").get_data(as_text=True)) for n in (1, 2, 3)]
+    assert by_number[0][0] == ids[77] and sorted(sum(by_number, [])) == sorted(ids)
+
+    walked, html = [], staff_client.get("/history").get_data(as_text=True)
+    while True:
+        walked.append(listed_ids(html))
+        older = link(html, "next")
+        if older is None:
+            break
+        assert "after=" in older and "page=" in older
+        html = staff_client.get(older).get_data(as_text=True)
+    assert walked == by_number and "Page 3 of 3" in html
+
+    back = []
+    while (newer := link(html, "prev")) is not None:
+        assert "before=" in newer
+        html = staff_client.get(newer).get_data(as_text=True)
+        back.append(listed_ids(html))
+    assert back == [by_number[1], by_number[0]] and "Page 1 of 3" in html
+
+
+@pytest.mark.both_databases
+def test_admin_review_pages_by_keyset_with_its_filters_kept(app, admin_client, staff, other_staff):
+    mine = [conversation_with(app, staff.id, f"Mine {n}", age_days=n / 100) for n in range(60)]
+    conversation_with(app, other_staff.id, "Theirs")
+    first = admin_client.get(f"/admin/history?user={staff.id}").get_data(as_text=True)
+    older = link(first, "next")
+    assert older is not None and f"user={staff.id}" in older and "after=" in older
+    second = admin_client.get(older).get_data(as_text=True)
+    shown = re.findall(r'href="/admin/history/(\d+)"', second)
+    assert [int(id_) for id_ in shown] == mine[50:] and "Page 2 of 2" in second
+
+
+@pytest.mark.both_databases
+def test_a_hand_edited_page_link_falls_back_to_the_page_number(app, staff_client, staff):
+    ids = [conversation_with(app, staff.id, f"Chat {n}", age_days=n / 100) for n in range(55)]
+    for cursor in ("garbage", "1~not-a-date~5", "0~2024-13-45T00:00:00~5", "1~2024-01-01T00:00:00~x", "~~", "\x00"):
+        for direction in ("after", "before"):
+            response = staff_client.get("/history", query_string={"page": 2, direction: cursor})
+            assert response.status_code == 200, (direction, cursor)
+            assert listed_ids(response.get_data(as_text=True)) == ids[50:], (direction, cursor)
+    # A well-formed row past any the database can hold is just a place in the order: nothing older, not a 500.
+    far = staff_client.get("/history", query_string={"page": 2, "after": "0~2000-01-01T00:00:00+00:00~" + "9" * 30})
+    assert far.status_code == 200 and listed_ids(far.get_data(as_text=True)) == []

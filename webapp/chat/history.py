@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table, union
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table, tuple_, union
 from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.bounds import page_number, without_nul
+from webapp.bounds import MAX_DATABASE_ID, page_number, without_nul
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, SQLITE_SEARCH_TABLE, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
@@ -96,8 +96,8 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
-    """The select() of conversations matching `filters`, pinned first, then newest activity first."""
+def filtered_conversations(owner_id: int | None, filters: HistoryFilter) -> Select:
+    """The select() of conversations matching `filters` (unordered: each list applies its own order)."""
     statement = select(Conversation)
     if owner_id is not None:
         statement = statement.where(Conversation.user_id == owner_id)
@@ -114,13 +114,100 @@ def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
     return statement
 
 
-def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | None = None) -> Pagination:
+# The orders of the lists, newest activity first; the last column makes each position unique (a keyset).
+HISTORY_ORDER = (Conversation.pinned, Conversation.updated_at, Conversation.id)
+REVIEW_ORDER = (Conversation.updated_at, Conversation.id)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: just `after` (older than) or `before` (newer than) a row of the previous page."""
+
+    direction: str  # "after" or "before"
+    key: str  # the row's order values, as Cursor.encode wrote them
+
+    @staticmethod
+    def encode(row: Any, order: tuple) -> str:
+        values = [getattr(row, column.key) for column in order]
+        return "~".join(
+            as_utc(value).isoformat() if isinstance(value, datetime) else str(int(value)) for value in values
+        )
+
+    def values(self, order: tuple) -> tuple | None:
+        """The key as typed values for `order`'s columns; None when it is not one (a hand-edited link)."""
+        parts = self.key.split("~")
+        if len(parts) != len(order):
+            return None
+        values: list[Any] = []
+        try:
+            for part, column in zip(parts, order, strict=True):
+                kind = column.type.python_type
+                if kind is datetime:
+                    values.append(as_utc(datetime.fromisoformat(part)))
+                elif kind is bool:
+                    values.append(part == "1")
+                else:
+                    values.append(min(int(part), MAX_DATABASE_ID))
+        except ValueError:
+            return None
+        return tuple(values)
+
+
+def cursor_from(args: Any) -> Cursor | None:
+    """The `after` or `before` of a list page's query string (the Older / Newer links carry one)."""
+    for direction in ("after", "before"):
+        if key := without_nul(args.get(direction, "")).strip():
+            return Cursor(direction, key[:200])
+    return None
+
+
+def search(
+    user: User, filters: HistoryFilter, page: int = 1, per_page: int | None = None, cursor: Cursor | None = None
+) -> Pagination:
     """The user's conversations matching `filters`: pinned first, then the most recently active (PAGE_SIZE a page)."""
     per_page = min(max(per_page or current_app.config["PAGE_SIZE"], 1), MAX_API_PAGE_SIZE)
-    statement = filtered_conversations(user.id, filters).order_by(
-        Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
+    statement = filtered_conversations(user.id, filters)
+    return paginate(
+        statement, HISTORY_ORDER, page_number(page), per_page, searching=bool(filters.query.strip()), cursor=cursor
     )
-    return paginate(statement, page_number(page), per_page, searching=bool(filters.query.strip()))
+
+
+class KeysetPagination(Pagination):
+    """A page of a list in `order` (every column descending), the count from an index.
+
+    `?page=N` alone skips N-1 pages (an OFFSET, which reads every row it skips); the Older and Newer links also
+    carry the row the page starts after (or before), so a deep page is read from the index like the first."""
+
+    def _ordered(self, descending: bool = True) -> Select:
+        order = self._query_args["order"]
+        statement = self._query_args["statement"].options(*self._query_args["options"])
+        return statement.order_by(*(column.desc() if descending else column.asc() for column in order))
+
+    def _query_items(self) -> list[Any]:
+        order, cursor = self._query_args["order"], self._query_args["cursor"]
+        values = cursor.values(order) if cursor else None
+        if values is None:
+            statement = self._ordered().limit(self.per_page).offset((self.page - 1) * self.per_page)
+            return list(db.session.scalars(statement))
+        if cursor.direction == "after":
+            statement = self._ordered().where(tuple_(*order) < tuple_(*values)).limit(self.per_page)
+            return list(db.session.scalars(statement))
+        statement = self._ordered(descending=False).where(tuple_(*order) > tuple_(*values)).limit(self.per_page)
+        return list(reversed(db.session.scalars(statement).all()))
+
+    def _query_count(self) -> int:
+        statement = self._query_args["statement"]
+        return db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+
+    @property
+    def next_args(self) -> dict[str, str]:
+        """What the Older link adds to ?page=: the last row of this page."""
+        return {"after": Cursor.encode(self.items[-1], self._query_args["order"])} if self.items else {}
+
+    @property
+    def prev_args(self) -> dict[str, str]:
+        """What the Newer link adds to ?page=: the first row of this page."""
+        return {"before": Cursor.encode(self.items[0], self._query_args["order"])} if self.items else {}
 
 
 class MatchesPagination(Pagination):
@@ -143,12 +230,28 @@ class MatchesPagination(Pagination):
         return len(self._query_args["ids"])
 
 
-def paginate(statement: Select, page: int, per_page: int, searching: bool, options: tuple = ()) -> Pagination:
-    """A page of `statement`'s conversations; a search's matches are found once (see MatchesPagination)."""
+def paginate(
+    statement: Select,
+    order: tuple,
+    page: int,
+    per_page: int,
+    searching: bool,
+    cursor: Cursor | None = None,
+    options: tuple = (),
+) -> Pagination:
+    """A page of `statement`'s conversations in `order` (descending): by keyset, or a search's matches found once."""
     if not searching:
-        # The plain list: the page is read from the index of its order, and the count from an index alone.
-        return db.paginate(statement.options(*options), page=page, per_page=per_page, error_out=False)
-    ids = list(db.session.scalars(statement.with_only_columns(Conversation.id)))
+        return KeysetPagination(
+            page=page,
+            per_page=per_page,
+            max_per_page=None,
+            error_out=False,
+            statement=statement,
+            order=order,
+            cursor=cursor,
+            options=options,
+        )
+    ids = list(db.session.scalars(statement.with_only_columns(Conversation.id).order_by(*(c.desc() for c in order))))
     return MatchesPagination(page=page, per_page=per_page, max_per_page=None, error_out=False, ids=ids, options=options)
 
 
@@ -288,11 +391,11 @@ def purge_older_than(days: int) -> tuple[int, int]:
 # -- the admins' review ------------------------------------------------------------------------------------------
 
 
-def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page: int = 1) -> Pagination:
+def review_list(
+    admin: User, owner_id: int | None, filters: HistoryFilter, page: int = 1, cursor: Cursor | None = None
+) -> Pagination:
     """Everyone's conversations (or one user's), newest first; the look is written to the audit log."""
-    statement = filtered_conversations(owner_id, filters).order_by(
-        Conversation.updated_at.desc(), Conversation.id.desc()
-    )
+    statement = filtered_conversations(owner_id, filters)
     page = page_number(page)
     detail = f"user {owner_id}" if owner_id else "all users"
     if filters.query:
@@ -304,9 +407,11 @@ def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page:
     # Each row shows its owner: loaded in the same query, not one query a row.
     return paginate(
         statement,
+        REVIEW_ORDER,
         page,
         current_app.config["PAGE_SIZE"],
         searching=bool(filters.query.strip()),
+        cursor=cursor,
         options=(joinedload(Conversation.user),),
     )
 
