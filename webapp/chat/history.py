@@ -338,7 +338,7 @@ def export_filename(conversation: Conversation, extension: str) -> str:
     return f"conversation-{conversation.id}{'-' + slug if slug else ''}.{extension}"
 
 
-EXPORT_BATCH = 200
+EXPORT_BATCH = 50  # conversations a batch: memory is bounded by a batch, not by the history
 
 
 def export_all(user: User, batch_size: int = EXPORT_BATCH) -> Iterator[str]:
