@@ -1,5 +1,8 @@
 """Sign-in, sign-out, sessions, CSRF and throttling through the real forms."""
 
+import statistics
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -229,3 +232,23 @@ def test_production_cookies_are_secure(tmp_path, monkeypatch):
     app = create_app("production", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize("app_overrides", [{"PASSWORD_HASH_METHOD": "scrypt:16384:8:1"}])
+def test_an_unknown_email_costs_the_same_time_as_a_wrong_password(app, staff):
+    """Timing must not tell which emails have an account: both paths check one password hash. The cost is
+    raised to where hashing dominates the request (as in production), medians of a few tries each."""
+
+    def median_seconds(email: str) -> float:
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            assert users.authenticate(email, "not the password") is None
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    with app.app_context():
+        users.authenticate("warm-up@example.com", "x")
+        known, unknown = median_seconds(staff.email), median_seconds("nobody@example.com")
+    slower, faster = max(known, unknown), min(known, unknown)
+    assert slower <= faster * 1.5, f"wrong password {known * 1000:.0f} ms, unknown email {unknown * 1000:.0f} ms"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -18,8 +19,13 @@ from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "wb_"
-# A fixed hash to compare against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH: dict[str, str] = {}
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash to check against when the email is unknown, so both paths cost one hash check. Built once per
+    method and process: building it costs a hash too, which would make unknown emails twice as slow."""
+    return generate_password_hash("not-a-password", method=method)
 
 
 def normalize_email(email: str) -> str:
@@ -63,9 +69,7 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the user when the email and password match an active account; audit failures."""
     user = find_user_by_email(email)
     if user is None:
-        method = current_app.config["PASSWORD_HASH_METHOD"]
-        dummy = _DUMMY_HASH.setdefault(method, generate_password_hash("not-a-password", method=method))
-        check_password_hash(dummy, password or "")
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         audit.record("auth.login_failed", detail=f"unknown email {normalize_email(email)}"[:200])
         db.session.commit()
         return None
