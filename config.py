@@ -214,8 +214,11 @@ class BaseConfig:
         self.ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@example.com")
         self.ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
 
-        # Throttling of failed sign-ins, per client address and per email (Flask-Limiter).
+        # Throttling of wrong passwords (sign-in, password change, token creation; Flask-Limiter): per address and
+        # per (email, address) at the first limit, per email at the looser second, so one address cannot lock
+        # out a colleague.
         self.LOGIN_FAILURE_LIMIT = env_str("LOGIN_FAILURE_LIMIT", "10 per minute")
+        self.LOGIN_EMAIL_FAILURE_LIMIT = env_str("LOGIN_EMAIL_FAILURE_LIMIT", "100 per hour")
         self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_HEADERS_ENABLED = True
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)

@@ -195,8 +195,9 @@ def test_failed_sign_ins_are_throttled_per_address(client, staff):
     assert "Too many attempts" in response.get_data(as_text=True)
 
 
-def test_failed_sign_ins_are_throttled_per_email_across_addresses(app, staff):
-    for attempt in range(10):
+@pytest.mark.parametrize("app_overrides", [{"LOGIN_EMAIL_FAILURE_LIMIT": "12 per hour"}])
+def test_failed_sign_ins_are_throttled_per_email_across_many_addresses(app, staff):
+    for attempt in range(12):
         client = app.test_client()
         client.environ_base["REMOTE_ADDR"] = f"10.0.0.{attempt + 1}"
         assert login(client, staff.email, "wrong").status_code == 200
@@ -206,6 +207,40 @@ def test_failed_sign_ins_are_throttled_per_email_across_addresses(app, staff):
     other = app.test_client()
     other.environ_base["REMOTE_ADDR"] = "10.0.1.2"
     assert login(other, "someone.else@example.com", "wrong").status_code == 200
+
+
+def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(app, staff):
+    """Ten wrong passwords for a colleague's email (spelt differently) lock out the address they came from,
+    not the colleague: locking someone out takes LOGIN_EMAIL_FAILURE_LIMIT failures from many addresses."""
+    attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "10.0.0.66"
+    for _ in range(10):
+        assert login(attacker, f"  {staff.email.upper()} ", "wrong").status_code == 200
+    assert login(attacker, staff.email, staff.password).status_code == 429
+    victim = app.test_client()
+    victim.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+    assert login(victim, staff.email, staff.password).status_code == 302
+
+
+def change_password(client, current: str):
+    new = "a brand new password"
+    data = {"current_password": current, "new_password": new, "confirm_password": new}
+    return post_form(client, "/account/password", data, page="/account")
+
+
+def test_guesses_of_the_current_password_are_throttled(staff_client):
+    statuses = [change_password(staff_client, f"guess {attempt}").status_code for attempt in range(12)]
+    assert statuses == [400] * 10 + [429] * 2
+    assert change_password(staff_client, PASSWORD).status_code == 429
+
+
+def test_password_guesses_on_the_account_page_and_at_sign_in_share_one_count(app, staff_client, staff):
+    for attempt in range(5):
+        assert change_password(staff_client, f"guess {attempt}").status_code == 400
+    for _ in range(5):
+        assert login(app.test_client(), staff.email, "wrong").status_code == 200
+    assert login(app.test_client(), staff.email, staff.password).status_code == 429
+    assert change_password(staff_client, PASSWORD).status_code == 429
 
 
 def test_successful_sign_ins_do_not_count_toward_the_limit(app, staff):

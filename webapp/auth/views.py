@@ -1,32 +1,17 @@
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp, service
 from webapp.auth.forms import ConfirmForm, LoginForm, PasswordForm, ProfileForm, TokenForm
+from webapp.auth.throttle import form_refused, password_guesses, sign_in_failed
 from webapp.errors import Refused
-from webapp.extensions import limiter
 from webapp.security import safe_next_url
 
 
-def login_failure_limit() -> str:
-    return current_app.config["LOGIN_FAILURE_LIMIT"]
-
-
-def email_being_tried() -> str:
-    return "email:" + service.normalize_email(request.form.get("email", ""))
-
-
-def sign_in_failed(response: Response) -> bool:
-    """Only failed attempts count toward the limit: a successful sign-in redirects."""
-    return response.status_code != 302
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_failure_limit, key_func=get_remote_address, methods=["POST"], deduct_when=sign_in_failed)
-@limiter.limit(login_failure_limit, key_func=email_being_tried, methods=["POST"], deduct_when=sign_in_failed)
+@password_guesses("auth.login", sign_in_failed, per_address=True)
 def login():
     next_url = safe_next_url(request.args.get("next"))
     if current_user.is_authenticated:
@@ -79,6 +64,7 @@ def update_profile():
 
 @bp.post("/account/password")
 @login_required
+@password_guesses("auth.change_password", form_refused)
 def change_password():
     password_form = PasswordForm()
     if password_form.validate_on_submit():
@@ -109,6 +95,7 @@ def tokens():
 
 @bp.post("/account/tokens")
 @login_required
+@password_guesses("auth.create_token", form_refused)
 def create_token():
     form = TokenForm()
     new_token = None
