@@ -221,6 +221,9 @@ class BaseConfig:
         self.LOGIN_EMAIL_FAILURE_LIMIT = env_str("LOGIN_EMAIL_FAILURE_LIMIT", "100 per hour")
         self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_HEADERS_ENABLED = True
+        # gunicorn workers of this server: gunicorn's own setting (its default when --workers is not given), and
+        # gunicorn.conf.py sets it to the number actually started. memory:// counts apart in each of them.
+        self.WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
         # Scale-out: how many app servers (machines or gunicorn masters behind one load balancer) share this
@@ -372,6 +375,12 @@ class ProductionConfig(BaseConfig):
             problems.append(
                 f"RATELIMIT_STORAGE_URI is memory:// with WORKBENCH_SERVERS={servers}, so each "
                 "server counts failed sign-ins apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0"
+            )
+        elif self.WEB_CONCURRENCY > 1 and self.RATELIMIT_STORAGE_URI.startswith("memory"):
+            problems.append(
+                f"RATELIMIT_STORAGE_URI is memory:// with WEB_CONCURRENCY={self.WEB_CONCURRENCY} gunicorn workers, "
+                "so each worker counts wrong passwords apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 "
+                "(or run one worker)"
             )
         return problems
 

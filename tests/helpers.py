@@ -23,6 +23,7 @@ PRODUCTION_CHECKED = (
     "S3_BUCKET_NAME",
     "RATELIMIT_STORAGE_URI",
     "ALLOW_SQLITE_IN_PRODUCTION",
+    "WEB_CONCURRENCY",
 )
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 

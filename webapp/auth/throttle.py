@@ -9,8 +9,8 @@ one address cannot try many emails either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
 from flask_limiter.util import get_remote_address
@@ -78,3 +78,15 @@ def password_guesses(endpoint: str, failed: Callable[[Response], bool], per_addr
         return view
 
     return decorate
+
+
+def per_worker_note(config: Mapping[str, Any]) -> str | None:
+    """What a server says at start when its workers each count in their own memory (production refuses it)."""
+    workers = config["WEB_CONCURRENCY"]
+    if workers <= 1 or not config["RATELIMIT_STORAGE_URI"].startswith("memory"):
+        return None
+    return (
+        f"the sign-in throttle counts in each worker's memory (RATELIMIT_STORAGE_URI=memory://, {workers} workers): "
+        f"up to {workers} times LOGIN_FAILURE_LIMIT ({config['LOGIN_FAILURE_LIMIT']}) wrong passwords get through; "
+        "set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 to count them together"
+    )
