@@ -2,6 +2,7 @@
 
 import statistics
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -287,3 +288,36 @@ def test_an_unknown_email_costs_the_same_time_as_a_wrong_password(app, staff):
         known, unknown = median_seconds(staff.email), median_seconds("nobody@example.com")
     slower, faster = max(known, unknown), min(known, unknown)
     assert slower <= faster * 1.5, f"wrong password {known * 1000:.0f} ms, unknown email {unknown * 1000:.0f} ms"
+
+
+def remember_value(client) -> str:
+    cookie = client.get_cookie("remember_token")
+    assert cookie is not None, "no remember cookie"
+    return cookie.value
+
+
+def replayed(app, value: str):
+    """A client that has only this remember cookie, sent again whatever its Expires said (a copied value)."""
+    client = app.test_client()
+    client.set_cookie("remember_token", value)
+    return client
+
+
+def test_each_sign_in_issues_a_new_remember_value(app, staff):
+    values = set()
+    for _ in range(2):
+        client = app.test_client()
+        login(client, staff.email, staff.password, remember=True)
+        values.add(remember_value(client))
+    assert len(values) == 2
+
+
+@pytest.mark.parametrize("app_overrides", [{"REMEMBER_COOKIE_DURATION": timedelta(seconds=2)}])
+def test_the_server_refuses_a_remember_cookie_older_than_remember_days(app, staff):
+    laptop = app.test_client()
+    login(laptop, staff.email, staff.password, remember=True)
+    value = remember_value(laptop)
+    assert signed_in(replayed(app, value)), "a fresh remember cookie signs in"
+    time.sleep(2.5)
+    assert not signed_in(replayed(app, value)), "the same value after REMEMBER_DAYS must not"
+    assert not signed_in(laptop), "nor the session it started"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -38,8 +39,12 @@ class User(UserMixin, db.Model):
         return self.role == "admin"
 
     def get_id(self) -> str:
-        """Flask-Login keeps this in the session and remember cookie: id plus session version."""
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login keeps this, signed, in the session and the "keep me signed in" cookie: the id, the session
+        version (bumped to end every session) and when this sign-in happened in ms, so the server refuses the
+        cookie after REMEMBER_DAYS and each sign-in issues a new value. A user loaded from a session keeps that
+        session's time (`signed_in_ms`, set by the user loader); a user signing in now gets the present."""
+        signed_in_ms = getattr(self, "signed_in_ms", None) or int(time.time() * 1000)
+        return f"{self.id}:{self.session_version}:{signed_in_ms}"
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"

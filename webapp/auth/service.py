@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -55,13 +56,20 @@ def get_user(user_id: int) -> User:
 
 
 def load_user_from_session(session_id: str) -> User | None:
-    """Flask-Login's user loader: the id must carry the user's current session version, and the user be active."""
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
+    """Flask-Login's user loader, for the session and the remember cookie alike (see `User.get_id`): the value must
+    carry the user's current session version and a sign-in time less than REMEMBER_DAYS ago, the user be active.
+    Values without a sign-in time (issued before it was added) are refused: their owners sign in once more."""
+    parts = session_id.split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or user.session_version != int(version):
+    user_id, version, signed_in_ms = (int(part) for part in parts)
+    lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
+    if time.time() * 1000 - signed_in_ms > lifetime.total_seconds() * 1000:
         return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or user.session_version != version:
+        return None
+    user.signed_in_ms = signed_in_ms
     return user
 
 
