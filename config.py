@@ -48,6 +48,8 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "please-change-me",
     }
 )
+# The longest an API token may be made for: ten years.
+MAX_API_TOKEN_DAYS = 3650
 # Shortest SECRET_KEY production accepts: 32 characters (the suggested generator prints 64 hex digits).
 MIN_SECRET_KEY_LENGTH = 32
 GENERATE_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
@@ -211,6 +213,10 @@ class BaseConfig:
         # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
         self.PASSWORD_HASH_METHOD = env_str("PASSWORD_HASH_METHOD", "scrypt")
         self.PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
+        # API tokens stop working this many days after they are made (the CLI's --days chooses per token).
+        self.API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+        if not 1 <= self.API_TOKEN_DAYS <= MAX_API_TOKEN_DAYS:
+            raise ConfigError(f"API_TOKEN_DAYS must be between 1 and {MAX_API_TOKEN_DAYS}, not {self.API_TOKEN_DAYS}")
         self.ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@example.com")
         self.ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
 

@@ -73,13 +73,15 @@ def change_password():
             service.change_password(user, password_form.current_password.data, password_form.new_password.data)
         except Refused as refusal:
             # Shown beside the field it concerns rather than as a separate error page.
-            field = password_form.current_password if "current" in refusal.message else password_form.new_password
-            field.errors.append(refusal.message)
+            password_form[refusal.details.get("field", "new_password")].errors.append(refusal.message)
         else:
             # The version bump ended every session, this one included: sign this one back in.
             remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
             login_user(user, remember=remember)
-            flash("Your password is changed. You were signed out everywhere else.", "success")
+            flash(
+                "Your password is changed. You were signed out everywhere else and your API tokens are revoked.",
+                "success",
+            )
             return redirect(url_for("auth.account"))
     profile_form = ProfileForm(name=current_user.name)
     return render_template("auth/account.html", profile_form=profile_form, password_form=password_form), 400
@@ -101,9 +103,13 @@ def create_token():
     new_token = None
     status = 400
     if form.validate_on_submit():
-        _, new_token = service.create_token(current_user, form.name.data)
-        form = TokenForm(formdata=None)
-        status = 201
+        try:
+            _, new_token = service.create_own_token(current_user, form.name.data, form.current_password.data)
+        except Refused as refusal:
+            form[refusal.details.get("field", "name")].errors.append(refusal.message)
+        else:
+            form = TokenForm(formdata=None)
+            status = 201
     return (
         render_template(
             "auth/tokens.html",
