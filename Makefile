@@ -74,9 +74,9 @@ chromium:
 npm:
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
 
-# axe-core (version and integrity pinned in tests/axe_support.py) into ~/.cache/workbench with `npm pack`; not committed.
+# axe-core (version and integrity pinned in tests/support/axe.py) into ~/.cache/workbench with `npm pack`; not committed.
 axe: install-dev npm
-	$(BIN)/python -m tests.axe_support
+	$(BIN)/python -m tests.support.axe
 
 # ruff's settings are in pyproject.toml; `$(BIN)/ruff format .` fixes what the format check finds.
 lint: install-dev

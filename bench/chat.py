@@ -1,6 +1,6 @@
 """Chat streaming under gunicorn: how much we add to the model's first token, and 100 conversations at once.
 
-A fake OpenAI-compatible server (tests/servers/openai_server.py, its own process) answers with a fixed
+A fake OpenAI-compatible server (tests/support/servers/openai_server.py, its own process) answers with a fixed
 first-token delay and token rate. The app runs under gunicorn (gthread, production settings, its own database).
 
 (a) Time to first token, sequentially: from our request to the first streamed byte of reply text, against the
@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_environment, flask_cli, free_port, gunicorn, wait_until_up
+from bench.common import flask_cli, gunicorn
+from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
 
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 MODEL = "bench-model"
@@ -85,7 +86,7 @@ def own_cpu() -> float:
 
 
 def gunicorn_group(base: str) -> int:
-    """The process group of the gunicorn serving `base` (bench.common starts it in a session of its own)."""
+    """The process group of the gunicorn serving `base` (tests.support.processes starts it in a session of its own)."""
     port = urllib.parse.urlsplit(base).port
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -315,7 +316,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "tests.servers.openai_server",
+                "tests.support.servers.openai_server",
                 "--port",
                 str(model_port),
                 "--first-token-delay",

@@ -9,7 +9,7 @@
 (c) a re-compare of the same two library photos by id (cached embeddings, no detection).
 (a) and (b) alternate run by run. Prints each median, b/a (aim <= 1.10) and c/a (aim <= 0.2), then the worker's
 resident memory after warm-up and after each block of compares (aim: no growth after warm-up).
-Photos: face_recognition 1.3.0's obama.jpg and obama2.jpg, fetched once into the test cache (tests/photos.py).
+Photos: face_recognition 1.3.0's obama.jpg and obama2.jpg, fetched once into the test cache (tests/support/photos.py).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402  (a deepface dependency, so always installed with the app)
 
-from bench.common import BIN, app_environment, flask_cli, free_port, wait_until_up  # noqa: E402
-from tests.photos import cache_dir, test_photo  # noqa: E402
+from bench.common import flask_cli  # noqa: E402
+from tests.support.photos import cache_dir, test_photo  # noqa: E402
+from tests.support.processes import BIN, app_environment, free_port, wait_until_up  # noqa: E402
 
 FIRST, SECOND = "obama.jpg", "obama2.jpg"
 

@@ -17,7 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tests.photos import GROUP_GENDER, PHOTO_GENDER, extra_photo, test_photo
+from tests.support.photos import GROUP_GENDER, PHOTO_GENDER, extra_photo, test_photo
 from webapp.faces.engine import FaceEngine
 from webapp.faces.weights import install_weights
 

@@ -32,8 +32,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.chat import cpu_seconds
-from bench.cluster import DEFAULT_REDIS_URL, DEFAULT_SERVER_URL, MODEL, ClusterOptions, create_staff, running_cluster
-from bench.common import ROOT, drop_database
+from tests.support.cluster import (
+    DEFAULT_REDIS_URL,
+    DEFAULT_SERVER_URL,
+    MODEL,
+    ClusterOptions,
+    create_staff,
+    running_cluster,
+)
+from tests.support.databases import drop_database
+from tests.support.processes import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 LOCUST = ROOT / ".venv-load" / "bin" / "locust"
@@ -44,7 +52,7 @@ AIM_P95_MS = 300
 
 
 def run_locust(cluster_urls: list[str], certificate: Path, users: int, spawn_rate: float, seconds: int) -> None:
-    from tests.photos import test_photo
+    from tests.support.photos import test_photo
 
     env = {
         **os.environ,

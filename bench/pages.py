@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_environment, flask_cli, gunicorn, have_wrk
+from bench.common import flask_cli, gunicorn, have_wrk
+from tests.support.processes import ROOT, app_environment
 
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 

@@ -36,15 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (
-    app_environment,
-    child_pids,
-    flask_cli,
-    gunicorn_process,
-    reset_peak_rss,
-    rss_kib,
-    start_moto,
-)
+from bench.common import flask_cli, reset_peak_rss, rss_kib
+from tests.support.processes import app_environment, child_pids, gunicorn_process, start_moto
 
 MEGABYTE = 1024 * 1024
 CHUNK = MEGABYTE

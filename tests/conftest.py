@@ -19,16 +19,15 @@ from flask.testing import FlaskClient
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from bench.common import create_database, drop_database
 from config import normalize_database_url
-from tests.helpers import PASSWORD, Account, LiveServer, login
-from tests.photos import deepface_home
-from webapp import create_app
-from webapp.auth import service as users
+from tests.support.apps import build_app
+from tests.support.databases import create_database, drop_database
+from tests.support.factories import make_account, make_token
+from tests.support.web import Account, LiveServer, login
 from webapp.extensions import db
 
 # Fixtures of one feature, shared by its test modules: the fake model services of chat.
-pytest_plugins = ["tests.chat_support"]
+pytest_plugins = ["tests.support.chat"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -89,18 +88,6 @@ def app_overrides() -> dict[str, Any]:
     return {}
 
 
-def build_app(tmp_path: Path, database_url: str, overrides: dict[str, Any] | None = None) -> Flask:
-    settings: dict[str, Any] = {
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "UPLOAD_DIR": tmp_path / "uploads",
-        "UPLOAD_TEMP_DIR": tmp_path / "upload-tmp",
-        # One DeepFace home per process (tests/photos.py); the engine itself is cached per process.
-        "DEEPFACE_HOME": deepface_home(),
-    }
-    settings.update(overrides or {})
-    return create_app("testing", settings)
-
-
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, app_overrides: dict[str, Any]) -> Iterator[Flask]:
     app = build_app(tmp_path, database_url, app_overrides)
@@ -117,19 +104,6 @@ def app(tmp_path: Path, database_url: str, app_overrides: dict[str, Any]) -> Ite
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def make_account(app: Flask, email: str, name: str, role: str) -> Account:
-    with app.app_context():
-        user = users.create_user(email, name, PASSWORD, role=role)
-        return Account(id=user.id, email=user.email, name=user.name, role=role, password=PASSWORD)
-
-
-def make_token(app: Flask, account: Account, name: str = "tests") -> str:
-    """A new API token of the account; returns the plain token (shown once, as the tokens page does)."""
-    with app.app_context():
-        _, plain = users.create_token(users.get_user(account.id), name)
-    return plain
 
 
 @pytest.fixture

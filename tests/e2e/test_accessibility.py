@@ -15,13 +15,13 @@ import pytest
 from flask import Flask, url_for
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from tests.axe_support import axe_problems, axe_script
-from tests.chat_support import ChatClient, chat_settings, reset, stored_message
-from tests.faces_support import analyze, compare, result_id
-from tests.faces_support import upload as photo_upload
-from tests.files_support import rows, upload
-from tests.helpers import PASSWORD, login
-from tests.samples import jpeg, minimal_pdf
+from tests.support.axe import axe_problems, axe_script
+from tests.support.chat import ChatClient, chat_settings, reset, stored_message
+from tests.support.faces import analyze, compare, result_id
+from tests.support.faces import upload as photo_upload
+from tests.support.files import rows, upload
+from tests.support.samples import jpeg, minimal_pdf
+from tests.support.web import PASSWORD, login
 from webapp import create_app
 from webapp.auth import service as users
 

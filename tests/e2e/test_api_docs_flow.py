@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from tests.axe_support import axe_problems, axe_script
-from tests.e2e.test_foundation_flow import sign_in
+from tests.support.axe import axe_problems, axe_script
+from tests.support.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.chat_support import chat_settings, reset
+from tests.support.chat import chat_settings, reset
 
 pytestmark = pytest.mark.e2e
 

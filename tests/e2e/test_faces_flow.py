@@ -5,8 +5,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.faces_support import group_photo
-from tests.photos import test_photo
+from tests.support.faces import group_photo
+from tests.support.photos import test_photo
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.samples import encode, picture
+from tests.support.samples import encode, picture
 
 pytestmark = pytest.mark.e2e
 

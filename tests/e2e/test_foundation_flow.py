@@ -5,14 +5,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.pages import sign_in
+
 pytestmark = pytest.mark.e2e
-
-
-def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def sign_out(page: Page) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import requests
 
-from tests.chat_support import STREAM_URL, chat_settings, parse_sse, reset, stored_conversation, stored_message
-from tests.faults.conftest import inspecting_app, served_settings, staff_with_token
-from tests.process_support import Browser, run_gunicorn
-from tests.servers.openai_server import OpenAIServer
+from tests.support.apps import inspecting_app, served_settings
+from tests.support.chat import STREAM_URL, chat_settings, parse_sse, reset, stored_conversation, stored_message
+from tests.support.factories import staff_with_token
+from tests.support.processes import Browser, run_gunicorn
+from tests.support.servers.openai_server import OpenAIServer
 
 QUESTION = "Tell me a long story"
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.faces_support import wait_for
-from tests.faults.conftest import inspecting_app, served_settings, staff_with_token
-from tests.helpers import bearer
-from tests.process_support import Browser, postgres_bin, private_postgres, run_gunicorn
+from tests.support.apps import inspecting_app, served_settings
+from tests.support.factories import staff_with_token
+from tests.support.processes import Browser, postgres_bin, private_postgres, run_gunicorn
+from tests.support.waiting import wait_for
+from tests.support.web import bearer
 from webapp.errors import DATABASE_DOWN_MESSAGE
 from webapp.extensions import db
 

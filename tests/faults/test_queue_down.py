@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faces_support import compare, result_id, upload, wait_for
-from tests.faults.conftest import inspecting_app, staff_with_token
-from tests.helpers import bearer, login
-from tests.process_support import private_redis
+from tests.support.apps import inspecting_app
+from tests.support.faces import compare, result_id, upload
+from tests.support.factories import staff_with_token
+from tests.support.processes import private_redis
+from tests.support.waiting import wait_for
+from tests.support.web import bearer, login
 from webapp.extensions import db
 from webapp.faces.models import FaceComparison
 from webapp.faces.service import QUEUE_DOWN_MESSAGE

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.faults.conftest import inspecting_app, staff_with_token
-from tests.files_support import api_upload, row_count, rows, stored_keys, temp_files
-from tests.helpers import login, s3_settings
-from tests.process_support import free_port, port_open
-from tests.samples import jpeg
+from tests.support.apps import inspecting_app
+from tests.support.factories import staff_with_token
+from tests.support.files import api_upload, row_count, rows, stored_keys, temp_files
+from tests.support.processes import free_port, port_open
+from tests.support.samples import jpeg
+from tests.support.settings import s3_settings
+from tests.support.web import login
 from webapp.extensions import db
 
 STORE_DOWN = "The file store is unavailable right now"

@@ -11,12 +11,14 @@ import pytest
 import requests
 from flask import Flask
 
-from tests.faces_support import wait_for
-from tests.faults.conftest import inspecting_app, served_settings, staff_with_token
-from tests.files_support import rows, stored_keys, temp_files
-from tests.helpers import bearer, s3_settings
-from tests.process_support import flask_command, run_gunicorn
-from tests.samples import jpeg
+from tests.support.apps import inspecting_app, served_settings
+from tests.support.factories import staff_with_token
+from tests.support.files import rows, stored_keys, temp_files
+from tests.support.processes import flask_command, run_gunicorn
+from tests.support.samples import jpeg
+from tests.support.settings import s3_settings
+from tests.support.waiting import wait_for
+from tests.support.web import bearer
 
 BOUNDARY = "workbench-fault-boundary"
 FILE_BYTES = 20 * 1024 * 1024

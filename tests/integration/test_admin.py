@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import login, post_form
+from tests.support.web import login, post_form
 from webapp.audit import service as audit
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users

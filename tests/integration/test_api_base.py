@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import PASSWORD, bearer, post_form
+from tests.support.web import PASSWORD, bearer, post_form
 from webapp.auth import service as users
 
 
@@ -14,7 +14,7 @@ def test_health_reports_the_database(client):
 
 
 def test_health_is_503_when_the_database_is_down(tmp_path):
-    from tests.conftest import build_app
+    from tests.support.apps import build_app
 
     app = build_app(
         tmp_path,

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
-from tests.chat_support import chat_settings, reset
-from tests.helpers import bearer
+from tests.support.chat import chat_settings, reset
+from tests.support.web import bearer
 from webapp.api.openapi import route_operations
 from webapp.api.operations import OPERATIONS
 from webapp.bounds import MAX_DATABASE_ID

@@ -22,10 +22,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.chat_support import chat_settings, reset
-from tests.conftest import build_app, make_account, make_token
-from tests.faces_support import photo_bytes
-from tests.helpers import bearer
+from tests.support.apps import build_app
+from tests.support.chat import chat_settings, reset
+from tests.support.faces import photo_bytes
+from tests.support.factories import make_account, make_token
+from tests.support.web import bearer
 from webapp import create_app
 from webapp.extensions import db
 

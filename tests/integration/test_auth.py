@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import PASSWORD, csrf_token, login, post_form, production_environment
+from tests.support.settings import production_environment
+from tests.support.web import PASSWORD, csrf_token, login, post_form
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.extensions import db

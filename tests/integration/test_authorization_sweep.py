@@ -22,9 +22,9 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from tests.authorization_support import SECRET, World, build_world, snapshot
-from tests.conftest import make_token
-from tests.helpers import Account, bearer, csrf_token, login
+from tests.support.authorization import SECRET, World, build_world, snapshot
+from tests.support.factories import make_token
+from tests.support.web import Account, bearer, csrf_token, login
 
 
 @dataclass(frozen=True)

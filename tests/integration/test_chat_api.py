@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chat_support import (
-    BEDROCK_MODEL,
-    ChatClient,
-    chat_settings,
-    reset,
-    stored_conversation,
-)
-from tests.helpers import bearer
+from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_conversation
+from tests.support.web import bearer
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 

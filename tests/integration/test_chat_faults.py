@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.chat_support import (
+from tests.support.chat import (
     BEDROCK_MODEL,
     ChatClient,
     chat_settings,
@@ -19,9 +19,9 @@ from tests.chat_support import (
     stored_conversation,
     stored_message,
 )
-from tests.helpers import bearer
-from tests.servers.bedrock_server import BedrockServer
-from tests.servers.openai_server import OpenAIServer
+from tests.support.servers.bedrock_server import BedrockServer
+from tests.support.servers.openai_server import OpenAIServer
+from tests.support.web import bearer
 
 # Server behaviour for each fault, and words the stored error must contain.
 FAULTS = {

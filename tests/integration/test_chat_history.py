@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import csrf_token
+from tests.support.web import csrf_token
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db

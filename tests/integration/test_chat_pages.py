@@ -1,6 +1,6 @@
 """The chat pages: a message is kept at once, the reply streams in and is stored with its usage, whatever happens.
 
-The model services are the local fake servers (tests/servers) reached by the real openai and boto3 clients.
+The model services are the local fake servers (tests/support/servers) reached by the real openai and boto3 clients.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.chat_support import (
+from tests.support.chat import (
     BEDROCK_MODEL,
     ChatClient,
     chat_settings,
@@ -213,7 +213,7 @@ def make_silent_since(app, reply_id: int, seconds: float, content: str = "") -> 
 
 
 def test_the_conversation_page_and_the_api_show_a_dead_reply_as_interrupted(app, chat, staff_token):
-    from tests.helpers import bearer
+    from tests.support.web import bearer
 
     conversation_id, reply_id = chat.start("Hello")
     make_silent_since(app, reply_id, 3600, "Saved before the crash")

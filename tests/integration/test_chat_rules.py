@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
-from tests.chat_support import ChatClient, chat_settings, reset, stored_conversation
+from tests.support.chat import ChatClient, chat_settings, reset, stored_conversation
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 

@@ -1,6 +1,6 @@
 """`flask users ...` and `flask tokens ...` through Flask's CLI runner."""
 
-from tests.helpers import bearer
+from tests.support.web import bearer
 from webapp.auth import service as users
 
 

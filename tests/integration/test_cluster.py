@@ -1,7 +1,7 @@
 """Scale-out: what `make cluster` starts (two gunicorn app servers, one Celery worker, PostgreSQL, Redis, S3 on
 moto's server, the local OpenAI-protocol server) serves one person from either server, with no sticky sessions.
 
-The cluster runs with production settings over HTTPS (see bench/cluster.py); the client here is a real HTTP
+The cluster runs with production settings over HTTPS (see tests/support/cluster.py); the client here is a real HTTP
 client with one cookie jar, like a browser behind a load balancer that sends each request to either server.
 """
 
@@ -17,10 +17,11 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from bench.cluster import Cluster, ClusterOptions, create_staff, running_cluster
-from bench.common import drop_database
-from tests.faces_support import HTMX, photo_bytes, wait_for
-from tests.helpers import CSRF_META, PASSWORD
+from tests.support.cluster import Cluster, ClusterOptions, create_staff, running_cluster
+from tests.support.databases import drop_database
+from tests.support.faces import HTMX, photo_bytes
+from tests.support.waiting import wait_for
+from tests.support.web import CSRF_META, PASSWORD
 
 pytestmark = pytest.mark.cluster
 

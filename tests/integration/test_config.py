@@ -15,7 +15,7 @@ from config import (
     load_config,
     normalize_database_url,
 )
-from tests.helpers import PRODUCTION_CHECKED, PRODUCTION_DATABASE_URL, production_environment
+from tests.support.settings import PRODUCTION_CHECKED, PRODUCTION_DATABASE_URL, production_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 

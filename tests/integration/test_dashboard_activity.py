@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from werkzeug.datastructures import FileStorage
 
-from tests.helpers import Account
-from tests.samples import jpeg
+from tests.support.samples import jpeg
+from tests.support.web import Account
 from webapp.auth import service as users
 from webapp.chat.models import Conversation, Message
 from webapp.dashboard.activity import CHART_HEIGHT, activity_for, bars

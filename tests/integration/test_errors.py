@@ -5,7 +5,7 @@ import logging
 import pytest
 from flask import request
 
-from tests.helpers import bearer
+from tests.support.web import bearer
 
 
 @pytest.fixture
@@ -179,8 +179,8 @@ def test_pages_load_only_the_apps_own_scripts_and_styles(staff_client):
 def test_an_unreachable_database_is_a_503_page_or_json_not_a_500(tmp_path, caplog):
     """The server stopped, refused or unreachable: 503 with a message and Retry-After (tests/faults restarts a real
     PostgreSQL under load)."""
-    from tests.conftest import build_app
-    from tests.helpers import login
+    from tests.support.apps import build_app
+    from tests.support.web import login
     from webapp.errors import DATABASE_DOWN_MESSAGE
 
     app = build_app(tmp_path, f"sqlite:///{tmp_path / 'no-such-folder' / 'app.db'}")
@@ -212,7 +212,7 @@ def test_a_connection_the_server_drops_after_the_last_query_does_not_fail_the_re
     """PostgreSQL restarting between a request's last query and its end: the answer stands, the next one works."""
     from sqlalchemy import create_engine, text
 
-    from tests.conftest import build_app
+    from tests.support.apps import build_app
     from webapp.extensions import db
 
     app = build_app(tmp_path, postgres_url)

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.faces_support import (
+from tests.support.faces import (
     HTMX,
     analyze,
     compare,
@@ -27,7 +27,7 @@ from tests.faces_support import (
     result_id,
     upload,
 )
-from tests.helpers import bearer, csrf_token
+from tests.support.web import bearer, csrf_token
 from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding
@@ -198,7 +198,7 @@ def test_missing_weights_give_a_503_naming_the_file(tmp_path: Path, staff: objec
 
     app.extensions["faces"] = FacesRuntime(EngineSettings.from_config({**app.config, "DEEPFACE_HOME": tmp_path}))
     client = app.test_client()
-    from tests.helpers import login
+    from tests.support.web import login
 
     login(client, "sam@example.com", "correct horse battery staple")
     response = compare(client, upload("obama.jpg"), upload("obama2.jpg"))

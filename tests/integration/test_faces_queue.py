@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.faces_support import compare, result_id, upload, wait_for
-from tests.helpers import bearer
+from tests.support.faces import compare, result_id, upload
+from tests.support.waiting import wait_for
+from tests.support.web import bearer
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_a_job_no_worker_takes_is_marked_failed_after_the_timeout(app: Flask, st
 
 
 def test_an_unreachable_broker_fails_the_job_with_503(tmp_path, staff: Any, database_url: str):
-    from tests.conftest import build_app
-    from tests.helpers import login
+    from tests.support.apps import build_app
+    from tests.support.web import login
     from webapp.extensions import db
 
     app = build_app(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError
-from tests.conftest import build_app
+from tests.support.apps import build_app
 from webapp.faces.weights import DLIB_RECOGNITION_FILE
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.files_support import (  # noqa: F401  (fixtures)
+from tests.support.files import (  # noqa: F401  (fixtures)
     api_upload,
     app_overrides,
     assert_nothing_written,
@@ -19,8 +19,8 @@ from tests.files_support import (  # noqa: F401  (fixtures)
     row_count,
     stored_keys,
 )
-from tests.helpers import bearer
-from tests.samples import EXECUTABLE, jpeg
+from tests.support.samples import EXECUTABLE, jpeg
+from tests.support.web import bearer
 
 
 def fetch(client, url: str) -> bytes:

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from tests.conftest import build_app
-from tests.files_support import (  # noqa: F401  (fixtures)
+from tests.support.apps import build_app
+from tests.support.files import (  # noqa: F401  (fixtures)
     app_overrides,
     backend,
     both_backends,
@@ -21,9 +21,10 @@ from tests.files_support import (  # noqa: F401  (fixtures)
     stored_keys,
     upload,
 )
-from tests.helpers import bearer, login, post_form, s3_settings
-from tests.integration.test_files_upload import closed_port
-from tests.samples import jpeg, minimal_pdf, sideways_jpeg
+from tests.support.processes import closed_port
+from tests.support.samples import jpeg, minimal_pdf, sideways_jpeg
+from tests.support.settings import s3_settings
+from tests.support.web import bearer, login, post_form
 from webapp.extensions import db
 from webapp.files import service
 from webapp.files.models import StoredFile

@@ -8,8 +8,8 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.common import app_environment, gunicorn_process
-from tests.helpers import PASSWORD
+from tests.support.processes import app_environment, gunicorn_process
+from tests.support.web import PASSWORD
 from webapp import create_app
 from webapp.auth import service as users
 from webapp.extensions import db

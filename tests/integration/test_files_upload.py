@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import socket
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from tests.conftest import build_app
-from tests.files_support import (  # noqa: F401  (fixtures)
+from tests.support.apps import build_app
+from tests.support.files import (  # noqa: F401  (fixtures)
     app_overrides,
     assert_nothing_written,
     backend,
@@ -26,8 +25,18 @@ from tests.files_support import (  # noqa: F401  (fixtures)
     temp_files,
     upload,
 )
-from tests.helpers import login, s3_settings
-from tests.samples import EXECUTABLE, HTML_PAGE, SVG_DRAWING, jpeg, minimal_pdf, png_header_only_bomb, sideways_jpeg
+from tests.support.processes import closed_port
+from tests.support.samples import (
+    EXECUTABLE,
+    HTML_PAGE,
+    SVG_DRAWING,
+    jpeg,
+    minimal_pdf,
+    png_header_only_bomb,
+    sideways_jpeg,
+)
+from tests.support.settings import s3_settings
+from tests.support.web import login
 from webapp.extensions import db
 
 CSV = b"name,age\nAda,36\nGrace,45\n"
@@ -219,12 +228,6 @@ def test_names_are_cleaned_and_never_reach_the_disk(app, staff_client, tmp_path:
     # Nothing was written outside the store, and no key carries the names.
     assert not (tmp_path / "etc").exists() and not Path("/etc/passwd.txt").exists()
     assert all(re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}\.txt", key) for key in stored_keys(app))
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import PASSWORD, login, post_form
+from tests.support.web import PASSWORD, login, post_form
 from webapp.auth import service as users
 from webapp.auth.models import ApiToken, User
 from webapp.extensions import db

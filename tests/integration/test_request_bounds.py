@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faces_support import compare, upload
+from tests.support.faces import compare, upload
 
 pytestmark = pytest.mark.both_databases
 

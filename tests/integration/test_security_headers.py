@@ -10,10 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.files_support import rows, upload
-from tests.helpers import PASSWORD, login, production_environment
-from tests.photos import deepface_home
-from tests.samples import minimal_pdf
+from tests.support.files import rows, upload
+from tests.support.photos import deepface_home
+from tests.support.samples import minimal_pdf
+from tests.support.settings import production_environment
+from tests.support.web import PASSWORD, login
 from webapp import create_app
 from webapp.auth import service as users
 from webapp.extensions import db

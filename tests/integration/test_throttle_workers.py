@@ -11,9 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import BIN, ROOT, free_port, wait_until_up
-from tests.faces_support import wait_for
-from tests.process_support import process_environment
+from tests.support.processes import BIN, ROOT, free_port, process_environment, wait_until_up
+from tests.support.waiting import wait_for
 
 PER_WORKER_NOTE = "the sign-in throttle counts in each worker's memory"
 

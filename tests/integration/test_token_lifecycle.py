@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import make_token
-from tests.helpers import PASSWORD, bearer, post_form
+from tests.support.factories import make_token
+from tests.support.web import PASSWORD, bearer, post_form
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.auth.models import ApiToken

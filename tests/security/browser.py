@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from tests.helpers import CSRF_META
+from tests.support.web import CSRF_META
 
 
 @dataclass(frozen=True)

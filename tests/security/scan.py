@@ -32,7 +32,6 @@ from urllib.parse import urlencode
 
 from flask import Flask
 
-from tests.helpers import PASSWORD
 from tests.security import canary
 from tests.security import findings as found
 from tests.security.browser import Browser
@@ -47,7 +46,8 @@ from tests.security.target import (
     record_requests,
     scan_database,
 )
-from tests.servers.openai_server import OpenAIServer
+from tests.support.servers.openai_server import OpenAIServer
+from tests.support.web import PASSWORD
 from webapp.errors import CSRF_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.faces_support import group_photo
-from tests.helpers import PASSWORD, bearer
-from tests.photos import test_photo
-from tests.samples import jpeg
 from tests.security.browser import Browser
-from tests.servers.openai_server import OpenAIServer
+from tests.support.faces import group_photo
+from tests.support.photos import test_photo
+from tests.support.samples import jpeg
+from tests.support.servers.openai_server import OpenAIServer
+from tests.support.web import PASSWORD, bearer
 from webapp.auth import service as users
 
 # A stored-XSS probe of our own in every text field we seed: the pages must show it as text.

@@ -1,7 +1,7 @@
 """The app under scan: a throwaway instance with production settings, served over HTTPS on a free port.
 
 It has its own database (a temporary SQLite file, or a private database on a PostgreSQL server), upload
-folder and fake OpenAI-compatible model service (tests/servers), and two staff accounts: one the scanners
+folder and fake OpenAI-compatible model service (tests/support/servers), and two staff accounts: one the scanners
 sign in as, one whose API token sqlmap uses. Every request it answers is recorded (scanner, status, signed in
 or not) and every unhandled exception kept with its traceback: the scan's own evidence, besides the reports.
 """
@@ -22,9 +22,9 @@ from unittest import mock
 from flask import Flask, Response, g, has_request_context, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, generate_adhoc_ssl_context, make_server
 
-from bench.common import create_database, drop_database
 from config import normalize_database_url
-from tests.servers.openai_server import OpenAIServer
+from tests.support.databases import create_database, drop_database
+from tests.support.servers.openai_server import OpenAIServer
 from webapp import create_app
 from webapp.extensions import db
 

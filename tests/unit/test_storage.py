@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.helpers import s3_settings
+from tests.support.settings import s3_settings
 from webapp.files.storage import (
     InvalidKey,
     ObjectNotFound,

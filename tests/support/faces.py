@@ -1,18 +1,17 @@
-"""Photos and helpers for the Faces tests: real photos from tests/photos.py, and images made here."""
+"""Photos and helpers for the Faces tests: real photos from tests/support/photos.py, and images made here."""
 
 from __future__ import annotations
 
 import io
 import re
-import time
 from typing import Any
 
 import numpy as np
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.helpers import csrf_token
-from tests.photos import test_photo
+from tests.support.photos import test_photo
+from tests.support.web import csrf_token
 
 HTMX = {"HX-Request": "true"}
 
@@ -89,14 +88,3 @@ def result_id(html: str, kind: str = "comparison") -> int:
 
 def face_boxes(html: str) -> int:
     return len(re.findall(r'<rect class="face-box"', html))
-
-
-def wait_for(check, timeout: float = 60.0, interval: float = 0.25):
-    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")

@@ -2,7 +2,7 @@
 
 Usable in tests as a context manager, or standalone for benchmarks:
 
-    python -m tests.servers.openai_server --port 8001 --first-token-delay 0.2 --token-rate 50
+    python -m tests.support.servers.openai_server --port 8001 --first-token-delay 0.2 --token-rate 50
 
 which prints the base URL to put in OPENAI_BASE_URL.
 """
@@ -14,7 +14,14 @@ import json
 import time
 from typing import Any
 
-from tests.servers.common import Exchange, FakeModelServer, RecordedRequest, count_words, run_command, split_tokens
+from tests.support.servers.common import (
+    Exchange,
+    FakeModelServer,
+    RecordedRequest,
+    count_words,
+    run_command,
+    split_tokens,
+)
 
 # (type, code, message) of OpenAI's error bodies, by HTTP status.
 _ERRORS: dict[int, tuple[str, str | None, str]] = {

@@ -17,9 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.helpers import csrf_token
-from tests.servers.bedrock_server import BedrockServer
-from tests.servers.openai_server import OpenAIServer
+from tests.support.servers.bedrock_server import BedrockServer
+from tests.support.servers.openai_server import OpenAIServer
+from tests.support.web import csrf_token
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from tests.helpers import csrf_token, s3_settings
+from tests.support.settings import s3_settings
+from tests.support.web import csrf_token
 from webapp.extensions import db
 from webapp.files.models import StoredFile
 

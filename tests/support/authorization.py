@@ -20,9 +20,9 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from tests.conftest import make_account
-from tests.helpers import Account
-from tests.samples import jpeg, minimal_pdf
+from tests.support.factories import make_account
+from tests.support.samples import jpeg, minimal_pdf
+from tests.support.web import Account
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.chat.models import Conversation, Message

@@ -2,7 +2,7 @@
 
 `axe_script()` returns the path of `axe.min.js` of the pinned version, fetching it with `npm pack` into
 ``$WORKBENCH_CACHE`` (default ``~/.cache/workbench``) the first time; the tarball must match the pinned
-integrity hash. `make axe` (a step of `make test`) runs ``python -m tests.axe_support`` to fetch it ahead.
+integrity hash. `make axe` (a step of `make test`) runs ``python -m tests.support.axe`` to fetch it ahead.
 
 `axe_problems(page)` runs axe on the page shown and returns its serious and critical violations, one line each.
 The script is added with `context.add_init_script`, which Chromium runs outside the page's Content-Security-Policy,
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from tests.photos import cache_dir
+from tests.support.photos import cache_dir
 
 AXE_CORE_VERSION = "4.11.0"
 # `npm view axe-core@4.11.0 dist.integrity`: a tarball that differs from what was reviewed is refused.

@@ -1,19 +1,25 @@
-"""Real processes for the fault tests: the app under gunicorn, its worker, a private PostgreSQL and Redis.
+"""Real processes for the fault tests, the cluster and the benchmarks: the app under gunicorn with production
+settings, its worker, moto's S3 server, a private PostgreSQL and Redis.
 
 Everything listens on a free 127.0.0.1 port of its own and lives in a temp folder, so a test may kill, stop
 and restart it without touching the machine's shared PostgreSQL (5432) and Redis (6379) or another test run.
-The gunicorn start-up and /proc lookups come from bench/common.py, which the benchmarks use the same way.
+The benchmarks (bench/) start their gunicorn servers and moto with the same functions.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,15 +28,118 @@ from typing import Any
 
 import requests
 
-from bench.common import BIN, ROOT, app_environment, child_pids, create_database, free_port, gunicorn_process
-from tests.faces_support import wait_for
-from tests.helpers import CSRF_META
+from tests.support.databases import create_database
+from tests.support.waiting import wait_for
+from tests.support.web import CSRF_META
 
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 POSTGRES_VERSIONS = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago): connecting to it is refused at once."""
+    return free_port()
+
+
+def app_environment(workdir: Path, **extra: str) -> dict[str, str]:
+    """Production settings on a throwaway SQLite database and upload folder (one server, said out loud)."""
+    env = dict(os.environ)
+    env.update(
+        WORKBENCH_ENV="production",
+        SECRET_KEY=secrets.token_hex(32),
+        INSTANCE_DIR=str(workdir),
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        ALLOW_SQLITE_IN_PRODUCTION="1",
+        UPLOAD_DIR=str(workdir / "uploads"),
+        # The load generator speaks plain http on loopback; a Secure cookie would never be sent back.
+        SESSION_COOKIE_SECURE="0",
+        WORKBENCH_DOTENV=str(workdir / "no.env"),
+    )
+    env.update(extra)
+    return env
+
+
+def wait_until_up(url: str, timeout: float = 30.0, context: ssl.SSLContext | None = None) -> None:
+    """Wait until `url` answers at all (any HTTP status); `context` verifies an https server's certificate."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1, context=context)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def start_moto(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
+    """moto's S3 server in a process (and session) of its own on loopback; returns it and its endpoint URL."""
+    port = port or free_port()
+    with open(folder / "moto.log", "ab") as log:
+        process = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_until_up(endpoint + "/moto-api/")
+    return process, endpoint
+
+
+@contextmanager
+def gunicorn_process(
+    app_spec: str, env: dict[str, str], workers: int, threads: int, log: Path, cwd: Path = ROOT, health_path: str = "/"
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn (gthread) on a free loopback port; yields its base URL and the master process."""
+    port = free_port()
+    if workers > 1 and env.get("RATELIMIT_STORAGE_URI", "memory://").startswith("memory"):
+        # Production refuses to count wrong passwords in each worker's memory: the machine's Redis counts them.
+        env = {**env, "RATELIMIT_STORAGE_URI": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")}
+    command = [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
+    with open(log, "ab") as log_file:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + health_path)
+        yield url, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid` (gunicorn's workers), from /proc."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        children.extend(int(child) for child in text)
+    return children
+
+
 def process_environment(workdir: Path, settings: dict[str, Any]) -> dict[str, str]:
-    """The environment of a production-like app process: bench's defaults, then `settings` as strings."""
+    """The environment of a production-like app process: app_environment's defaults, then `settings` as strings."""
     return app_environment(workdir, **{name: str(value) for name, value in settings.items()})
 
 

@@ -4,7 +4,7 @@ The streaming answer is a real `application/vnd.amazon.eventstream` body,
 encoded here, so boto3's own event-stream reader parses it. Usable in tests as
 a context manager, or standalone for benchmarks:
 
-    python -m tests.servers.bedrock_server --port 8002 --first-token-delay 0.2 --token-rate 50
+    python -m tests.support.servers.bedrock_server --port 8002 --first-token-delay 0.2 --token-rate 50
 
 which prints the URL to put in BEDROCK_ENDPOINT_URL.
 """
@@ -19,7 +19,14 @@ import zlib
 from typing import Any
 from urllib.parse import unquote
 
-from tests.servers.common import Exchange, FakeModelServer, RecordedRequest, count_words, run_command, split_tokens
+from tests.support.servers.common import (
+    Exchange,
+    FakeModelServer,
+    RecordedRequest,
+    count_words,
+    run_command,
+    split_tokens,
+)
 
 # Bedrock's error type and message, by HTTP status.
 _ERRORS: dict[int, tuple[str, str]] = {
