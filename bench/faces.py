@@ -39,9 +39,11 @@ FIRST, SECOND = "obama.jpg", "obama2.jpg"
 def direct_verifier(home: Path, max_side: int):
     """(a): a callable running DeepFace.verify in this process on the engine's decoded pixels, warmed up."""
     os.environ["DEEPFACE_HOME"] = str(home)
-    from webapp.faces.engine import FaceEngine
+    from config import app_settings
+    from webapp.faces.engine import EngineSettings, FaceEngine
 
-    engine = FaceEngine(deepface_home=home, max_side=max_side)
+    settings = app_settings("testing", {"DEEPFACE_HOME": home, "FACE_MAX_SIDE": max_side})
+    engine = FaceEngine(EngineSettings.from_config(settings))
     engine.warm_up(analyzer=False)
     deepface = engine._deepface()
     first, second = test_photo(FIRST).read_bytes(), test_photo(SECOND).read_bytes()

@@ -17,9 +17,16 @@ import statistics
 import time
 from pathlib import Path
 
+from config import app_settings
 from tests.support.photos import GROUP_GENDER, PHOTO_GENDER, extra_photo, test_photo
-from webapp.faces.engine import FaceEngine
+from webapp.faces.engine import EngineSettings, FaceEngine
 from webapp.faces.weights import install_weights
+
+
+def engine_for(home: Path, **settings: object) -> FaceEngine:
+    """An engine with config.py's default face settings, DEEPFACE_HOME and `settings` on top."""
+    return FaceEngine(EngineSettings.from_config(app_settings("testing", {"DEEPFACE_HOME": home, **settings})))
+
 
 IDENTITY = {
     "obama.jpg": "obama",
@@ -54,7 +61,7 @@ def bench_verify(home: Path, detectors: list[str], sizes: list[int | None]) -> N
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for detector in detectors:
         for size in sizes:
-            engine = FaceEngine(detector=detector, max_side=size, deepface_home=home, analyzer="offline")
+            engine = engine_for(home, FACE_DETECTOR=detector, FACE_MAX_SIDE=size, FACE_ANALYZER="offline")
             deepface = engine._ensure_ready()
             engine.warm_up(analyzer=False)
             decoded = {name: engine.decode(photo_bytes(name)) for name in IDENTITY}
@@ -104,7 +111,7 @@ def bench_verify(home: Path, detectors: list[str], sizes: list[int | None]) -> N
 
 def bench_faces_and_gender(home: Path) -> None:
     """Detections per photo with the default engine, and the offline analyser's gender."""
-    engine = FaceEngine(deepface_home=home)
+    engine = engine_for(home)
     engine.warm_up()
     print("\n## Offline analyser on labelled photos (default engine)\n")
     print("| photo | label | faces | age | gender (conf) | emotion (conf) | analyse s |")

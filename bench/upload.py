@@ -230,17 +230,20 @@ def run_s3(workdir: Path, source: Path, sha256: str, megabytes: int, rounds: int
             preferred_transfer_client="classic",
         )
 
-        from webapp.files.storage import build_storage, new_key
+        from config import app_settings
+        from webapp.files.storage import StorageSettings, build_storage, new_key
 
-        backend_storage = build_storage(
+        settings = app_settings(
+            "testing",
             {
                 "STORAGE_BACKEND": "s3",
                 "S3_BUCKET_NAME": bucket,
-                "AWS_REGION": "us-east-1",
+                "S3_REGION": "us-east-1",
                 "S3_ENDPOINT_URL": endpoint,
                 "S3_MULTIPART_THRESHOLD_MB": PART_MB,
-            }
+            },
         )
+        backend_storage = build_storage(StorageSettings.from_config(settings))
 
         def direct_writes() -> dict[str, float]:
             # The S3 backend's own store_file (SHA-256, then upload_file in parts), as the app does after

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from dotenv import load_dotenv
 from flask import Flask, Response, flash, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import BASE_DIR, load_config
+from config import BASE_DIR, app_settings
 from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
 
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app for `config_name` (or WORKBENCH_ENV), with `overrides` applied on top (used by tests)."""
-    # .env fills in variables the environment does not already set; gunicorn does not read it by itself.
-    load_dotenv(os.environ.get("WORKBENCH_DOTENV") or BASE_DIR / ".env", override=False)
-    settings = load_config(config_name)
+    settings = app_settings(config_name, overrides)
 
     app = Flask(
         __name__,
         template_folder=str(BASE_DIR / "templates"),
         static_folder=str(BASE_DIR / "static"),
-        instance_path=str(settings.INSTANCE_DIR),
+        instance_path=str(settings["INSTANCE_DIR"]),
     )
-    app.config.from_object(settings)
-    if overrides:
-        app.config.update(overrides)
+    app.config.update(settings)
     if "MAX_CONTENT_LENGTH" not in (overrides or {}):
         # Every route but the upload ones (see webapp/files/uploads.py) takes at most one file's worth.
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
-    app.config["WORKBENCH_ENV"] = settings.ENV_NAME
+    app.config["WORKBENCH_ENV"] = settings["ENV_NAME"]
 
     if app.config["TRUSTED_PROXIES"]:
         count = app.config["TRUSTED_PROXIES"]
@@ -66,7 +60,6 @@ def init_extensions(app: Flask) -> None:
     release_sessions_safely(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
 
     login_manager.init_app(app)

@@ -56,7 +56,7 @@ def current_user_id() -> int | None:
 
 def register_request_hooks(app: Flask) -> None:
     csp = content_security_policy(app.config["CONTENT_SECURITY_POLICY"])
-    hsts_seconds = app.config.get("HSTS_SECONDS", 0)
+    hsts_seconds = app.config["HSTS_SECONDS"]
 
     @app.before_request
     def start_request() -> None:

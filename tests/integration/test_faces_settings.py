@@ -8,6 +8,7 @@ import pytest
 
 from config import ConfigError
 from tests.support.apps import build_app
+from webapp.faces.runtime import prepare_worker
 from webapp.faces.weights import DLIB_RECOGNITION_FILE
 
 
@@ -46,10 +47,15 @@ def test_face_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert (load_config("testing").FACE_MODEL, load_config("testing").FACE_DETECTOR) == ("Dlib", "dlib")
 
 
-def test_missing_weights_are_named_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_missing_weights_are_named_when_a_worker_starts_not_when_the_app_is_built(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    # Every `flask` command builds the app, `flask db upgrade` among them, before `make weights` has run.
     app = build_app(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {"DEEPFACE_HOME": tmp_path / "empty"})
-    assert DLIB_RECOGNITION_FILE in caplog.text and "make weights" in caplog.text
+    assert DLIB_RECOGNITION_FILE not in caplog.text
     assert app.extensions["faces"].missing_weights()
+    prepare_worker(app)  # what gunicorn's post_worker_init and Celery's worker_process_init call
+    assert DLIB_RECOGNITION_FILE in caplog.text and "make weights" in caplog.text
 
 
 def test_auto_analyzer_falls_back_to_offline_without_deepface_weights(tmp_path: Path):

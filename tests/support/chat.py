@@ -83,7 +83,7 @@ def chat_settings(
     }
     if bedrock_server is not None:
         settings.update(
-            BEDROCK_MODELS=BEDROCK_MODEL, AWS_REGION="us-east-1", BEDROCK_ENDPOINT_URL=bedrock_server.endpoint_url
+            BEDROCK_MODELS=BEDROCK_MODEL, BEDROCK_REGION="us-east-1", BEDROCK_ENDPOINT_URL=bedrock_server.endpoint_url
         )
     settings.update(extra)
     return settings

@@ -35,7 +35,7 @@ def s3_settings(endpoint: str, **overrides: object) -> dict[str, object]:
     settings: dict[str, object] = {
         "STORAGE_BACKEND": "s3",
         "S3_BUCKET_NAME": f"workbench-{uuid.uuid4().hex[:12]}",
-        "AWS_REGION": "eu-west-1",
+        "S3_REGION": "eu-west-1",
         "S3_ENDPOINT_URL": endpoint,
         "S3_MULTIPART_THRESHOLD_MB": 5,
         "S3_CONNECT_TIMEOUT": 2,

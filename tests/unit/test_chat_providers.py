@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from config import ConfigError, app_settings
 from tests.support.servers.bedrock_server import BedrockServer
 from tests.support.servers.common import FakeModelServer
 from tests.support.servers.openai_server import OpenAIServer
-from webapp.chat.providers import ChatProvider, ChatTurn, Chunk, ProviderError, build_providers
+from webapp.chat.providers import ChatProvider, ChatTurn, Chunk, ProviderError, ProviderSettings, build_providers
 from webapp.chat.providers.bedrock import BedrockProvider
 from webapp.chat.providers.openai_provider import OpenAIProvider
 
@@ -27,6 +28,8 @@ BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 OPENAI_MODEL = "gpt-4o-mini"
 QUESTION = [ChatTurn("system", "Answer briefly."), ChatTurn("user", "how are you today")]
 EXPECTED_TOKENS = ["You ", "said: ", "how ", "are ", "you ", "today"]
+# config.py's default timeouts (10 s, 60 s), and no retries: a failure shows at once.
+NO_RETRIES: dict[str, Any] = {"connect_timeout": 10.0, "read_timeout": 60.0, "max_retries": 0}
 
 
 @pytest.fixture
@@ -251,11 +254,11 @@ def test_closed_port_gives_a_connection_error_naming_the_address(backend: Backen
     port = closed_port()
     if backend.name == "openai":
         provider: ChatProvider = OpenAIProvider(
-            models=[OPENAI_MODEL], api_key="k", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0
+            models=[OPENAI_MODEL], base_url=f"http://127.0.0.1:{port}/v1", api_key="k", **NO_RETRIES
         )
     else:
         provider = BedrockProvider(
-            models=[BEDROCK_MODEL], region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", max_retries=0
+            models=[BEDROCK_MODEL], region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", **NO_RETRIES
         )
 
     with pytest.raises(ProviderError) as caught:
@@ -269,15 +272,14 @@ def test_connect_timeout_names_the_address_and_seconds(backend: Backend) -> None
     with unanswered_port() as port:
         if backend.name == "openai":
             provider: ChatProvider = OpenAIProvider(
-                models=[OPENAI_MODEL], base_url=f"http://127.0.0.1:{port}/v1", connect_timeout=0.3, max_retries=0
+                models=[OPENAI_MODEL], base_url=f"http://127.0.0.1:{port}/v1", **{**NO_RETRIES, "connect_timeout": 0.3}
             )
         else:
             provider = BedrockProvider(
                 models=[BEDROCK_MODEL],
                 region="us-east-1",
                 endpoint_url=f"http://127.0.0.1:{port}",
-                connect_timeout=0.3,
-                max_retries=0,
+                **{**NO_RETRIES, "connect_timeout": 0.3},
             )
 
         with pytest.raises(ProviderError) as caught:
@@ -502,13 +504,18 @@ def test_bedrock_server_answers_the_plain_converse_call(bedrock_server: BedrockS
 # -- build_providers --------------------------------------------------------
 
 
+def providers_for(settings: dict[str, str]) -> dict[str, ChatProvider]:
+    """The providers the app builds from these settings: config.py reads them, its defaults fill in the rest."""
+    return build_providers(ProviderSettings.from_config(app_settings("testing", settings)))
+
+
 def test_nothing_configured_builds_no_provider() -> None:
-    assert build_providers({}) == {}
-    assert build_providers({"OPENAI_API_KEY": "", "OPENAI_BASE_URL": "  ", "BEDROCK_MODELS": " , "}) == {}
+    assert providers_for({}) == {}
+    assert providers_for({"OPENAI_API_KEY": "", "OPENAI_BASE_URL": "  ", "BEDROCK_MODELS": " , "}) == {}
 
 
 def test_api_key_alone_builds_openai_with_the_default_model() -> None:
-    providers = build_providers({"OPENAI_API_KEY": "sk-test"})
+    providers = providers_for({"OPENAI_API_KEY": "sk-test"})
 
     assert list(providers) == ["openai"]
     openai_provider = providers["openai"]
@@ -519,7 +526,7 @@ def test_api_key_alone_builds_openai_with_the_default_model() -> None:
 
 
 def test_local_base_url_without_key_works_with_a_placeholder_key(openai_server: OpenAIServer) -> None:
-    providers = build_providers(
+    providers = providers_for(
         {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_MODELS": "llama3.2, qwen2.5,,llama3.2"}
     )
 
@@ -533,19 +540,19 @@ def test_local_base_url_without_key_works_with_a_placeholder_key(openai_server: 
 
 
 def test_label_setting_wins() -> None:
-    providers = build_providers({"OPENAI_BASE_URL": "http://gpu-box:8000/v1", "OPENAI_PROVIDER_LABEL": "Lab vLLM"})
+    providers = providers_for({"OPENAI_BASE_URL": "http://gpu-box:8000/v1", "OPENAI_PROVIDER_LABEL": "Lab vLLM"})
 
     assert providers["openai"].label == "Lab vLLM"
-    assert build_providers({"OPENAI_BASE_URL": "http://gpu-box:8000/v1"})["openai"].label == "OpenAI"
+    assert providers_for({"OPENAI_BASE_URL": "http://gpu-box:8000/v1"})["openai"].label == "OpenAI"
 
 
 def test_both_services_configured(aws_environment: None) -> None:
-    providers = build_providers(
+    providers = providers_for(
         {
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_MODELS": "gpt-4o,gpt-4o-mini",
             "BEDROCK_MODELS": f"{BEDROCK_MODEL}, amazon.nova-lite-v1:0",
-            "AWS_REGION": "eu-west-1",
+            "BEDROCK_REGION": "eu-west-1",
         }
     )
 
@@ -560,7 +567,7 @@ def test_both_services_configured(aws_environment: None) -> None:
 
 def test_timeout_and_retry_settings_reach_the_clients(openai_server: OpenAIServer) -> None:
     openai_server.header_delay = 3.0
-    providers = build_providers(
+    providers = providers_for(
         {"OPENAI_BASE_URL": openai_server.base_url, "CHAT_READ_TIMEOUT": "0.5", "CHAT_MAX_RETRIES": "0"}
     )
 
@@ -580,5 +587,5 @@ def test_timeout_and_retry_settings_reach_the_clients(openai_server: OpenAIServe
     ],
 )
 def test_malformed_settings_stop_start_up(settings: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
-        build_providers(settings)
+    with pytest.raises(ConfigError):
+        providers_for(settings)

@@ -15,12 +15,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from config import app_settings
 from tests.support.photos import deepface_home as shared_deepface_home
 from tests.support.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
-from webapp.faces.engine import DecodedImage, FaceEngine
+from webapp.faces.engine import DecodedImage, EngineSettings, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
 from webapp.faces.weights import DLIB_LANDMARKS_FILE, DLIB_RECOGNITION_FILE, install_weights
+
+
+def engine_settings(deepface_home: Path, **settings: object) -> EngineSettings:
+    """The engine's settings as the app builds them: config.py's defaults, DEEPFACE_HOME and `settings` on top."""
+    return EngineSettings.from_config(app_settings("testing", {"DEEPFACE_HOME": deepface_home, **settings}))
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,7 @@ def deepface_home() -> Path:
 
 @pytest.fixture(scope="module")
 def engine(deepface_home: Path) -> FaceEngine:
-    face_engine = FaceEngine(deepface_home=deepface_home)
+    face_engine = FaceEngine(engine_settings(deepface_home))
     face_engine.warm_up()
     return face_engine
 
@@ -92,7 +98,7 @@ def test_decode_rejects_non_images(deepface_home: Path, engine: FaceEngine) -> N
     with pytest.raises(ImageDecodeError):
         engine.decode(eps.getvalue())
     # More pixels than allowed is refused before decoding.
-    small_limit = FaceEngine(deepface_home=deepface_home, max_pixels=1000)
+    small_limit = FaceEngine(engine_settings(deepface_home, MAX_IMAGE_PIXELS=1000))
     with pytest.raises(ImageDecodeError, match="pixels"):
         small_limit.decode(gradient_png())
 
@@ -117,7 +123,7 @@ def test_different_people_are_not_verified(engine: FaceEngine, embeddings: dict[
 
 
 def test_threshold_override_is_respected(deepface_home: Path, embeddings: dict[str, list[float]]) -> None:
-    lenient = FaceEngine(deepface_home=deepface_home, threshold=0.5)
+    lenient = FaceEngine(engine_settings(deepface_home, FACE_THRESHOLD=0.5))
     verdict = lenient.compare(embeddings["obama.jpg"], embeddings["biden.jpg"])
     assert verdict.threshold == 0.5
     assert verdict.verified is True
@@ -152,7 +158,7 @@ def test_compare_equals_deepface_verify(
 
 def test_boxes_are_in_original_pixels(deepface_home: Path, engine: FaceEngine, photos: dict[str, DecodedImage]) -> None:
     downscaled = engine.detect_and_embed(photos["obama.jpg"])[0].box
-    full_size = FaceEngine(deepface_home=deepface_home, max_side=None)
+    full_size = FaceEngine(engine_settings(deepface_home, FACE_MAX_SIDE=0))
     original = full_size.detect_and_embed(full_size.decode(test_photo("obama.jpg").read_bytes()))[0].box
     left, top = max(downscaled.x, original.x), max(downscaled.y, original.y)
     right = min(downscaled.x + downscaled.w, original.x + original.w)
@@ -206,7 +212,7 @@ def test_analyze_obama(engine: FaceEngine, photos: dict[str, DecodedImage]) -> N
 
 def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[str, DecodedImage]) -> None:
     empty_home = tmp_path / "home"
-    engine = FaceEngine(deepface_home=empty_home)
+    engine = FaceEngine(engine_settings(empty_home))
     assert engine.missing_weights() == [DLIB_RECOGNITION_FILE, DLIB_LANDMARKS_FILE]
     with pytest.raises(EngineUnavailable) as raised:
         engine.detect_and_embed(photos["obama.jpg"])
@@ -218,7 +224,7 @@ def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[s
 
 
 def test_deepface_analyzer_names_its_missing_weights(deepface_home: Path, photos: dict[str, DecodedImage]) -> None:
-    engine = FaceEngine(deepface_home=deepface_home, analyzer="deepface")
+    engine = FaceEngine(engine_settings(deepface_home, FACE_ANALYZER="deepface"))
     with pytest.raises(EngineUnavailable) as raised:
         engine.analyze(photos["obama.jpg"])
     message = str(raised.value)
@@ -234,7 +240,7 @@ def test_install_weights_is_idempotent(tmp_path: Path) -> None:
     assert first == second
     assert [path.name for path in first] == [DLIB_RECOGNITION_FILE, DLIB_LANDMARKS_FILE]
     assert [path.stat().st_mtime_ns for path in second] == modified
-    assert FaceEngine(deepface_home=tmp_path).missing_weights() == []
+    assert FaceEngine(engine_settings(tmp_path)).missing_weights() == []
 
 
 def test_four_threads_get_the_same_results(engine: FaceEngine, photos: dict[str, DecodedImage]) -> None:

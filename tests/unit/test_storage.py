@@ -18,12 +18,14 @@ from urllib.parse import unquote
 
 import pytest
 
+from config import ConfigError, app_settings
 from tests.support.settings import s3_settings
 from webapp.files.storage import (
     InvalidKey,
     ObjectNotFound,
     SavedObject,
     Storage,
+    StorageSettings,
     StorageUnavailable,
     build_storage,
     content_disposition,
@@ -35,18 +37,23 @@ from webapp.files.storage.local import LocalStorage
 MEGABYTE = 1024 * 1024
 
 
+def storage_for(settings: dict[str, object]) -> Storage:
+    """The backend the app builds from these settings: config.py reads them, its defaults fill in the rest."""
+    return build_storage(StorageSettings.from_config(app_settings("testing", settings)))
+
+
 @pytest.fixture(params=["local", "s3"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
-        return build_storage({"STORAGE_BACKEND": "local", "UPLOAD_DIR": str(tmp_path / "uploads")})
-    built = build_storage(s3_settings(request.getfixturevalue("moto_endpoint")))
+        return storage_for({"STORAGE_BACKEND": "local", "UPLOAD_DIR": str(tmp_path / "uploads")})
+    built = storage_for(s3_settings(request.getfixturevalue("moto_endpoint")))
     built.ensure_bucket()
     return built
 
 
 @pytest.fixture
 def s3_storage(moto_endpoint: str) -> Storage:
-    built = build_storage(s3_settings(moto_endpoint))
+    built = storage_for(s3_settings(moto_endpoint))
     built.ensure_bucket()
     return built
 
@@ -343,7 +350,7 @@ def test_saved_object_keeps_its_content_type(s3_storage: Storage) -> None:
 
 
 def test_unreachable_endpoint_is_reported_in_words(aws_environment: None) -> None:
-    storage = build_storage(s3_settings(f"http://127.0.0.1:{closed_port()}", S3_CONNECT_TIMEOUT=1, S3_READ_TIMEOUT=1))
+    storage = storage_for(s3_settings(f"http://127.0.0.1:{closed_port()}", S3_CONNECT_TIMEOUT=1, S3_READ_TIMEOUT=1))
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as caught:
         storage.save(new_key(), io.BytesIO(b"data"), "text/plain")
@@ -361,7 +368,7 @@ def test_unreachable_endpoint_is_reported_in_words(aws_environment: None) -> Non
 
 
 def test_missing_bucket_is_reported_in_words(moto_endpoint: str) -> None:
-    storage = build_storage(s3_settings(moto_endpoint))  # no ensure_bucket()
+    storage = storage_for(s3_settings(moto_endpoint))  # no ensure_bucket()
     with pytest.raises(StorageUnavailable, match="nothing was saved"):
         storage.save(new_key(), io.BytesIO(b"data"), "text/plain")
     with pytest.raises(StorageUnavailable):
@@ -371,7 +378,7 @@ def test_missing_bucket_is_reported_in_words(moto_endpoint: str) -> None:
 def test_missing_credentials_are_reported_in_words(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    storage = build_storage(s3_settings(moto_endpoint))
+    storage = storage_for(s3_settings(moto_endpoint))
     with pytest.raises(StorageUnavailable, match="nothing was saved"):
         storage.save(new_key(), io.BytesIO(b"data"), "text/plain")
     with pytest.raises(StorageUnavailable):
@@ -410,13 +417,13 @@ def test_content_disposition(filename: str, inline: bool, expected: str) -> None
     assert content_disposition(filename, inline) == expected
 
 
-def test_build_storage_refuses_incomplete_settings(tmp_path: Path) -> None:
-    assert isinstance(build_storage({"UPLOAD_DIR": str(tmp_path)}), LocalStorage)  # local is the default
-    with pytest.raises(ValueError, match="UPLOAD_DIR"):
-        build_storage({})
-    with pytest.raises(ValueError, match="S3_BUCKET_NAME"):
-        build_storage({"STORAGE_BACKEND": "s3"})
-    with pytest.raises(ValueError, match="S3_PRESIGN_SECONDS"):
-        build_storage({"STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": "b", "S3_PRESIGN_SECONDS": "soon"})
-    with pytest.raises(ValueError, match="STORAGE_BACKEND"):
-        build_storage({"STORAGE_BACKEND": "ftp"})
+def test_incomplete_storage_settings_are_refused_by_config(tmp_path: Path) -> None:
+    assert isinstance(storage_for({"UPLOAD_DIR": str(tmp_path)}), LocalStorage)  # local is the default
+    with pytest.raises(ConfigError, match="S3_BUCKET_NAME must be set"):
+        storage_for({"STORAGE_BACKEND": "s3"})
+    with pytest.raises(ConfigError, match="S3_PRESIGN_SECONDS must be a whole number"):
+        storage_for({"STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": "b", "S3_PRESIGN_SECONDS": "soon"})
+    with pytest.raises(ConfigError, match="S3_CONNECT_TIMEOUT must be more than 0"):
+        storage_for({"STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": "b", "S3_CONNECT_TIMEOUT": "0"})
+    with pytest.raises(ConfigError, match="STORAGE_BACKEND must be 'local' or 's3', not 'ftp'"):
+        storage_for({"STORAGE_BACKEND": "ftp"})

@@ -15,15 +15,15 @@ def init_app(app: Flask) -> None:
     from webapp.chat.cli import chat_cli
     from webapp.chat.dashboard import register_cards
     from webapp.chat.markdown import render_markdown
-    from webapp.chat.providers import build_providers
+    from webapp.chat.providers import ProviderSettings, build_providers
 
     try:
-        app.extensions["chat_providers"] = build_providers(app.config)
+        app.extensions["chat_providers"] = build_providers(ProviderSettings.from_config(app.config))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     # A message may be CHAT_MAX_MESSAGE_CHARS characters of up to 4 bytes each, sent as a form field:
     # the form parser must accept it, so the service can judge it (and name the limit if it is too long).
-    form_limit = 4 * int(app.config["CHAT_MAX_MESSAGE_CHARS"]) + 64 * 1024
+    form_limit = 4 * app.config["CHAT_MAX_MESSAGE_CHARS"] + 64 * 1024
     app.config["MAX_FORM_MEMORY_SIZE"] = max(app.config.get("MAX_FORM_MEMORY_SIZE") or 0, form_limit)
 
     for blueprint in (bp, history_bp, admin_history_bp):

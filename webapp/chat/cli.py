@@ -20,7 +20,7 @@ chat_cli = AppGroup("chat", help="Chat maintenance.")
 )
 def purge_command(days: int | None) -> None:
     """Delete conversations (with their messages) older than the retention period, and say how many."""
-    days = days or current_app.config.get("CHAT_RETENTION_DAYS")
+    days = days or current_app.config["CHAT_RETENTION_DAYS"]
     if not days:
         click.echo(
             "CHAT_RETENTION_DAYS is not set, so conversations are kept forever; nothing was deleted. "

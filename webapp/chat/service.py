@@ -402,12 +402,12 @@ def stale_after() -> timedelta:
     The longest silence of a healthy stream is a first token after every retry has timed out.
     """
     config = current_app.config
-    attempts = int(config["CHAT_MAX_RETRIES"]) + 1
-    read_timeout = float(config["CHAT_READ_TIMEOUT"])
-    first_token = (float(config["CHAT_CONNECT_TIMEOUT"]) + read_timeout) * attempts
+    attempts = config["CHAT_MAX_RETRIES"] + 1
+    read_timeout = config["CHAT_READ_TIMEOUT"]
+    first_token = (config["CHAT_CONNECT_TIMEOUT"] + read_timeout) * attempts
     # While text arrives the heartbeat is saved every CHECKPOINT_SECONDS, so that gap counts as silence too.
     between_heartbeats = CHECKPOINT_SECONDS + read_timeout
-    return timedelta(seconds=max(first_token, between_heartbeats) + float(config["CHAT_STALE_GRACE_SECONDS"]))
+    return timedelta(seconds=max(first_token, between_heartbeats) + config["CHAT_STALE_GRACE_SECONDS"])
 
 
 def expire_if_stale(message: Message) -> bool:

@@ -21,7 +21,6 @@ floats in [0, 1] whichever analyser produced them.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -326,26 +325,19 @@ class DeepFaceAnalyzer:
         self,
         deepface_home: Path,
         detector: str,
+        backend: str,
         call_deepface: Callable[[Callable[[Any], Any]], Any],
     ) -> None:
+        """``backend`` is the DeepFace backend engine the face engine pins (DEEPFACE_BACKEND_ENGINE): it decides
+        which of DeepFace's weight files the models read."""
         self.deepface_home = Path(deepface_home)
         self.detector = detector
+        self.backend = backend
         self._call_deepface = call_deepface
-
-    @staticmethod
-    def backend() -> str:
-        """DeepFace's backend engine: DEEPFACE_BACKEND_ENGINE, else what is installed."""
-        enforced = os.environ.get("DEEPFACE_BACKEND_ENGINE", "").strip().lower()
-        if enforced:
-            return enforced
-        for backend, module in (("tensorflow", "tensorflow"), ("pytorch", "torch")):
-            if importlib.util.find_spec(module) is not None:
-                return backend
-        return "onnx"
 
     def missing_weights(self) -> list[str]:
         """Name the demography (and detector) weight files absent from DEEPFACE_HOME."""
-        files = DEMOGRAPHY_FILES.get(self.backend(), DEMOGRAPHY_FILES["onnx"])
+        files = DEMOGRAPHY_FILES.get(self.backend, DEMOGRAPHY_FILES["onnx"])
         return missing_weights(self.deepface_home, None, self.detector, extra_files=files)
 
     def _check(self) -> None:

@@ -4,18 +4,20 @@ One :class:`FaceEngine` per process (kept on ``app.extensions`` by the app and
 built by the Celery worker) serves every thread. Plain values in and out: bytes
 and numpy arrays in; dataclasses with ``to_dict()`` out. No Flask here.
 
-Defaults come from ``bench/FACES_NOTES.md``: DeepFace's ``Dlib`` model with the
-``dlib`` detector on photos downscaled to 640 px on their longest side was right
-on every same/different pair of the test photos, where ``opencv`` was not.
+Settings come from config.py as an :class:`EngineSettings`; its defaults come from
+``bench/FACES_NOTES.md``: DeepFace's ``Dlib`` model with the ``dlib`` detector on
+photos downscaled to 640 px on their longest side was right on every
+same/different pair of the test photos, where ``opencv`` was not.
 
 DeepFace specifics this module relies on (deepface 0.0.103):
 
-* ``DEEPFACE_HOME`` is read from the environment each time a model is built
-  (``deepface.commons.folder_utils.get_deepface_home``) and importing
+* DeepFace takes its settings only from the environment: ``DEEPFACE_HOME`` is
+  read each time a model is built (``deepface.commons.folder_utils.get_deepface_home``),
+  ``DEEPFACE_BACKEND_ENGINE`` and ``DEEPFACE_LOG_LEVEL`` at import, and importing
   ``deepface.DeepFace`` creates ``$DEEPFACE_HOME/.deepface/weights``; built
-  models are cached process-wide in ``deepface.modules.modeling``. So the home
-  is set once per process, before the import, and a second engine asking for
-  another home in the same process is refused.
+  models are cached process-wide in ``deepface.modules.modeling``. So the
+  engine writes its settings there once per process, before the import, and a
+  second engine asking for another home or backend in the same process is refused.
 * A ``str`` argument is a path or a URL to DeepFace (it would read files or
   fetch URLs), so only decoded numpy arrays are ever passed to it.
 * Weight files missing from the home would be downloaded; the engine checks
@@ -27,7 +29,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,15 +47,11 @@ from webapp.faces.analyzers import (
     OfflineAnalyzer,
 )
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
-from webapp.faces.weights import default_home, missing_message, missing_weights, required_files
+from webapp.faces.weights import missing_message, missing_weights, required_files
 
-DEFAULT_MODEL = "Dlib"
-DEFAULT_DETECTOR = "dlib"
-DEFAULT_MAX_SIDE = 640
 DEFAULT_METRIC = "cosine"
-# Refuse to decode more than this many pixels (a 12 MP phone photo is 12e6):
-# protects memory from decompression bombs well below Pillow's own 179 MP limit.
-DEFAULT_MAX_PIXELS = 50_000_000
+# FACE_ANALYZER's choices: an analyser, or "auto" (DeepFace's when its weights are present, else the offline one).
+ANALYZER_CHOICES = (*ANALYZER_NAMES, "auto")
 
 # Formats decode() accepts. Limiting them keeps Pillow's riskier parsers (EPS
 # shells out to Ghostscript, among others) away from user uploads. The JPEG
@@ -78,36 +76,77 @@ def accepted_formats() -> tuple[str, ...]:
 _DEEPFACE_LOCK = threading.RLock()
 # Guards the one-time process set-up (environment variables, the import).
 _PROCESS_LOCK = threading.Lock()
-_process_home: Path | None = None
+_process_setup: tuple[Path, str] | None = None
 _deepface_module: Any = None
 
 
-def _bind_process(deepface_home: Path) -> Any:
-    """Point DeepFace at ``deepface_home`` for this process and import it once.
+def _bind_process(deepface_home: Path, backend: str) -> Any:
+    """Point DeepFace at ``deepface_home`` and ``backend`` for this process and import it once.
 
     Returns the ``deepface.DeepFace`` module. Raises :class:`EngineUnavailable`
-    if this process already bound DeepFace to another home.
+    if this process already bound DeepFace to another home or backend.
     """
-    global _process_home, _deepface_module
-    home = Path(deepface_home).resolve()
+    global _process_setup, _deepface_module
+    setup = (Path(deepface_home).resolve(), backend)
     with _PROCESS_LOCK:
-        if _process_home is not None and _process_home != home:
+        if _process_setup is not None and _process_setup != setup:
+            home, engine = _process_setup
             raise EngineUnavailable(
-                f"DeepFace is already set up with DEEPFACE_HOME={_process_home} in this "
-                f"process; it cannot switch to {home} (its models are cached per process)"
+                f"DeepFace is already set up with DEEPFACE_HOME={home} and the {engine} backend in this "
+                f"process; it cannot switch to {setup[0]} and {backend} (its models are cached per process)"
             )
         if _deepface_module is None:
-            os.environ["DEEPFACE_HOME"] = str(home)
-            # Pin the backend: with TensorFlow or torch installed by some other
-            # package, DeepFace would switch to them and want other weight files.
-            os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "onnx")
-            # DeepFace prints INFO lines to stdout; keep warnings and errors.
-            os.environ.setdefault("DEEPFACE_LOG_LEVEL", "30")
+            # Written, never read: DeepFace takes these from the environment only (see the module's docstring).
+            os.environ["DEEPFACE_HOME"] = str(setup[0])  # noqa: TID251
+            # Pinned: with TensorFlow or torch installed by some other package, DeepFace would switch to them
+            # and want other weight files than the ones the analyser checks for.
+            os.environ["DEEPFACE_BACKEND_ENGINE"] = backend  # noqa: TID251
+            # DeepFace prints INFO lines to stdout; keep warnings and errors unless the operator asked otherwise.
+            os.environ.setdefault("DEEPFACE_LOG_LEVEL", "30")  # noqa: TID251
             from deepface import DeepFace
 
             _deepface_module = DeepFace
-            _process_home = home
+            _process_setup = setup
         return _deepface_module
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The face engine's settings, parsed and defaulted by config.py (FACE_*, DEEPFACE_HOME, MAX_IMAGE_PIXELS).
+
+    Hashable, so a process keeps one engine per distinct settings."""
+
+    model: str
+    detector: str
+    max_side: int  # 0: photos keep their full size
+    threshold: float | None  # None: DeepFace's pre-tuned threshold for the model
+    deepface_home: Path
+    analyzer: str  # "offline" or "deepface"
+    max_pixels: int
+    backend: str  # DeepFace's backend engine (DEEPFACE_BACKEND_ENGINE)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EngineSettings:
+        """Raises ValueError for an analyser this engine does not know; "auto" is decided here, once."""
+        analyzer = config["FACE_ANALYZER"]
+        if analyzer not in ANALYZER_CHOICES:
+            raise ValueError(f"FACE_ANALYZER must be one of {', '.join(ANALYZER_CHOICES)}, not {analyzer!r}")
+        home = Path(config["DEEPFACE_HOME"]).resolve()
+        backend = config["DEEPFACE_BACKEND_ENGINE"]
+        if analyzer == "auto":
+            # DeepFace's own analyser when an operator has put its weights in place, else the offline one.
+            deepface = DeepFaceAnalyzer(home, config["FACE_DETECTOR"], backend, lambda function: None)
+            analyzer = "deepface" if not deepface.missing_weights() else "offline"
+        return cls(
+            model=config["FACE_MODEL"],
+            detector=config["FACE_DETECTOR"],
+            max_side=config["FACE_MAX_SIDE"],
+            threshold=config["FACE_THRESHOLD"],
+            deepface_home=home,
+            analyzer=analyzer,
+            max_pixels=config["MAX_IMAGE_PIXELS"],
+            backend=backend,
+        )
 
 
 @dataclass(frozen=True)
@@ -173,45 +212,36 @@ class FaceEngine:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
-        detector: str = DEFAULT_DETECTOR,
-        max_side: int | None = DEFAULT_MAX_SIDE,
-        threshold: float | None = None,
-        deepface_home: Path | None = None,
+        settings: EngineSettings,
         *,
         metric: str = DEFAULT_METRIC,
-        analyzer: str | Analyzer = "offline",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        analyzer: Analyzer | None = None,
     ) -> None:
         """Configure the engine; raises ValueError for an unknown model, detector or analyser.
 
-        ``max_side`` None or 0 keeps photos at full size. ``threshold`` None
-        uses DeepFace's pre-tuned threshold for ``model`` and ``metric``.
-        ``deepface_home`` defaults to $DEEPFACE_HOME, else the user's home.
-        ``analyzer`` is a FACE_ANALYZER name (``offline`` or ``deepface``) or
-        an :class:`Analyzer` instance.
+        ``analyzer`` replaces the one ``settings.analyzer`` names (``offline`` or ``deepface``).
         """
-        required_files(model, detector)  # ValueError for unknown names, before any use
+        required_files(settings.model, settings.detector)  # ValueError for unknown names, before any use
         if metric not in ("cosine", "euclidean", "euclidean_l2", "angular"):
             raise ValueError(f"unsupported distance metric {metric!r}")
-        self.model = model
-        self.detector = detector
-        self.max_side = max_side or None
-        self.threshold = threshold
+        self.settings = settings
+        self.model = settings.model
+        self.detector = settings.detector
+        self.max_side = settings.max_side or None
+        self.threshold = settings.threshold
         self.metric = metric
-        self.max_pixels = max_pixels
-        self.deepface_home = Path(deepface_home) if deepface_home is not None else default_home()
+        self.max_pixels = settings.max_pixels
+        self.deepface_home = settings.deepface_home
         self._ready = False
         self._ready_lock = threading.Lock()
-        if isinstance(analyzer, str):
-            if analyzer == "offline":
-                self.analyzer: Analyzer = OfflineAnalyzer(self._detect_pixels)
-            elif analyzer == "deepface":
-                self.analyzer = DeepFaceAnalyzer(self.deepface_home, detector, self._call_deepface)
-            else:
-                raise ValueError(f"unknown face analyser {analyzer!r}; choose one of {', '.join(ANALYZER_NAMES)}")
+        if analyzer is not None:
+            self.analyzer: Analyzer = analyzer
+        elif settings.analyzer == "offline":
+            self.analyzer = OfflineAnalyzer(self._detect_pixels)
+        elif settings.analyzer == "deepface":
+            self.analyzer = DeepFaceAnalyzer(self.deepface_home, self.detector, settings.backend, self._call_deepface)
         else:
-            self.analyzer = analyzer
+            raise ValueError(f"unknown face analyser {settings.analyzer!r}; choose one of {', '.join(ANALYZER_NAMES)}")
 
     # ----------------------------------------------------------------- set-up
 
@@ -221,7 +251,7 @@ class FaceEngine:
 
     def _deepface(self) -> Any:
         """Return the DeepFace module, bound to this engine's home (no weight check)."""
-        return _bind_process(self.deepface_home)
+        return _bind_process(self.deepface_home, self.settings.backend)
 
     def _ensure_ready(self) -> Any:
         """Check the weights, then return DeepFace; raises EngineUnavailable naming missing files."""

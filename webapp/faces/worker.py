@@ -1,8 +1,8 @@
 """Celery entry point for face jobs: `celery --app webapp.faces.worker:celery worker` (what `make worker` runs).
 
 Builds the Flask app from the same settings as the web server (environment and .env), so the worker reads
-the same database and file library. The engine warms up in each worker process after the fork when
-FACE_WARMUP=1, never in the parent.
+the same database and file library. Each worker process, after the fork (never the parent), names any missing
+face weight file and warms the engine up when FACE_WARMUP=1.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery.signals import worker_process_init
 
 from webapp import create_app
-from webapp.faces.runtime import warm_up_app
+from webapp.faces.runtime import prepare_worker
 
 flask_app = create_app()
 if "celery" not in flask_app.extensions:
@@ -22,5 +22,5 @@ celery = flask_app.extensions["celery"]
 
 
 @worker_process_init.connect
-def warm_up(**_: object) -> None:
-    warm_up_app(flask_app)
+def prepare(**_: object) -> None:
+    prepare_worker(flask_app)

@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     from webapp.files.cli import files_cli
     from webapp.files.inspection import KNOWN_TYPES
     from webapp.files.service import uploads_per_day
-    from webapp.files.storage import build_storage
+    from webapp.files.storage import StorageSettings, build_storage
     from webapp.files.uploads import UploadRequest, upload_temp_dir
     from webapp.files.views import dashboard_card, request_too_large
 
@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
     # Upload routes take several files in one request (a plain form post); each file has its own limit.
     config["MAX_UPLOAD_REQUEST_BYTES"] = config["MAX_UPLOAD_BYTES"] * config["MAX_FILES_PER_UPLOAD"] + MEGABYTE
     try:
-        storage = build_storage(config)
+        storage = build_storage(StorageSettings.from_config(config))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     app.extensions["storage"] = storage

@@ -417,7 +417,7 @@ def _link_serializer() -> URLSafeTimedSerializer:
 
 
 def link_seconds() -> int:
-    return int(current_app.config["S3_PRESIGN_SECONDS"])
+    return current_app.config["S3_PRESIGN_SECONDS"]
 
 
 def sign_link(stored: StoredFile) -> str:

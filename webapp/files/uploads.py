@@ -236,7 +236,7 @@ def upload_temp_dir(app: Flask, storage: Any) -> Path:
     local_temp = getattr(storage, "temp_dir", None)
     if local_temp is not None:
         return Path(local_temp)
-    folder = Path(app.config.get("UPLOAD_TEMP_DIR") or Path(app.config["INSTANCE_DIR"]) / "upload-tmp")
+    folder = Path(app.config["UPLOAD_TEMP_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

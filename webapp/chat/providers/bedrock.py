@@ -75,9 +75,9 @@ class BedrockProvider:
         region: str | None = None,
         endpoint_url: str | None = None,
         label: str = "Amazon Bedrock",
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_retries: int = 2,
+        connect_timeout: float,
+        read_timeout: float,
+        max_retries: int,
     ) -> None:
         """Build the client once; no network traffic happens here.
 
@@ -104,7 +104,9 @@ class BedrockProvider:
         try:
             self._client: Any = session.client("bedrock-runtime", endpoint_url=endpoint_url, config=config)
         except NoRegionError as error:
-            raise ValueError("BEDROCK_MODELS is set but no AWS region is configured; set AWS_REGION.") from error
+            raise ValueError(
+                "BEDROCK_MODELS is set but no AWS region is configured; set BEDROCK_REGION or AWS_REGION."
+            ) from error
         self.endpoint_url: str = self._client.meta.endpoint_url
 
     def models(self) -> list[str]:

@@ -40,9 +40,9 @@ class OpenAIProvider:
         api_key: str | None = None,
         base_url: str | None = None,
         label: str = "OpenAI",
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_retries: int = 2,
+        connect_timeout: float,
+        read_timeout: float,
+        max_retries: int,
     ) -> None:
         """Build the client once; no network traffic happens here."""
         if not models:

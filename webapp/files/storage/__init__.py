@@ -1,6 +1,6 @@
-"""File storage: pick a backend from settings once per app; everything else talks to `Storage`.
+"""File storage: pick a backend from typed settings once per app; everything else talks to `Storage`.
 
-storage = build_storage(app.config)          # at startup; keep it on app.extensions["storage"]
+storage = build_storage(StorageSettings.from_config(app.config))   # at startup; kept on app.extensions["storage"]
 key = new_key(".jpg")
 saved = storage.save(key, stream, "image/jpeg")  # SavedObject(size, sha256)
 """
@@ -8,6 +8,8 @@ saved = storage.save(key, stream, "image/jpeg")  # SavedObject(size, sha256)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .base import (
@@ -26,6 +28,7 @@ __all__ = [
     "ObjectNotFound",
     "SavedObject",
     "Storage",
+    "StorageSettings",
     "StorageUnavailable",
     "build_storage",
     "content_disposition",
@@ -36,62 +39,58 @@ __all__ = [
 MEGABYTE = 1024 * 1024
 
 
-def build_storage(settings: Mapping[str, Any]) -> Storage:
-    """Build the backend named by STORAGE_BACKEND ("local", the default, or "s3") from plain settings.
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where files are kept and how S3 is reached, already parsed and checked by config.py.
 
-    local: UPLOAD_DIR (required).
-    s3: S3_BUCKET_NAME (required), AWS_REGION, S3_ENDPOINT_URL (MinIO or a test server), S3_PRESIGN_SECONDS
-    (300), S3_MULTIPART_THRESHOLD_MB (8), S3_CONNECT_TIMEOUT (5 s), S3_READ_TIMEOUT (30 s), S3_MAX_ATTEMPTS (3),
-    and optionally AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; without them boto3's usual
-    chain (environment, ~/.aws, instance role) supplies credentials.
-    Raises ValueError naming the setting when one is missing or malformed. Does not contact S3.
-    """
-    backend = str(settings.get("STORAGE_BACKEND") or "local").strip().lower()
-    if backend == "local":
+    AWS credentials are not here: boto3 finds them itself (environment, ~/.aws, the instance or task role)."""
+
+    backend: str  # "local" or "s3"
+    upload_dir: Path
+    s3_bucket: str
+    s3_region: str | None  # None: boto3's own chain
+    s3_endpoint_url: str  # empty: AWS's
+    presign_seconds: int
+    multipart_threshold_bytes: int
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> StorageSettings:
+        return cls(
+            backend=config["STORAGE_BACKEND"],
+            upload_dir=Path(config["UPLOAD_DIR"]),
+            s3_bucket=config["S3_BUCKET_NAME"],
+            s3_region=config["S3_REGION"],
+            s3_endpoint_url=config["S3_ENDPOINT_URL"],
+            presign_seconds=config["S3_PRESIGN_SECONDS"],
+            multipart_threshold_bytes=config["S3_MULTIPART_THRESHOLD_MB"] * MEGABYTE,
+            connect_timeout=config["S3_CONNECT_TIMEOUT"],
+            read_timeout=config["S3_READ_TIMEOUT"],
+            max_attempts=config["S3_MAX_ATTEMPTS"],
+        )
+
+
+def build_storage(settings: StorageSettings) -> Storage:
+    """Build the backend the settings name: "local" (files under upload_dir) or "s3". Does not contact S3."""
+    if settings.backend == "local":
         from .local import LocalStorage
 
-        upload_dir = settings.get("UPLOAD_DIR")
-        if not upload_dir:
-            raise ValueError("UPLOAD_DIR must be set when STORAGE_BACKEND is local")
-        return LocalStorage(upload_dir)
-    if backend == "s3":
+        return LocalStorage(settings.upload_dir)
+    if settings.backend == "s3":
         # Imported here so a local-disk deployment does not need boto3 installed.
         from .s3 import S3Storage
 
-        bucket = str(settings.get("S3_BUCKET_NAME") or "").strip()
-        if not bucket:
-            raise ValueError("S3_BUCKET_NAME must be set when STORAGE_BACKEND is s3")
         return S3Storage(
-            bucket,
-            region=_text(settings, "AWS_REGION"),
-            endpoint_url=_text(settings, "S3_ENDPOINT_URL"),
-            presign_seconds=int(_number(settings, "S3_PRESIGN_SECONDS", 300)),
-            multipart_threshold_bytes=int(_number(settings, "S3_MULTIPART_THRESHOLD_MB", 8) * MEGABYTE),
-            connect_timeout=_number(settings, "S3_CONNECT_TIMEOUT", 5),
-            read_timeout=_number(settings, "S3_READ_TIMEOUT", 30),
-            max_attempts=int(_number(settings, "S3_MAX_ATTEMPTS", 3)),
-            access_key_id=_text(settings, "AWS_ACCESS_KEY_ID"),
-            secret_access_key=_text(settings, "AWS_SECRET_ACCESS_KEY"),
-            session_token=_text(settings, "AWS_SESSION_TOKEN"),
+            settings.s3_bucket,
+            region=settings.s3_region,
+            endpoint_url=settings.s3_endpoint_url or None,
+            presign_seconds=settings.presign_seconds,
+            multipart_threshold_bytes=settings.multipart_threshold_bytes,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_attempts=settings.max_attempts,
         )
-    raise ValueError(f"STORAGE_BACKEND must be 'local' or 's3', not {backend!r}")
-
-
-def _text(settings: Mapping[str, Any], name: str) -> str | None:
-    value = settings.get(name)
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
-def _number(settings: Mapping[str, Any], name: str, default: float) -> float:
-    value = settings.get(name)
-    if value is None or value == "":
-        return float(default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, not {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"{name} must be greater than zero, not {value!r}")
-    return number
+    # config.py refuses any other name; this guards a settings object built by hand.
+    raise ValueError(f"STORAGE_BACKEND must be 'local' or 's3', not {settings.backend!r}")

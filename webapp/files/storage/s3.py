@@ -77,22 +77,20 @@ class S3Storage(Storage):
         self,
         bucket: str,
         *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        presign_seconds: int = 300,
-        multipart_threshold_bytes: int = 8 * MEGABYTE,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_attempts: int = 3,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
+        region: str | None,
+        endpoint_url: str | None,
+        presign_seconds: int,
+        multipart_threshold_bytes: int,
+        connect_timeout: float,
+        read_timeout: float,
+        max_attempts: int,
     ) -> None:
+        """`region` None leaves it to boto3's own chain (~/.aws/config, else us-east-1 for S3). Credentials come
+        from boto3's chain too: environment, ~/.aws, the instance or task role."""
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
         self.bucket = bucket
         self.presign_seconds = presign_seconds
-        self.region = region or "us-east-1"
         config = Config(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -102,13 +100,10 @@ class S3Storage(Storage):
             s3={"addressing_style": "path"} if endpoint_url else {},
         )
         # A session of our own: boto3's default session is not safe to create clients from in many threads.
-        session = boto3.session.Session(
-            aws_access_key_id=access_key_id or None,
-            aws_secret_access_key=secret_access_key or None,
-            aws_session_token=session_token or None,
-            region_name=self.region,
-        )
+        session = boto3.session.Session(region_name=region)
         self._client = session.client("s3", endpoint_url=endpoint_url or None, config=config)
+        # The region the requests are signed for, whichever link of the chain chose it.
+        self.region: str = self._client.meta.region_name
         part_size = max(multipart_threshold_bytes, MINIMUM_PART_SIZE)
         self._transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold_bytes,
