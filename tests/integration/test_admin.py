@@ -141,3 +141,13 @@ def test_audit_log_is_paginated(app, admin_client, admin):
     assert "Page 1 of 3" in first
     second = admin_client.get("/admin/audit?page=2").get_data(as_text=True)
     assert "event number 60" in second
+
+
+def test_audit_log_pages_follow_the_page_size_setting(app, admin_client, admin):
+    app.config["PAGE_SIZE"] = 10  # like every other list (it had 50 of its own)
+    with app.app_context():
+        for number in range(25):
+            audit.record("test.event", detail=f"event number {number}")
+        db.session.commit()
+    first = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "event number 24" in first and "event number 15" in first and "event number 14" not in first

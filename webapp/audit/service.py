@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
 from webapp.audit.models import AuditEvent
@@ -30,8 +30,9 @@ def record(
     return event
 
 
-def list_events(user_id: int | None = None, page: int = 1, per_page: int = 50):
-    """Newest first, optionally only events by or about one user."""
+def list_events(user_id: int | None = None, page: int = 1, per_page: int | None = None):
+    """Newest first, optionally only events by or about one user; PAGE_SIZE a page unless `per_page` says."""
+    per_page = per_page or current_app.config["PAGE_SIZE"]
     query = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     if user_id:
         query = query.where(

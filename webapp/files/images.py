@@ -13,7 +13,7 @@ THUMBNAIL_CONTENT_TYPE = "image/webp"
 THUMBNAIL_EXTENSION = ".webp"
 
 
-def make_thumbnail(source: BinaryIO, max_side: int = 320) -> bytes:
+def make_thumbnail(source: BinaryIO, max_side: int) -> bytes:
     """A WebP no larger than `max_side` on either side, upright, keeping transparency when there is any.
 
     The EXIF orientation is applied and all metadata (EXIF, GPS position, ICC profile) left out; an
