@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import event, insert, text, update
+from sqlalchemy import event, text, update
 
 from webapp.auth.models import User
 from webapp.chat import history
@@ -148,43 +148,47 @@ def test_search_reads_the_full_text_indexes_not_every_message(app, staff, db_bac
             assert "ix_messages_content_search" in plan and "ix_conversations_title_search" in plan, plan
 
 
+# The revision before the history-at-scale migration (0007): rows are written as the schema was then.
+BEFORE_SEARCH_INDEXES = "0006"
+
+
 @pytest.mark.both_databases
 def test_messages_stored_before_the_migration_are_searchable_after_it(app, staff):
     with app.app_context():
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(revision="0005")
-        owner = db.session.execute(
-            insert(User).values(email="old@example.com", name="Old", password_hash="!")
-        ).inserted_primary_key[0]
-        conversation_id = db.session.execute(
-            insert(Conversation).values(
-                user_id=owner,
-                title="Old one",
-                provider="openai",
-                model="m",
-                pinned=False,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        ).inserted_primary_key[0]
+        upgrade(revision=BEFORE_SEARCH_INDEXES)
+        values = {"now": NOW, "false": False, "true": True}
         db.session.execute(
-            insert(Message).values(
-                conversation_id=conversation_id,
-                role="user",
-                content="archived walrus facts",
-                status="complete",
-                stop_requested=False,
-                created_at=NOW,
-            )
+            text(
+                "INSERT INTO users (email, name, password_hash, role, is_active, session_version, created_at) "
+                "VALUES ('old@example.com', 'Old', '!', 'staff', :true, 1, :now)"
+            ),
+            values,
+        )
+        owner = db.session.scalar(text("SELECT id FROM users WHERE email = 'old@example.com'"))
+        db.session.execute(
+            text(
+                "INSERT INTO conversations (user_id, title, provider, model, pinned, created_at, updated_at) "
+                "VALUES (:owner, 'Old one', 'openai', 'm', :false, :now, :now)"
+            ),
+            values | {"owner": owner},
+        )
+        conversation_id = db.session.scalar(text("SELECT id FROM conversations WHERE title = 'Old one'"))
+        db.session.execute(
+            text(
+                "INSERT INTO messages (conversation_id, role, content, status, stop_requested, created_at) "
+                "VALUES (:conversation, 'user', 'archived walrus facts', 'complete', :false, :now)"
+            ),
+            values | {"conversation": conversation_id},
         )
         db.session.commit()
         upgrade()
         found = history.search(db.session.get(User, owner), history.HistoryFilter(query="walrus"))
         assert [conversation.id for conversation in found.items] == [conversation_id]
         db.session.rollback()  # its read locks would hold up the downgrade's DROP INDEX on PostgreSQL
-        downgrade(revision="0005")
+        downgrade(revision=BEFORE_SEARCH_INDEXES)
         upgrade()
         db.session.execute(text("DROP TABLE alembic_version"))
         db.session.commit()
