@@ -53,12 +53,14 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
 
 
 def init_extensions(app: Flask) -> None:
-    import webapp.models  # noqa: F401  (every table registered before migrations or create_all)
+    import webapp.models
     from webapp.auth import service as auth_service
 
     db.init_app(app)
     release_sessions_safely(app)
-    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    migrate.init_app(
+        app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, include_name=webapp.models.include_name
+    )
     csrf.init_app(app)
     limiter.init_app(app)
 

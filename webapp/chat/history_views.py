@@ -30,7 +30,9 @@ def back_to_history():
 @login_required
 def index():
     filters = filters_from_request()
-    page = history.search(current_user, filters, page=request.args.get("page", 1, type=int))
+    page = history.search(
+        current_user, filters, page=request.args.get("page", 1, type=int), cursor=history.cursor_from(request.args)
+    )
     return render_template(
         "chat/history.html",
         page=page,
