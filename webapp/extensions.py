@@ -33,8 +33,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# No default limits: only the routes that need throttling (sign-in) declare one.
+# No default limits: only the routes that need throttling (password checks) declare one, and name themselves here.
 limiter = Limiter(key_func=get_remote_address)
+THROTTLED_ENDPOINTS: set[str] = set()
 
 
 def release_sessions_safely(app: Flask) -> None:
@@ -57,8 +58,8 @@ def release_sessions_safely(app: Flask) -> None:
 
 @limiter.request_filter
 def only_throttled_routes() -> bool:
-    """Only sign-in declares limits: skip the limiter's bookkeeping on every other request."""
-    return request.endpoint != "auth.login"
+    """Only password checks declare limits: skip the limiter's bookkeeping on every other request."""
+    return request.endpoint not in THROTTLED_ENDPOINTS
 
 
 @event.listens_for(Engine, "connect")

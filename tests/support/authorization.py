@@ -35,16 +35,18 @@ from webapp.timeutil import utcnow
 SECRET = "zebra-7f3a"
 BOX = Box(x=4, y=4, w=20, h=20)
 FACE = {"box": asdict(BOX), "confidence": 0.99}
-ATTRIBUTES = FaceAttributes(
-    box=BOX,
-    confidence=0.99,
-    age=40,
-    gender="female",
-    gender_confidence=0.9,
-    emotion="neutral",
-    emotion_confidence=0.8,
-    analyzer="offline",
-).to_dict()
+ATTRIBUTES = asdict(
+    FaceAttributes(
+        box=BOX,
+        confidence=0.99,
+        age=40,
+        gender="female",
+        gender_confidence=0.9,
+        emotion="neutral",
+        emotion_confidence=0.8,
+        analyzer="offline",
+    )
+)
 PHOTO = {"width": 64, "height": 48}  # samples.jpeg()'s size, in the shape the engine stores
 
 

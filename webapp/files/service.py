@@ -42,7 +42,7 @@ from webapp.files.inspection import FILE_TYPES, FileInfo, inspect_file, supporte
 from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
-from webapp.timeutil import as_utc, utc_day, utcnow
+from webapp.timeutil import utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
 
@@ -527,22 +527,6 @@ def purge_deleted(limit: int = 500) -> tuple[int, int]:
             break  # the store is still down: the rest would fail the same way
         removed += 1
     return removed, len(pending) - removed
-
-
-def api_representation(stored: StoredFile, url: str, expires_in: int) -> dict[str, Any]:
-    return {
-        "id": stored.id,
-        "name": stored.original_name,
-        "size": stored.size,
-        "content_type": stored.content_type,
-        "sha256": stored.sha256,
-        "kind": stored.kind,
-        "width": stored.width,
-        "height": stored.height,
-        "created_at": as_utc(stored.created_at).isoformat(),
-        "url": url,
-        "expires_in": expires_in,
-    }
 
 
 __all__ = [
