@@ -138,3 +138,14 @@ def test_another_users_conversation_is_404_on_every_api_route(app, api, other_cl
 def test_the_api_needs_a_token(client):
     assert client.post("/api/chat", json={"message": "Hi"}).status_code == 401
     assert client.get("/api/conversations").status_code == 401
+
+
+def test_the_json_export_writes_a_conversation_as_the_api_answers_it(api, staff_client):
+    conversation_id = api("POST", "/api/chat", json={"message": "One schema", "system": "Be „brief“."}).get_json()[
+        "conversation_id"
+    ]
+    answered = api("GET", f"/api/conversations/{conversation_id}").get_json()
+    exported = staff_client.get(f"/history/{conversation_id}/export.json").get_json()
+    assert exported == answered
+    assert [message["role"] for message in exported["messages"]] == ["user", "assistant"]
+    assert answered["created_at"].endswith("+00:00")  # UTC, written as it was before the schemas

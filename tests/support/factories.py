@@ -40,16 +40,18 @@ PROVIDER = "openai"
 BOX = Box(x=4, y=4, w=20, h=20)
 PHOTO = {"width": 64, "height": 48}
 FACE = {"box": asdict(BOX), "confidence": 0.99}
-ATTRIBUTES = FaceAttributes(
-    box=BOX,
-    confidence=0.99,
-    age=40,
-    gender="female",
-    gender_confidence=0.9,
-    emotion="neutral",
-    emotion_confidence=0.8,
-    analyzer="offline",
-).to_dict()
+ATTRIBUTES = asdict(
+    FaceAttributes(
+        box=BOX,
+        confidence=0.99,
+        age=40,
+        gender="female",
+        gender_confidence=0.9,
+        emotion="neutral",
+        emotion_confidence=0.8,
+        analyzer="offline",
+    )
+)
 # What a finished job on the offline engine records.
 FINISHED = {"model": "Dlib", "detector": "dlib", "status": "done"}
 

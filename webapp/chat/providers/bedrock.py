@@ -9,6 +9,7 @@ with backoff before any error reaches us.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError as TransportReadTimeoutError
 
 from .base import (
+    CONNECT_FAILED_MESSAGE,
     ChatTurn,
     Chunk,
     ProviderError,
@@ -37,6 +39,8 @@ from .base import (
     quote_service_message,
     unknown_model_error,
 )
+
+log = logging.getLogger("webapp.chat.providers")
 
 # Bedrock's stop reasons in the vocabulary Chunk.finish_reason promises.
 _FINISH_REASONS = {
@@ -175,15 +179,13 @@ class BedrockProvider:
                 )
             return ProviderError("timeout", f"The model service did not answer in {format_seconds(self.read_timeout)}.")
         if isinstance(error, ConnectTimeoutError):
+            log.warning("could not connect to the model service at %s: %s", self.endpoint_url, error)
             return ProviderError(
-                "timeout",
-                f"Could not connect to the model service at {self.endpoint_url} "
-                f"within {format_seconds(self.connect_timeout)}.",
+                "timeout", f"Could not connect to the model service within {format_seconds(self.connect_timeout)}."
             )
         if isinstance(error, EndpointConnectionError):
-            # The space before the full stop keeps the URL clean when it is
-            # turned into a link.
-            return ProviderError("connection", f"Could not connect to the model service at {self.endpoint_url} .")
+            log.warning("could not connect to the model service at %s: %s", self.endpoint_url, error)
+            return ProviderError("connection", CONNECT_FAILED_MESSAGE)
         if isinstance(error, (HTTPClientError, TransportError)):
             if mid_stream:
                 return ProviderError(
@@ -198,12 +200,11 @@ class BedrockProvider:
                 "No usable AWS credentials were found for the model service. An administrator needs to configure them.",
             )
         if isinstance(error, ParamValidationError):
-            return ProviderError(
-                "bad_request", f"The request for the model service was invalid: {quote_service_message(str(error))}"
-            )
+            detail = quote_service_message(str(error), address=self.endpoint_url)
+            return ProviderError("bad_request", f"The request for the model service was invalid: {detail}")
         return ProviderError(
             "unavailable",
-            f"The model service could not be used: {quote_service_message(str(error))}",
+            f"The model service could not be used: {quote_service_message(str(error), address=self.endpoint_url)}",
             mid_stream=mid_stream,
         )
 
@@ -242,7 +243,9 @@ class BedrockProvider:
                 mid_stream=mid_stream,
             )
         if code in _BAD_REQUEST_CODES:
-            reason = f": {quote_service_message(service_message)}" if service_message else "."
+            reason = (
+                f": {quote_service_message(service_message, address=self.endpoint_url)}" if service_message else "."
+            )
             return ProviderError(
                 "bad_request",
                 f"The model service rejected the request{shown_status}{reason}",
@@ -270,7 +273,9 @@ class BedrockProvider:
                 mid_stream=True,
             )
         if status is not None and 400 <= status < 500:
-            reason = f": {quote_service_message(service_message)}" if service_message else "."
+            reason = (
+                f": {quote_service_message(service_message, address=self.endpoint_url)}" if service_message else "."
+            )
             return ProviderError(
                 "bad_request", f"The model service rejected the request{shown_status}{reason}", status=status
             )

@@ -8,12 +8,14 @@ error reaches us.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 
 from .base import (
+    CONNECT_FAILED_MESSAGE,
     ChatTurn,
     Chunk,
     ProviderError,
@@ -21,6 +23,8 @@ from .base import (
     quote_service_message,
     unknown_model_error,
 )
+
+log = logging.getLogger("webapp.chat.providers")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # OpenAI-compatible local servers accept any key, but the client refuses to
@@ -119,10 +123,9 @@ class OpenAIProvider:
         """Turn an openai exception into a ProviderError with a sentence for people."""
         if isinstance(error, openai.APITimeoutError):
             if _caused_by_connect_timeout(error):
+                log.warning("could not connect to the model service at %s: %s", self.base_url, error)
                 return ProviderError(
-                    "timeout",
-                    f"Could not connect to the model service at {self.base_url} "
-                    f"within {format_seconds(self.connect_timeout)}.",
+                    "timeout", f"Could not connect to the model service within {format_seconds(self.connect_timeout)}."
                 )
             if mid_stream:
                 return ProviderError(
@@ -138,25 +141,30 @@ class OpenAIProvider:
                     "The connection to the model service broke off in the middle of the reply.",
                     mid_stream=True,
                 )
-            # The space before the full stop keeps the URL clean when a mail
-            # client or chat tool turns it into a link.
-            return ProviderError("connection", f"Could not connect to the model service at {self.base_url} .")
+            # The address goes to the operator's log, not into a sentence every user reads.
+            log.warning("could not connect to the model service at %s: %s", self.base_url, error)
+            return ProviderError("connection", CONNECT_FAILED_MESSAGE)
         if isinstance(error, openai.APIStatusError):
             return self._translate_status(error, model)
         if isinstance(error, openai.APIError):
             # An error event inside an otherwise healthy stream (vLLM and
             # others send `data: {"error": ...}`), or an unreadable answer.
-            detail = _service_message(error.body) or quote_service_message(error.message)
+            detail = _service_message(error.body, self.base_url) or quote_service_message(
+                error.message, address=self.base_url
+            )
             return ProviderError(
                 "unavailable",
                 f"The model service reported an error: {detail}",
                 mid_stream=mid_stream,
             )
-        return ProviderError("unavailable", f"The model service could not be used: {quote_service_message(str(error))}")
+        return ProviderError(
+            "unavailable",
+            f"The model service could not be used: {quote_service_message(str(error), address=self.base_url)}",
+        )
 
     def _translate_status(self, error: openai.APIStatusError, model: str) -> ProviderError:
         status = error.status_code
-        detail = _service_message(error.body)
+        detail = _service_message(error.body, self.base_url)
         if status in (401, 403):
             return ProviderError(
                 "auth",
@@ -192,11 +200,11 @@ class OpenAIProvider:
         )
 
 
-def _service_message(body: object) -> str | None:
+def _service_message(body: object, address: str) -> str | None:
     """Return the human part of an error body: OpenAI's `message` or Ollama's plain string."""
     message: object = body.get("message") if isinstance(body, dict) else body
     if isinstance(message, str) and message.strip():
-        return quote_service_message(message)
+        return quote_service_message(message, address=address)
     return None
 
 
