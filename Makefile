@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-WORKERS ?= 2
+# gunicorn's own name for its worker count; the app reads it too (config.py: memory:// counts per worker).
+WEB_CONCURRENCY ?= 2
 THREADS ?= 32
 FLASK := $(BIN)/flask --app wsgi
 # DeepFace reads its weight files from $(DEEPFACE_HOME)/.deepface/weights; `make weights` puts them there.
@@ -54,7 +55,7 @@ weights: $(VENV)/.runtime-installed
 run: migrate weights
 	$(FLASK) users ensure-admin
 	@echo "Workbench on http://$(HOST):$(PORT)/"
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers $(WEB_CONCURRENCY) --threads $(THREADS) \
 		--access-logfile - --error-logfile - wsgi:app
 
 # Flask's debug server with the reloader, for working on the code.

@@ -56,6 +56,8 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "please-change-me",
     }
 )
+# The longest an API token may be made for: ten years.
+MAX_API_TOKEN_DAYS = 3650
 # Shortest SECRET_KEY production accepts: 32 characters (the suggested generator prints 64 hex digits).
 MIN_SECRET_KEY_LENGTH = 32
 GENERATE_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
@@ -198,6 +200,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("MAX_FILES_PER_UPLOAD", whole(), 10),
         Setting("ALLOWED_UPLOAD_TYPES", content_types, DEFAULT_UPLOAD_TYPES),
         Setting("MAX_IMAGE_PIXELS", whole(minimum=1), 50_000_000),
+        Setting("IMAGE_DECODE_CONCURRENCY", whole(minimum=1), 2),
+        Setting("IMAGE_DECODE_WAIT_SECONDS", number(above=0), 60.0),
         Setting("THUMBNAIL_SIZE", whole(), 320),
         Setting("FILES_PAGE_SIZE", whole(), 24),
         Setting("S3_BUCKET_NAME", text, ""),
@@ -231,10 +235,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("SESSION_HOURS", whole(), 12),
         Setting("PASSWORD_HASH_METHOD", text, "scrypt"),
         Setting("PASSWORD_MIN_LENGTH", whole(), 10),
+        Setting("API_TOKEN_DAYS", whole(minimum=1, maximum=MAX_API_TOKEN_DAYS), 90),
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
+        Setting("LOGIN_EMAIL_FAILURE_LIMIT", text, "100 per hour"),
         Setting("RATELIMIT_STORAGE_URI", text, "memory://"),
+        Setting("WEB_CONCURRENCY", whole(minimum=1), 1),
         Setting("TRUSTED_PROXIES", whole(), 0),
         # Chat
         Setting("OPENAI_API_KEY", text, ""),
@@ -267,6 +274,12 @@ def read(name: str) -> Any:
     return setting.read(os.environ.get(name))
 
 
+def announce_worker_count(workers: int) -> None:
+    """gunicorn.conf.py, in gunicorn's master before it forks: the workers then read WEB_CONCURRENCY as the number
+    actually started, whatever chose it (--workers, WEB_CONCURRENCY, a config file)."""
+    os.environ["WEB_CONCURRENCY"] = str(workers)
+
+
 def read_dotenv() -> None:
     """Fill in, from the `.env` file (WORKBENCH_DOTENV), variables the environment does not already set.
 
@@ -289,7 +302,7 @@ def development_secret_key(instance_dir: Path) -> str:
     """Generate a secret key once and keep it in `instance/secret_key`, so sessions survive restarts."""
     path = instance_dir / "secret_key"
     if not path.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
+        instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the secret key and the database: owner only
         try:
             # O_EXCL: two workers starting at once must not each write a different key.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -340,6 +353,11 @@ class BaseConfig:
         # Decompression bombs: an image with more pixels is refused from its header, before decoding.
         # 50 megapixels takes any phone or camera photo (48 MP sensors) and caps decoding memory near 200 MB.
         self.MAX_IMAGE_PIXELS = read("MAX_IMAGE_PIXELS")
+        # Full image decodes at once per process (uploads' checks and thumbnails, face jobs): memory follows the
+        # pixels, about 400 MB for one 7000 x 7000 picture (bench/decode_pressure.py measures the default).
+        self.IMAGE_DECODE_CONCURRENCY = read("IMAGE_DECODE_CONCURRENCY")
+        # How long a decode waits for its turn before the request is answered 503 with Retry-After.
+        self.IMAGE_DECODE_WAIT_SECONDS = read("IMAGE_DECODE_WAIT_SECONDS")
         self.THUMBNAIL_SIZE = read("THUMBNAIL_SIZE")
         self.FILES_PAGE_SIZE = read("FILES_PAGE_SIZE")
 
@@ -380,13 +398,21 @@ class BaseConfig:
         # scrypt never truncates a password (unlike bcrypt's 72 bytes). Werkzeug's default cost is used.
         self.PASSWORD_HASH_METHOD = read("PASSWORD_HASH_METHOD")
         self.PASSWORD_MIN_LENGTH = read("PASSWORD_MIN_LENGTH")
+        # API tokens stop working this many days after they are made (the CLI's --days chooses per token).
+        self.API_TOKEN_DAYS = read("API_TOKEN_DAYS")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
-        # Throttling of failed sign-ins, per client address and per email (Flask-Limiter).
+        # Throttling of wrong passwords (sign-in, password change, token creation; Flask-Limiter): per address and
+        # per (email, address) at the first limit, per email at the looser second, so one address cannot lock
+        # out a colleague.
         self.LOGIN_FAILURE_LIMIT = read("LOGIN_FAILURE_LIMIT")
+        self.LOGIN_EMAIL_FAILURE_LIMIT = read("LOGIN_EMAIL_FAILURE_LIMIT")
         self.RATELIMIT_STORAGE_URI = read("RATELIMIT_STORAGE_URI")
         self.RATELIMIT_HEADERS_ENABLED = True
+        # gunicorn workers of this server: gunicorn's own setting (its default when --workers is not given), and
+        # gunicorn.conf.py sets it to the number actually started. memory:// counts apart in each of them.
+        self.WEB_CONCURRENCY = read("WEB_CONCURRENCY")
         self.TRUSTED_PROXIES = read("TRUSTED_PROXIES")
 
         # Scale-out: how many app servers (machines or gunicorn masters behind one load balancer) share this
@@ -556,6 +582,12 @@ class ProductionConfig(BaseConfig):
             problems.append(
                 f"RATELIMIT_STORAGE_URI is memory:// with WORKBENCH_SERVERS={servers}, so each "
                 "server counts failed sign-ins apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0"
+            )
+        elif self.WEB_CONCURRENCY > 1 and self.RATELIMIT_STORAGE_URI.startswith("memory"):
+            problems.append(
+                f"RATELIMIT_STORAGE_URI is memory:// with WEB_CONCURRENCY={self.WEB_CONCURRENCY} gunicorn workers, "
+                "so each worker counts wrong passwords apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 "
+                "(or run one worker)"
             )
         return problems
 

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from config import normalize_database_url
 from tests.support.apps import build_app
 from tests.support.databases import create_database, drop_database
-from tests.support.factories import make_account, make_token
+from tests.support.factories import make_token, make_user
 from tests.support.web import Account, LiveServer, login
 from webapp.extensions import db
 
@@ -108,17 +108,17 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def admin(app: Flask) -> Account:
-    return make_account(app, "ada@example.com", "Ada Admin", "admin")
+    return make_user(app, "admin", email="ada@example.com", name="Ada Admin")
 
 
 @pytest.fixture
 def staff(app: Flask) -> Account:
-    return make_account(app, "sam@example.com", "Sam Staff", "staff")
+    return make_user(app, email="sam@example.com", name="Sam Staff")
 
 
 @pytest.fixture
 def other_staff(app: Flask) -> Account:
-    return make_account(app, "olga@example.com", "Olga Other", "staff")
+    return make_user(app, email="olga@example.com", name="Olga Other")
 
 
 @pytest.fixture
@@ -145,6 +145,11 @@ def other_client(app: Flask, other_staff: Account) -> FlaskClient:
 @pytest.fixture
 def staff_token(app: Flask, staff: Account) -> str:
     return make_token(app, staff)
+
+
+@pytest.fixture
+def other_token(app: Flask, other_staff: Account) -> str:
+    return make_token(app, other_staff, "other")
 
 
 # --- S3: moto's real HTTP server on a free loopback port, one per test session -----------------------
@@ -184,7 +189,7 @@ def live_server(tmp_path: Path, app_overrides: dict[str, Any]) -> Iterator[LiveS
     app = build_app(tmp_path, f"sqlite:///{tmp_path / 'live.db'}", app_overrides)
     with app.app_context():
         db.create_all()
-    admin_account = make_account(app, "root@example.com", "Rita Root", "admin")
+    admin_account = make_user(app, "admin", email="root@example.com", name="Rita Root")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

@@ -9,7 +9,15 @@ from flask import Flask, Response, flash, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, app_settings
-from webapp.extensions import csrf, db, limiter, login_manager, migrate, release_sessions_safely
+from webapp.extensions import (
+    create_private_sqlite_file,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    migrate,
+    release_sessions_safely,
+)
 from webapp.units import MEGABYTE
 
 # Every feature package, in order: each wires itself in its `init_app(app)` (blueprints, dashboard card, activity
@@ -58,12 +66,16 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
 
 
 def init_extensions(app: Flask) -> None:
-    import webapp.models  # noqa: F401  (every table registered before migrations or create_all)
+    import webapp.models
     from webapp.auth import service as auth_service
 
+    # instance/workbench.db holds password hashes and everyone's conversations: the owner's only.
+    create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     release_sessions_safely(app)
-    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    migrate.init_app(
+        app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, include_name=webapp.models.include_name
+    )
     csrf.init_app(app)
     limiter.init_app(app)
 

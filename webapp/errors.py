@@ -84,9 +84,17 @@ class Refused(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """An outside service (model provider, file store, database) is down or too slow."""
+    """An outside service (model provider, file store, database) is down or too slow, or the server is busy.
+
+    `retry_after` (seconds) is sent as Retry-After when the wait is known."""
 
     status = 503
+
+    def __init__(
+        self, message: str, status: int | None = None, *, retry_after: int | None = None, **details: Any
+    ) -> None:
+        super().__init__(message, status, **details)
+        self.retry_after = retry_after
 
 
 def show_beside_field(form: Any, error: ServiceError) -> None:
@@ -124,7 +132,10 @@ def error_response(status: int, message: str | None = None, **details: Any) -> R
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def handle_service_error(error: ServiceError):
-        return error_response(error.status, error.message, **error.details)
+        response = error_response(error.status, error.message, **error.details)
+        if getattr(error, "retry_after", None):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):

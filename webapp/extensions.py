@@ -1,6 +1,7 @@
 """Flask extensions, created once here and bound to each app in `create_app` (the factory pattern)."""
 
 import logging
+import os
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -11,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sqlalchemy_errors
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -32,8 +33,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# No default limits: only the routes that need throttling (sign-in) declare one.
+# No default limits: only the routes that need throttling (password checks) declare one, and name themselves here.
 limiter = Limiter(key_func=get_remote_address)
+THROTTLED_ENDPOINTS: set[str] = set()
 
 
 def release_sessions_safely(app: Flask) -> None:
@@ -56,8 +58,8 @@ def release_sessions_safely(app: Flask) -> None:
 
 @limiter.request_filter
 def only_throttled_routes() -> bool:
-    """Only sign-in declares limits: skip the limiter's bookkeeping on every other request."""
-    return request.endpoint != "auth.login"
+    """Only password checks declare limits: skip the limiter's bookkeeping on every other request."""
+    return request.endpoint not in THROTTLED_ENDPOINTS
 
 
 @event.listens_for(Engine, "connect")
@@ -76,3 +78,21 @@ def tune_sqlite(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def create_private_sqlite_file(database_uri: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600) before SQLite would create it (0644).
+
+    SQLite gives its journal and WAL files the database file's mode, so they stay private too. A file that
+    already exists keeps its mode; PostgreSQL and in-memory databases are left alone.
+    """
+    url = make_url(database_uri)
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return  # SQLite cannot open it either, and says so (a 503) when the app first uses it
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an empty file is a new database to SQLite; an existing one is left as it is

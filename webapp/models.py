@@ -2,7 +2,7 @@
 
 from webapp.auth.models import ApiToken, User  # isort: skip  (users first: others point at them)
 from webapp.audit.models import AuditEvent
-from webapp.chat.models import Conversation, Message
+from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
@@ -18,3 +18,9 @@ __all__ = [
     "StoredFile",
     "User",
 ]
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic's filter when comparing the database with the models: SQLite's FTS5 tables are made by DDL (see
+    webapp/chat/models.py), not described by a model, so they are left out rather than reported as extra."""
+    return not (type_ == "table" and name is not None and is_search_index_table(name))

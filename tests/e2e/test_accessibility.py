@@ -19,11 +19,11 @@ from tests.support.axe import axe_problems, axe_script
 from tests.support.chat import ChatClient, chat_settings, reset, stored_message
 from tests.support.faces import analyze, compare, result_id
 from tests.support.faces import upload as photo_upload
+from tests.support.factories import make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import PASSWORD, login
+from tests.support.web import login
 from webapp import create_app
-from webapp.auth import service as users
 
 pytestmark = pytest.mark.e2e
 
@@ -151,13 +151,12 @@ def seed(live_server, openai_server) -> dict[str, int]:
     )
     objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
 
-    with app.app_context():
-        staff = users.create_user("sam@example.com", "Sam Staff", PASSWORD)
-        objects["staff"] = staff.id
-        users.create_token(users.get_user(staff.id), "nightly report")
-        users.create_token(users.get_user(admin.id), "deploy script")
+    staff = make_user(app, email="sam@example.com", name="Sam Staff")
+    objects["staff"] = staff.id
+    make_token(app, staff, "nightly report")
+    make_token(app, admin, "deploy script")
     staff_client = app.test_client()
-    login(staff_client, "sam@example.com", PASSWORD)
+    login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
     return objects
 

@@ -22,6 +22,7 @@ def test_api_reference_renders_under_the_csp_and_tries_a_call_with_a_token(conte
     sign_in(page, base, admin.email, admin.password)
     page.goto(f"{base}/account/tokens")
     page.get_by_label("Token name").fill("docs page")
+    page.get_by_label("Your password").fill(admin.password)
     page.get_by_role("button", name="Create token").click()
     token = page.get_by_label("Token", exact=True).input_value()
 

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.chat import chat_settings, reset
+from tests.support.pages import sign_in_as_admin
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +25,6 @@ def app_overrides(openai_server):
     return chat_settings(openai_server, CHAT_READ_TIMEOUT=5.0)
 
 
-def sign_in(page: Page, live_server) -> None:
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Email").fill(live_server.admin.email)
-    page.get_by_label("Password", exact=True).fill(live_server.admin.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
-
-
 def watch_console(page: Page) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -42,7 +35,7 @@ def test_send_watch_it_stream_reload_find_and_export(page: Page, live_server, op
     openai_server.reply = REPLY
     openai_server.token_delay = 0.15  # about four seconds of words arriving one by one
     errors = watch_console(page)
-    sign_in(page, live_server)
+    sign_in_as_admin(page, live_server)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
     box = page.get_by_label("Message")
@@ -94,7 +87,7 @@ def test_send_watch_it_stream_reload_find_and_export(page: Page, live_server, op
 
 def test_a_failed_reply_shows_why_and_retries_and_stop_keeps_the_partial_text(page: Page, live_server, openai_server):
     errors = watch_console(page)
-    sign_in(page, live_server)
+    sign_in_as_admin(page, live_server)
     openai_server.error_status = 500
     page.goto(f"{live_server.url}/chat")
     page.get_by_label("Message").fill("Are you there?")

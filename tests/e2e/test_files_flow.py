@@ -7,17 +7,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.pages import sign_in_as_admin
 from tests.support.samples import encode, picture
 
 pytestmark = pytest.mark.e2e
-
-
-def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
 
 
 def loaded(page: Page, selector: str) -> bool:
@@ -27,14 +20,14 @@ def loaded(page: Page, selector: str) -> bool:
 
 
 def test_upload_two_photos_see_thumbnails_open_download_and_delete(page: Page, live_server, tmp_path: Path):
-    base, admin = live_server.url, live_server.admin
+    base = live_server.url
     console_errors: list[str] = []
     page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
     beach, forest = tmp_path / "beach.jpg", tmp_path / "forest.jpg"
     beach.write_bytes(encode(picture((640, 480)), "JPEG", quality=95))
     forest.write_bytes(encode(picture((480, 640)), "JPEG", quality=95))
 
-    sign_in(page, base, admin.email, admin.password)
+    sign_in_as_admin(page, live_server)
     page.goto(f"{base}/files/upload")
     # A slow uplink (about 150 KB/s), so each file's progress can be seen moving.
     network = page.context.new_cdp_session(page)
@@ -93,12 +86,12 @@ def app_overrides():
 
 
 def test_file_over_the_limit_is_refused_in_the_upload_page(page: Page, live_server, tmp_path: Path):
-    base, admin = live_server.url, live_server.admin
+    base = live_server.url
     big, small = tmp_path / "big.pdf", tmp_path / "small.txt"
     big.write_bytes(b"%PDF-1.4\n" + b"0" * (2 * 1024 * 1024) + b"\n%%EOF\n")
     small.write_text("still uploaded\n")
 
-    sign_in(page, base, admin.email, admin.password)
+    sign_in_as_admin(page, live_server)
     page.goto(f"{base}/files/upload")
     page.locator("#file").set_input_files([big, small])
 

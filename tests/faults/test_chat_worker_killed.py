@@ -14,7 +14,7 @@ import requests
 
 from tests.support.apps import inspecting_app, served_settings
 from tests.support.chat import STREAM_URL, chat_settings, parse_sse, reset, stored_conversation, stored_message
-from tests.support.factories import staff_with_token
+from tests.support.factories import make_user
 from tests.support.processes import Browser, run_gunicorn
 from tests.support.servers.openai_server import OpenAIServer
 
@@ -45,7 +45,7 @@ def test_worker_killed_mid_reply_keeps_the_question_and_marks_the_reply_interrup
     chat = chat_settings(openai_server, CHAT_READ_TIMEOUT=2, CHAT_STALE_GRACE_SECONDS=1)
     settings = served_settings(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", **chat)
     app = inspecting_app(tmp_path, settings)
-    account, _ = staff_with_token(app)
+    account = make_user(app)
 
     with run_gunicorn(tmp_path, settings) as server:
         browser = Browser(server.url).sign_in(account.email, account.password)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.apps import inspecting_app, served_settings
-from tests.support.factories import staff_with_token
+from tests.support.factories import make_token, make_user
 from tests.support.processes import Browser, postgres_bin, private_postgres, run_gunicorn
 from tests.support.waiting import wait_for
 from tests.support.web import bearer
@@ -74,7 +74,8 @@ def test_postgres_restart_under_load_gives_503_then_recovers_without_restarting_
     with private_postgres(postgres_binaries) as postgres:
         settings = served_settings(tmp_path, postgres.create_database("workbench"), DATABASE_CONNECT_TIMEOUT=2)
         app = inspecting_app(tmp_path, settings)
-        account, token = staff_with_token(app)
+        account = make_user(app)
+        token = make_token(app, account)
         with app.app_context():
             db.engine.dispose()
 

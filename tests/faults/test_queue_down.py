@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.apps import inspecting_app
 from tests.support.faces import compare, result_id, upload
-from tests.support.factories import staff_with_token
+from tests.support.factories import make_token, make_user
 from tests.support.processes import private_redis
 from tests.support.waiting import wait_for
 from tests.support.web import bearer, login
@@ -50,7 +50,8 @@ def test_redis_stopped_refuses_face_jobs_with_503_and_leaves_none_pending(tmp_pa
                 "FACE_JOB_TIMEOUT": JOB_TIMEOUT,
             },
         )
-        staff, token = staff_with_token(app)
+        staff = make_user(app)
+        token = make_token(app, staff)
         client = app.test_client()
         login(client, staff.email, staff.password)
 

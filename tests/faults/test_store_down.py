@@ -14,7 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support.apps import inspecting_app
-from tests.support.factories import staff_with_token
+from tests.support.factories import make_token, make_user
 from tests.support.files import api_upload, row_count, rows, stored_keys, temp_files
 from tests.support.processes import free_port, port_open
 from tests.support.samples import jpeg
@@ -68,7 +68,8 @@ def s3(aws_environment: None) -> Iterator[StoppableS3]:
 def test_s3_unreachable_uploads_are_503_and_pages_still_render(tmp_path: Path, s3: StoppableS3):
     app = inspecting_app(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", **s3_settings(s3.endpoint)})
     app.extensions["storage"].ensure_bucket()
-    staff, token = staff_with_token(app)
+    staff = make_user(app)
+    token = make_token(app, staff)
     client = app.test_client()
     login(client, staff.email, staff.password)
     kept = api_upload(client, token, "before.jpg", jpeg())

@@ -12,7 +12,7 @@ import requests
 from flask import Flask
 
 from tests.support.apps import inspecting_app, served_settings
-from tests.support.factories import staff_with_token
+from tests.support.factories import make_token, make_user
 from tests.support.files import rows, stored_keys, temp_files
 from tests.support.processes import flask_command, run_gunicorn
 from tests.support.samples import jpeg
@@ -81,7 +81,7 @@ def test_worker_killed_mid_upload_leaves_no_row_and_no_object(tmp_path: Path, st
     app = inspecting_app(tmp_path, settings)
     if storage_settings["STORAGE_BACKEND"] == "s3":
         app.extensions["storage"].ensure_bucket()
-    _, token = staff_with_token(app)
+    token = make_token(app, make_user(app))
 
     with run_gunicorn(tmp_path, settings) as server:
         connection = start_slow_upload(server.url, token)

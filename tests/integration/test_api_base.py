@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.web import bearer, post_form
+from tests.support.web import PASSWORD, bearer, post_form
 from webapp.auth import service as users
 
 
@@ -62,7 +62,8 @@ def test_a_browser_session_does_not_authenticate_the_api(staff_client):
 
 
 def test_tokens_page_shows_a_new_token_once_and_stores_only_its_hash(app, staff_client, staff):
-    response = post_form(staff_client, "/account/tokens", {"name": "nightly export"}, page="/account/tokens")
+    data = {"name": "nightly export", "current_password": PASSWORD}
+    response = post_form(staff_client, "/account/tokens", data, page="/account/tokens")
     assert response.status_code == 201
     html = response.get_data(as_text=True)
     plain = html.split('id="new-token" type="text" readonly value="')[1].split('"')[0]

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from tests.support.apps import build_app
 from tests.support.chat import chat_settings, reset
 from tests.support.faces import photo_bytes
-from tests.support.factories import make_account, make_token
+from tests.support.factories import make_token, make_user
 from tests.support.web import bearer
 from webapp import create_app
 from webapp.extensions import db
@@ -81,7 +81,7 @@ def served(
     with app.app_context():
         db.drop_all()
         db.create_all()
-    token = make_token(app, make_account(app, "sam@example.com", "Sam Staff", "staff"), "schemathesis")
+    token = make_token(app, make_user(app), "schemathesis")
     seed(app.test_client(), token)
     yield app, token
     with app.app_context():

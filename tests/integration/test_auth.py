@@ -1,5 +1,9 @@
 """Sign-in, sign-out, sessions, CSRF and throttling through the real forms."""
 
+import statistics
+import time
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -193,8 +197,9 @@ def test_failed_sign_ins_are_throttled_per_address(client, staff):
     assert "Too many attempts" in response.get_data(as_text=True)
 
 
-def test_failed_sign_ins_are_throttled_per_email_across_addresses(app, staff):
-    for attempt in range(10):
+@pytest.mark.parametrize("app_overrides", [{"LOGIN_EMAIL_FAILURE_LIMIT": "12 per hour"}])
+def test_failed_sign_ins_are_throttled_per_email_across_many_addresses(app, staff):
+    for attempt in range(12):
         client = app.test_client()
         client.environ_base["REMOTE_ADDR"] = f"10.0.0.{attempt + 1}"
         assert login(client, staff.email, "wrong").status_code == 200
@@ -204,6 +209,40 @@ def test_failed_sign_ins_are_throttled_per_email_across_addresses(app, staff):
     other = app.test_client()
     other.environ_base["REMOTE_ADDR"] = "10.0.1.2"
     assert login(other, "someone.else@example.com", "wrong").status_code == 200
+
+
+def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(app, staff):
+    """Ten wrong passwords for a colleague's email (spelt differently) lock out the address they came from,
+    not the colleague: locking someone out takes LOGIN_EMAIL_FAILURE_LIMIT failures from many addresses."""
+    attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "10.0.0.66"
+    for _ in range(10):
+        assert login(attacker, f"  {staff.email.upper()} ", "wrong").status_code == 200
+    assert login(attacker, staff.email, staff.password).status_code == 429
+    victim = app.test_client()
+    victim.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+    assert login(victim, staff.email, staff.password).status_code == 302
+
+
+def change_password(client, current: str):
+    new = "a brand new password"
+    data = {"current_password": current, "new_password": new, "confirm_password": new}
+    return post_form(client, "/account/password", data, page="/account")
+
+
+def test_guesses_of_the_current_password_are_throttled(staff_client):
+    statuses = [change_password(staff_client, f"guess {attempt}").status_code for attempt in range(12)]
+    assert statuses == [400] * 10 + [429] * 2
+    assert change_password(staff_client, PASSWORD).status_code == 429
+
+
+def test_password_guesses_on_the_account_page_and_at_sign_in_share_one_count(app, staff_client, staff):
+    for attempt in range(5):
+        assert change_password(staff_client, f"guess {attempt}").status_code == 400
+    for _ in range(5):
+        assert login(app.test_client(), staff.email, "wrong").status_code == 200
+    assert login(app.test_client(), staff.email, staff.password).status_code == 429
+    assert change_password(staff_client, PASSWORD).status_code == 429
 
 
 def test_successful_sign_ins_do_not_count_toward_the_limit(app, staff):
@@ -230,3 +269,56 @@ def test_production_cookies_are_secure(tmp_path, monkeypatch):
     app = create_app("production", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize("app_overrides", [{"PASSWORD_HASH_METHOD": "scrypt:16384:8:1"}])
+def test_an_unknown_email_costs_the_same_time_as_a_wrong_password(app, staff):
+    """Timing must not tell which emails have an account: both paths check one password hash. The cost is
+    raised to where hashing dominates the request (as in production), medians of a few tries each."""
+
+    def median_seconds(email: str) -> float:
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            assert users.authenticate(email, "not the password") is None
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    with app.app_context():
+        users.authenticate("warm-up@example.com", "x")
+        known, unknown = median_seconds(staff.email), median_seconds("nobody@example.com")
+    slower, faster = max(known, unknown), min(known, unknown)
+    assert slower <= faster * 1.5, f"wrong password {known * 1000:.0f} ms, unknown email {unknown * 1000:.0f} ms"
+
+
+def remember_value(client) -> str:
+    cookie = client.get_cookie("remember_token")
+    assert cookie is not None, "no remember cookie"
+    return cookie.value
+
+
+def replayed(app, value: str):
+    """A client that has only this remember cookie, sent again whatever its Expires said (a copied value)."""
+    client = app.test_client()
+    client.set_cookie("remember_token", value)
+    return client
+
+
+def test_each_sign_in_issues_a_new_remember_value(app, staff):
+    values = set()
+    for _ in range(2):
+        client = app.test_client()
+        login(client, staff.email, staff.password, remember=True)
+        values.add(remember_value(client))
+    assert len(values) == 2
+
+
+@pytest.mark.parametrize("app_overrides", [{"REMEMBER_COOKIE_DURATION": timedelta(seconds=2)}])
+def test_the_server_refuses_a_remember_cookie_older_than_remember_days(app, staff):
+    laptop = app.test_client()
+    login(laptop, staff.email, staff.password, remember=True)
+    value = remember_value(laptop)
+    assert signed_in(replayed(app, value)), "a fresh remember cookie signs in"
+    time.sleep(2.5)
+    assert not signed_in(replayed(app, value)), "the same value after REMEMBER_DAYS must not"
+    assert not signed_in(laptop), "nor the session it started"

@@ -64,6 +64,7 @@ SWEEP: dict[str, Entry] = {
     "admin.deactivate": ADMIN_REVIEW_OF_USERS,
     "admin.reactivate": ADMIN_REVIEW_OF_USERS,
     "admin.reset_password": ADMIN_REVIEW_OF_USERS,
+    "admin.revoke_token": Entry(admin_views=frozenset({"api_token"}), admin_only=True),
     "admin.user_detail": ADMIN_REVIEW_OF_USERS,
     "admin.file_download": Entry(admin_views=frozenset({"image", "document"}), admin_only=True),
     "admin.file_thumbnail": Entry(

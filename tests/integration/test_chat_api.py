@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_conversation
+from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_conversation, stored_counts
 from tests.support.web import bearer
-from webapp.chat.models import Conversation, Message
-from webapp.extensions import db
 
 
 @pytest.fixture
@@ -23,11 +21,6 @@ def api(client, staff_token):
         return client.open(url, method=method, headers=bearer(staff_token), **kwargs)
 
     return call
-
-
-def stored_counts(app) -> tuple[int, int]:
-    with app.app_context():
-        return db.session.query(Conversation).count(), db.session.query(Message).count()
 
 
 def test_post_chat_answers_and_keeps_both_messages(app, api, openai_server):
@@ -145,3 +138,14 @@ def test_another_users_conversation_is_404_on_every_api_route(app, api, other_cl
 def test_the_api_needs_a_token(client):
     assert client.post("/api/chat", json={"message": "Hi"}).status_code == 401
     assert client.get("/api/conversations").status_code == 401
+
+
+def test_the_json_export_writes_a_conversation_as_the_api_answers_it(api, staff_client):
+    conversation_id = api("POST", "/api/chat", json={"message": "One schema", "system": "Be „brief“."}).get_json()[
+        "conversation_id"
+    ]
+    answered = api("GET", f"/api/conversations/{conversation_id}").get_json()
+    exported = staff_client.get(f"/history/{conversation_id}/export.json").get_json()
+    assert exported == answered
+    assert [message["role"] for message in exported["messages"]] == ["user", "assistant"]
+    assert answered["created_at"].endswith("+00:00")  # UTC, written as it was before the schemas

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.support.web import csrf_token
+from tests.support.factories import make_conversation
+from tests.support.web import Account, csrf_token
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
@@ -19,39 +20,10 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def add_conversation(
-    app,
-    user_id: int,
-    title: str,
-    messages: list[tuple[str, str]] = (),
-    *,
-    age_days: float = 0,
-    model: str = "gpt-4o-mini",
-    provider: str = "openai",
-    status: str = "complete",
+    app, user: Account, title: str, messages: list[tuple[str, str]] = (), *, age_days: float = 0, **options
 ) -> int:
     """A stored conversation, as if it had happened `age_days` ago."""
-    moment = NOW - timedelta(days=age_days)
-    with app.app_context():
-        conversation = Conversation(
-            user_id=user_id, title=title, provider=provider, model=model, created_at=moment, updated_at=moment
-        )
-        db.session.add(conversation)
-        for role, content in messages:
-            db.session.add(
-                Message(
-                    conversation=conversation,
-                    role=role,
-                    content=content,
-                    created_at=moment,
-                    status=status if role == "assistant" else "complete",
-                    provider=provider if role == "assistant" else None,
-                    model=model if role == "assistant" else None,
-                    prompt_tokens=5 if role == "assistant" else None,
-                    completion_tokens=7 if role == "assistant" else None,
-                )
-            )
-        db.session.commit()
-        return conversation.id
+    return make_conversation(app, user, list(messages), title=title, at=NOW - timedelta(days=age_days), **options).id
 
 
 def listed_ids(html: str) -> list[int]:
@@ -66,8 +38,8 @@ def post(client, url: str, data: dict | None = None, **kwargs):
 
 
 def test_history_lists_own_conversations_newest_first_50_a_page(app, staff_client, staff, other_staff):
-    ids = [add_conversation(app, staff.id, f"Conversation {index}", age_days=index / 100) for index in range(55)]
-    add_conversation(app, other_staff.id, "Someone else's")
+    ids = [add_conversation(app, staff, f"Conversation {index}", age_days=index / 100) for index in range(55)]
+    add_conversation(app, other_staff, "Someone else's")
 
     first = staff_client.get("/history").get_data(as_text=True)
     second = staff_client.get("/history?page=2").get_data(as_text=True)
@@ -81,13 +53,13 @@ def test_history_lists_own_conversations_newest_first_50_a_page(app, staff_clien
 def test_search_finds_titles_and_message_text(app, staff_client, staff, other_staff, db_backend):
     volcano = add_conversation(
         app,
-        staff.id,
+        staff,
         "Geology homework",
         [("user", "Why do volcanoes erupt?"), ("assistant", "Magma rises through the crust.")],
     )
-    penguin = add_conversation(app, staff.id, "Penguins of Antarctica", [("user", "Tell me about penguins")])
-    add_conversation(app, staff.id, "Cooking", [("user", "How long to boil an egg?")])
-    add_conversation(app, other_staff.id, "Their volcano", [("user", "volcanoes again")])
+    penguin = add_conversation(app, staff, "Penguins of Antarctica", [("user", "Tell me about penguins")])
+    add_conversation(app, staff, "Cooking", [("user", "How long to boil an egg?")])
+    add_conversation(app, other_staff, "Their volcano", [("user", "volcanoes again")])
 
     def search(query: str) -> list[int]:
         return listed_ids(staff_client.get("/history", query_string={"q": query}).get_data(as_text=True))
@@ -102,11 +74,11 @@ def test_search_finds_titles_and_message_text(app, staff_client, staff, other_st
 
 
 def test_filters_by_model_and_date_range(app, staff_client, staff):
-    old = add_conversation(app, staff.id, "Old one", age_days=30)
+    old = add_conversation(app, staff, "Old one", age_days=30)
     recent_bedrock = add_conversation(
-        app, staff.id, "Recent Bedrock", age_days=1, provider="bedrock", model="anthropic.claude-3-haiku-20240307-v1:0"
+        app, staff, "Recent Bedrock", age_days=1, provider="bedrock", model="anthropic.claude-3-haiku-20240307-v1:0"
     )
-    today = add_conversation(app, staff.id, "Today", age_days=0)
+    today = add_conversation(app, staff, "Today", age_days=0)
 
     def listed(**query) -> list[int]:
         return listed_ids(staff_client.get("/history", query_string=query).get_data(as_text=True))
@@ -123,8 +95,8 @@ def test_filters_by_model_and_date_range(app, staff_client, staff):
 
 
 def test_pin_puts_a_conversation_first_and_unpin_back(app, staff_client, staff):
-    older = add_conversation(app, staff.id, "Older", age_days=5)
-    newer = add_conversation(app, staff.id, "Newer", age_days=1)
+    older = add_conversation(app, staff, "Older", age_days=5)
+    newer = add_conversation(app, staff, "Newer", age_days=1)
 
     response = post(staff_client, f"/history/{older}/pin", {"next": "/history?q=&page=1"})
     assert response.status_code == 303 and response.headers["Location"] == "/history?q=&page=1"
@@ -135,8 +107,8 @@ def test_pin_puts_a_conversation_first_and_unpin_back(app, staff_client, staff):
 
 
 def test_rename_and_delete_from_history(app, staff_client, staff):
-    keep = add_conversation(app, staff.id, "Keep me", [("user", "hello"), ("assistant", "hi")])
-    doomed = add_conversation(app, staff.id, "Delete me", [("user", "bye"), ("assistant", "ok")])
+    keep = add_conversation(app, staff, "Keep me", [("user", "hello"), ("assistant", "hi")])
+    doomed = add_conversation(app, staff, "Delete me", [("user", "bye"), ("assistant", "ok")])
 
     page = staff_client.get("/history").get_data(as_text=True)
     assert 'data-confirm="Delete “Delete me” and all its messages? This cannot be undone."' in page
@@ -158,7 +130,7 @@ def test_rename_and_delete_from_history(app, staff_client, staff):
 
 def test_export_one_conversation_as_markdown_and_json(app, staff_client, staff):
     conversation_id = add_conversation(
-        app, staff.id, "Tides & moons", [("user", "Why are there tides?"), ("assistant", "Mostly **the Moon**.")]
+        app, staff, "Tides & moons", [("user", "Why are there tides?"), ("assistant", "Mostly **the Moon**.")]
     )
 
     markdown = staff_client.get(f"/history/{conversation_id}/export.md")
@@ -183,9 +155,9 @@ def test_export_one_conversation_as_markdown_and_json(app, staff_client, staff):
 
 
 def test_export_everything_as_one_json_file(app, staff_client, staff, other_staff):
-    first = add_conversation(app, staff.id, "First", [("user", "one")], age_days=2)
-    second = add_conversation(app, staff.id, "Second „quoted“", [("user", "two"), ("assistant", "deux")], age_days=1)
-    add_conversation(app, other_staff.id, "Not mine", [("user", "secret")])
+    first = add_conversation(app, staff, "First", [("user", "one")], age_days=2)
+    second = add_conversation(app, staff, "Second „quoted“", [("user", "two"), ("assistant", "deux")], age_days=1)
+    add_conversation(app, other_staff, "Not mine", [("user", "secret")])
 
     response = staff_client.get("/history/export.json")
     assert response.headers["Content-Disposition"] == 'attachment; filename="workbench-conversations.json"'
@@ -207,8 +179,8 @@ def test_export_everything_with_no_conversation_is_valid_json(staff_client):
 def test_admin_reviews_any_users_conversations_read_only_and_each_look_is_audited(
     app, admin_client, admin, staff, other_staff
 ):
-    mine = add_conversation(app, staff.id, "Sam's question", [("user", "What is 2+2?"), ("assistant", "4")])
-    add_conversation(app, other_staff.id, "Olga's question", [("user", "Capital of France?")])
+    mine = add_conversation(app, staff, "Sam's question", [("user", "What is 2+2?"), ("assistant", "4")])
+    add_conversation(app, other_staff, "Olga's question", [("user", "Capital of France?")])
 
     everyone = admin_client.get("/admin/history").get_data(as_text=True)
     assert "Sam&#39;s question" in everyone and "Olga&#39;s question" in everyone
@@ -235,7 +207,7 @@ def test_admin_reviews_any_users_conversations_read_only_and_each_look_is_audite
 
 
 def test_staff_cannot_open_the_review(staff_client, staff, app):
-    conversation_id = add_conversation(app, staff.id, "Mine")
+    conversation_id = add_conversation(app, staff, "Mine")
     assert staff_client.get("/admin/history").status_code == 403
     assert staff_client.get(f"/admin/history/{conversation_id}").status_code == 403
 
@@ -248,9 +220,9 @@ def test_admin_menu_links_to_the_review(admin_client):
 
 
 def test_purge_deletes_conversations_idle_beyond_retention_and_reports_how_many(app, staff, other_staff):
-    add_conversation(app, staff.id, "Ancient", [("user", "a"), ("assistant", "b")], age_days=40)
-    add_conversation(app, other_staff.id, "Old", [("user", "c")], age_days=31)
-    recent = add_conversation(app, staff.id, "Recent", [("user", "d")], age_days=29)
+    add_conversation(app, staff, "Ancient", [("user", "a"), ("assistant", "b")], age_days=40)
+    add_conversation(app, other_staff, "Old", [("user", "c")], age_days=31)
+    recent = add_conversation(app, staff, "Recent", [("user", "d")], age_days=29)
     runner = app.test_cli_runner()
 
     result = runner.invoke(args=["chat", "purge"])
@@ -273,8 +245,8 @@ def test_purge_deletes_conversations_idle_beyond_retention_and_reports_how_many(
 
 def test_dashboard_cards_show_counts_and_the_latest_conversations(app, staff_client, staff, other_staff):
     for index in range(6):
-        add_conversation(app, staff.id, f"Topic {index}", [("user", "q"), ("assistant", "a")], age_days=index)
-    add_conversation(app, other_staff.id, "Not counted", [("user", "q")])
+        add_conversation(app, staff, f"Topic {index}", [("user", "q"), ("assistant", "a")], age_days=index)
+    add_conversation(app, other_staff, "Not counted", [("user", "q")])
 
     page = staff_client.get("/").get_data(as_text=True)
     assert "<strong>6</strong> conversations, <strong>12</strong> messages" in page

@@ -6,10 +6,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import func, select
 
-from tests.support.chat import ChatClient, chat_settings, reset, stored_conversation
-from webapp.chat.models import Conversation, Message
+from tests.support.chat import ChatClient, chat_settings, reset, stored_conversation, stored_counts
+from webapp.chat.models import Message
 from webapp.extensions import db
 
 
@@ -27,14 +26,6 @@ NO_PROVIDER = {"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
 @pytest.fixture
 def chat(staff_client) -> ChatClient:
     return ChatClient(staff_client)
-
-
-def stored_counts(app) -> tuple[int, int]:
-    with app.app_context():
-        return (
-            db.session.scalar(select(func.count(Conversation.id))),
-            db.session.scalar(select(func.count(Message.id))),
-        )
 
 
 # -- what the user sends -----------------------------------------------------------------------------------------

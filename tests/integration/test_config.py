@@ -188,6 +188,22 @@ def test_production_refuses_sign_in_throttle_in_memory_with_several_servers(monk
     assert message.endswith("set RATELIMIT_STORAGE_URI=redis://HOST:6379/0")
 
 
+def test_production_refuses_sign_in_throttle_in_memory_with_several_workers(monkeypatch):
+    message = refusal(monkeypatch, WEB_CONCURRENCY="2")
+    assert message == (
+        "workbench: production refuses to start: RATELIMIT_STORAGE_URI is memory:// with WEB_CONCURRENCY=2 "
+        "gunicorn workers, so each worker counts wrong passwords apart; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 "
+        "(or run one worker)"
+    )
+
+
+def test_one_worker_counts_in_memory_and_several_workers_in_redis(monkeypatch):
+    production_environment(monkeypatch)
+    assert load_config("production").WEB_CONCURRENCY == 1
+    production_environment(monkeypatch, WEB_CONCURRENCY="4", RATELIMIT_STORAGE_URI="redis://cache:6379/0")
+    assert load_config("production").WEB_CONCURRENCY == 4
+
+
 def test_several_servers_start_with_postgresql_s3_and_redis(monkeypatch):
     production_environment(
         monkeypatch,

@@ -6,7 +6,6 @@ back from the page the way a screen reader gets them (its table), and the bars f
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -15,16 +14,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
-from werkzeug.datastructures import FileStorage
 
-from tests.support.samples import jpeg
+from tests.support.factories import make_conversation, make_face_result, make_file
 from tests.support.web import Account
 from webapp.auth import service as users
-from webapp.chat.models import Conversation, Message
 from webapp.dashboard.activity import CHART_HEIGHT, activity_for, bars
 from webapp.extensions import db
-from webapp.faces.models import FaceAnalysis, FaceComparison
-from webapp.files import service as files
 
 TODAY = datetime.now(UTC).date()
 ROW = re.compile(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th>((?:<td>\d+</td>)+)</tr>')
@@ -42,43 +37,23 @@ def day(days_ago: int) -> str:
     return (TODAY - timedelta(days=days_ago)).isoformat()
 
 
-def add_messages(app: Flask, user_id: int, moments: list[datetime]) -> None:
-    """A conversation with one question at each moment, each answered (replies are not counted)."""
-    with app.app_context():
-        conversation = Conversation(
-            user_id=user_id,
-            title="Plans",
-            provider="openai",
-            model="gpt-4o-mini",
-            created_at=moments[0],
-            updated_at=moments[-1],
-        )
-        for moment in moments:
-            db.session.add(Message(conversation=conversation, role="user", content="Hi", created_at=moment))
-            db.session.add(Message(conversation=conversation, role="assistant", content="Hello", created_at=moment))
-        db.session.commit()
+def add_messages(app: Flask, user: Account, moments: list[datetime]) -> None:
+    """A question and its reply at each moment (replies are not counted)."""
+    for moment in moments:
+        make_conversation(app, user, messages=2, at=moment)
 
 
-def add_uploads(app: Flask, user_id: int, moments: list[datetime]) -> None:
-    """Files stored through the files service, then dated: the chart counts when they were uploaded."""
-    with app.app_context():
-        owner = users.get_user(user_id)
-        for moment in moments:
-            stored = files.store_upload(owner, FileStorage(io.BytesIO(jpeg()), "photo.jpg"))
-            stored.created_at = moment
-        db.session.commit()
+def add_uploads(app: Flask, user: Account, moments: list[datetime]) -> None:
+    """Files stored through the files service, dated: the chart counts when they were uploaded."""
+    for moment in moments:
+        make_file(app, user, photo=True, at=moment)
 
 
-def add_face_checks(app: Flask, user_id: int, comparisons: list[datetime], analyses: list[datetime]) -> None:
-    with app.app_context():
-        common: dict[str, Any] = {"user_id": user_id, "model": "Dlib", "detector": "dlib", "status": "done"}
-        db.session.add_all(
-            [FaceComparison(name_a="a.jpg", name_b="b.jpg", created_at=moment, **common) for moment in comparisons]
-        )
-        db.session.add_all(
-            [FaceAnalysis(name="a.jpg", analyzer="offline", created_at=moment, **common) for moment in analyses]
-        )
-        db.session.commit()
+def add_face_checks(app: Flask, user: Account, comparisons: list[datetime], analyses: list[datetime]) -> None:
+    for moment in comparisons:
+        make_face_result(app, user, "comparison", at=moment)
+    for moment in analyses:
+        make_face_result(app, user, "analysis", at=moment)
 
 
 def bars_of(html: str, name: str) -> dict[str, tuple[int, float]]:
@@ -98,12 +73,12 @@ def figures(html: str) -> dict[str, tuple[int, ...]]:
 @pytest.fixture
 def activity_data(app: Flask, staff: Account, other_staff: Account) -> None:
     """Sam: messages at both ends of one UTC day, and just inside and outside the window; Olga: a bit of each."""
-    add_messages(app, staff.id, [at(3, 0, 5), at(3, 23, 55), at(29, 0, 1), at(30, 23, 59), at(0)])
-    add_uploads(app, staff.id, [at(3), at(10), at(10)])
-    add_face_checks(app, staff.id, comparisons=[at(10, 23, 59)], analyses=[at(10, 0, 0), at(11)])
-    add_messages(app, other_staff.id, [at(3), at(5)])
-    add_uploads(app, other_staff.id, [at(10)])
-    add_face_checks(app, other_staff.id, comparisons=[at(0)], analyses=[])
+    add_messages(app, staff, [at(3, 0, 5), at(3, 23, 55), at(29, 0, 1), at(30, 23, 59), at(0)])
+    add_uploads(app, staff, [at(3), at(10), at(10)])
+    add_face_checks(app, staff, comparisons=[at(10, 23, 59)], analyses=[at(10, 0, 0), at(11)])
+    add_messages(app, other_staff, [at(3), at(5)])
+    add_uploads(app, other_staff, [at(10)])
+    add_face_checks(app, other_staff, comparisons=[at(0)], analyses=[])
 
 
 def expected(*days: tuple[int, tuple[int, int, int]]) -> dict[str, tuple[int, ...]]:
@@ -166,7 +141,7 @@ def app_overrides(db_backend: str) -> dict[str, Any]:
 
 @pytest.mark.both_databases
 def test_a_day_is_a_utc_day_whatever_the_database_session_time_zone(app: Flask, staff: Account) -> None:
-    add_messages(app, staff.id, [at(1, 23, 30), at(2, 0, 30), at(2, 9, 0)])
+    add_messages(app, staff, [at(1, 23, 30), at(2, 0, 30), at(2, 9, 0)])
     with app.test_request_context():
         chat = activity_for(users.get_user(staff.id), today=TODAY).series[0]
     assert chat.counts[-3:] == [2, 1, 0]

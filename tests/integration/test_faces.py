@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from tests.support.faces import (
     result_id,
     upload,
 )
+from tests.support.files import upload as upload_files
+from tests.support.samples import jpeg
 from tests.support.web import bearer, csrf_token
 from webapp.audit.models import AuditEvent
 from webapp.extensions import db
@@ -254,6 +257,7 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
     admin_client: FlaskClient,
     staff_token: str,
     other_staff,
+    other_token: str,
 ):
     html = compare(staff_client, upload("obama.jpg"), upload("obama2.jpg")).get_data(as_text=True)
     row = comparison(app, result_id(html))
@@ -284,10 +288,6 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
     assert picked.status_code == 404
     assert "history-row" not in other_client.get("/faces/history").get_data(as_text=True)
 
-    from webapp.auth import service as users
-
-    with app.app_context():
-        _, other_token = users.create_token(users.get_user(other_staff.id), "other")
     for url in (f"/api/face/verify/{row.id}", f"/api/face/analyze/{analysis}"):
         assert app.test_client().get(url, headers=bearer(other_token)).status_code == 404
         assert app.test_client().get(url, headers=bearer(staff_token)).status_code == 200
@@ -415,3 +415,58 @@ def test_api_errors_are_json(app: Flask, staff_token: str):
     )
     assert whole.status_code == 413 and whole.get_json()["status"] == 413
     assert client.post("/api/face/verify", data={}).status_code == 401
+
+
+def test_every_admin_look_at_someone_elses_result_and_photos_is_audited_once_a_minute(
+    app: Flask, staff_client: FlaskClient, admin_client: FlaskClient, staff, admin
+):
+    sent = upload_files(staff_client, ("a.jpg", jpeg()), ("b.jpg", jpeg()), htmx=True)
+    assert sent.status_code == 201
+    with app.app_context():
+        file_a, file_b = db.session.scalars(select(StoredFile.id).order_by(StoredFile.id))
+        row = FaceComparison(
+            user_id=staff.id,
+            file_a_id=file_a,
+            file_b_id=file_b,
+            name_a="a.jpg",
+            name_b="b.jpg",
+            model="Dlib",
+            detector="dlib",
+            status="failed",
+            error="No face was found in “a.jpg”.",
+            error_status=422,
+        )
+        db.session.add(row)
+        db.session.commit()
+        row_id = row.id
+    embedded = [f"/faces/comparisons/{row_id}/{path}" for path in ("photo/a", "photo/b", "thumbnail/a", "result")]
+
+    def reviews() -> list[tuple[int, str, str]]:
+        with app.app_context():
+            return [
+                tuple(event)
+                for event in db.session.execute(
+                    select(AuditEvent.user_id, AuditEvent.action, AuditEvent.target_id).where(
+                        AuditEvent.action.like("face.%.review_view")
+                    )
+                )
+            ]
+
+    # The owner's own looks are not reviews.
+    for url in embedded:
+        assert staff_client.get(url).status_code in (200, 422), url
+    assert reviews() == []
+
+    # The admin opens the photos, thumbnail and result without the page: one row covers them all.
+    for url in embedded:
+        assert admin_client.get(url).status_code in (200, 422), url
+    assert reviews() == [(admin.id, "face.comparison.review_view", str(row_id))]
+
+    # A minute later the photo alone is a new look; the page itself is one row per view.
+    with app.app_context():
+        for event in db.session.scalars(select(AuditEvent)):
+            event.created_at -= timedelta(minutes=2)
+        db.session.commit()
+    admin_client.get(embedded[0])
+    admin_client.get(f"/faces/comparisons/{row_id}")
+    assert reviews() == [(admin.id, "face.comparison.review_view", str(row_id))] * 3

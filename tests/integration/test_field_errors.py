@@ -8,7 +8,7 @@ from flask import Flask
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from tests.support.factories import make_account
+from tests.support.factories import make_user
 from tests.support.web import post_form
 from webapp.errors import Refused, show_beside_field
 
@@ -23,7 +23,7 @@ def field_error(html: str, field: str) -> str | None:
 
 def test_a_taken_email_with_password_in_it_is_shown_beside_the_email(app: Flask, admin_client):
     # Searching the sentence for "password" used to put this one beside the password field.
-    make_account(app, "password.keeper@example.com", "Keeper", "staff")
+    make_user(app, "staff", email="password.keeper@example.com", name="Keeper")
     response = post_form(
         admin_client,
         "/admin/users",

@@ -8,6 +8,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from tests.support.files import (  # noqa: F401  (fixtures)
     api_upload,
@@ -17,10 +18,14 @@ from tests.support.files import (  # noqa: F401  (fixtures)
     both_backends,
     bucket,
     row_count,
+    rows,
     stored_keys,
 )
 from tests.support.samples import EXECUTABLE, jpeg
 from tests.support.web import bearer
+from webapp.auth import service as users
+from webapp.extensions import db
+from webapp.files.models import StoredFile
 
 
 def fetch(client, url: str) -> bytes:
@@ -123,3 +128,45 @@ def test_errors_are_json_with_a_message_and_nothing_written(app, client, staff_t
         assert response.status_code == status
         assert response.get_json() == {"error": message, "status": status}
     assert_nothing_written(app)
+
+
+def link_token(url: str) -> str:
+    return urlsplit(url).path.rsplit("/", 1)[-1]
+
+
+def test_a_signed_link_names_the_file_without_its_storage_key(app, client, staff_token):
+    content = jpeg()
+    body = api_upload(client, staff_token, "api.jpg", content).get_json()
+    key = rows(app)[0].storage_key
+
+    # Whoever holds a link can read its payload without the secret key, as anyone can.
+    readable, payload = URLSafeTimedSerializer("not the app's key").loads_unsafe(link_token(body["url"]))
+
+    assert not readable and payload[0] == body["id"]
+    stem = key.rsplit("/", 1)[-1].split(".")[0]
+    assert key not in repr(payload) and stem not in repr(payload)
+    assert fetch(client, body["url"]) == content
+
+
+def test_a_signed_link_stops_working_when_its_owner_is_deactivated(app, client, admin, staff, staff_token):
+    body = api_upload(client, staff_token, "api.jpg", jpeg()).get_json()
+    link = urlsplit(body["url"]).path
+    assert client.get(link).status_code == 200
+
+    with app.app_context():
+        users.set_active(users.get_user(staff.id), False, actor=users.get_user(admin.id))
+
+    refused = client.get(link)
+    assert refused.status_code == 404
+    assert "This download link has expired or is not valid." in refused.get_data(as_text=True)
+
+
+def test_a_signed_link_of_a_file_replaced_under_the_same_id_is_refused(app, client, staff_token):
+    body = api_upload(client, staff_token, "api.jpg", jpeg()).get_json()
+    link = urlsplit(body["url"]).path
+    with app.app_context():
+        stored = db.session.get(StoredFile, body["id"])
+        stored.storage_key = stored.storage_key.replace(stored.storage_key[-12:-4], "00000000")
+        db.session.commit()
+
+    assert client.get(link).status_code == 404

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from tests.support.apps import build_app
 from tests.support.files import (  # noqa: F401  (fixtures)
@@ -25,6 +27,7 @@ from tests.support.processes import closed_port
 from tests.support.samples import jpeg, minimal_pdf, sideways_jpeg
 from tests.support.settings import s3_settings
 from tests.support.web import bearer, login, post_form
+from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.files import service
 from webapp.files.models import StoredFile
@@ -241,12 +244,8 @@ def test_delete_when_the_store_is_down_hides_the_file_and_cleanup_finishes(
 # --- who sees what ---
 
 
-def test_every_file_route_answers_404_to_another_user(app, staff_client, other_client, other_staff, staff_token):
+def test_every_file_route_answers_404_to_another_user(app, staff_client, other_client, staff_token, other_token):
     photo = upload_one(staff_client, "private.jpg", jpeg())
-    with app.app_context():
-        from webapp.auth import service as users
-
-        _, other_token = users.create_token(users.get_user(other_staff.id), "other")
 
     pages = [
         f"/files/{photo}",
@@ -297,6 +296,34 @@ def test_admins_review_everyones_files_with_an_owner_filter(
     assert staff_client.get("/admin/files").status_code == 403
     assert staff_client.get(f"/admin/files/{mine}/download").status_code == 403
     assert "Everyone's files" in admin_client.get("/").get_data(as_text=True)
+
+
+def admin_views(app: Flask) -> list[tuple[int, str]]:
+    with app.app_context():
+        return [
+            (event.user_id, event.target_id)
+            for event in db.session.scalars(select(AuditEvent).where(AuditEvent.action == "file.admin_view"))
+        ]
+
+
+def test_every_admin_look_at_someone_elses_thumbnail_is_audited_once_a_minute(
+    app, admin_client, staff_client, admin, staff
+):
+    theirs = upload_one(staff_client, "sam.jpg", jpeg())
+    own = upload_one(admin_client, "ada.jpg", jpeg())
+
+    for _ in range(3):  # the list page shown again and again, each time loading the thumbnail
+        assert admin_client.get(f"/admin/files/{theirs}/thumbnail").status_code == 200
+    assert admin_client.get(f"/admin/files/{own}/thumbnail").status_code == 200
+
+    assert admin_views(app) == [(admin.id, str(theirs))]
+    # A minute later the same look is a new row.
+    with app.app_context():
+        for event in db.session.scalars(select(AuditEvent)):
+            event.created_at -= timedelta(minutes=2)
+        db.session.commit()
+    admin_client.get(f"/admin/files/{theirs}/thumbnail")
+    assert admin_views(app) == [(admin.id, str(theirs))] * 2
 
 
 def test_dashboard_card_shows_count_size_and_latest_thumbnails(app, staff_client):

@@ -8,10 +8,9 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.support.factories import make_token, make_user
 from tests.support.processes import app_environment, gunicorn_process
-from tests.support.web import PASSWORD
 from webapp import create_app
-from webapp.auth import service as users
 from webapp.extensions import db
 
 
@@ -20,8 +19,8 @@ def test_oversized_upload_gets_its_413_answer_from_gunicorn(tmp_path: Path):
     setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "UPLOAD_DIR": tmp_path / "uploads"})
     with setup.app_context():
         db.create_all()
-        user = users.create_user("big@example.com", "Big Sender", PASSWORD)
-        _, token = users.create_token(user, "big uploads")
+    token = make_token(setup, make_user(setup), "big uploads")
+    with setup.app_context():
         db.engine.dispose()
     boundary = uuid.uuid4().hex
     # 5.5 MB: over the 3 MB this route accepts (2 MB file + 1 MB for the form), more than loopback socket

@@ -10,13 +10,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support.factories import make_user
 from tests.support.files import rows, upload
 from tests.support.photos import deepface_home
 from tests.support.samples import minimal_pdf
 from tests.support.settings import production_environment
 from tests.support.web import PASSWORD, login
 from webapp import create_app
-from webapp.auth import service as users
 from webapp.extensions import db
 
 EMAIL = "pat@example.com"
@@ -41,7 +41,7 @@ def production_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **environmen
     )
     with app.app_context():
         db.create_all()
-        users.create_user(EMAIL, "Pat Production", PASSWORD)
+    make_user(app, email=EMAIL, name="Pat Production")
     return app
 
 

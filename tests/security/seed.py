@@ -5,7 +5,7 @@ image, a text file, a face comparison of a group photo (face choice buttons) and
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,28 +14,25 @@ from flask.testing import FlaskClient
 
 from tests.security.browser import Browser
 from tests.support.faces import group_photo
+from tests.support.factories import make_token, make_user
 from tests.support.photos import test_photo
 from tests.support.samples import jpeg
 from tests.support.servers.openai_server import OpenAIServer
-from tests.support.web import PASSWORD, bearer
-from webapp.auth import service as users
+from tests.support.web import bearer
 
 # A stored-XSS probe of our own in every text field we seed: the pages must show it as text.
 PROBE = "<img src=x onerror=alert(1)> ' OR 1=1 --"
 
 
-@dataclass
-class Seeded:
-    token: str  # the API account's bearer token (sqlmap's)
-    pages: list[str] = field(default_factory=list)  # pages with ids the scanner must reach
+@dataclass(frozen=True)
+class Account:
+    id: int
+    token: str  # a fresh API token of it
 
 
-def create_account(app: Flask, email: str, name: str) -> str:
-    """A staff account; returns a fresh API token of it."""
-    with app.app_context():
-        user = users.create_user(email, name, PASSWORD, role="staff")
-        _, token = users.create_token(user, "scan")
-    return token
+def create_account(app: Flask, email: str, name: str, role: str = "staff") -> Account:
+    user = make_user(app, role, email=email, name=name)
+    return Account(user.id, make_token(app, user, "scan"))
 
 
 def api(client: FlaskClient, token: str, method: str, url: str, expect: int, **kwargs: Any) -> dict[str, Any]:
@@ -57,19 +54,27 @@ def upload(client: FlaskClient, token: str, name: str, content: bytes) -> int:
     )["id"]
 
 
-def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> list[str]:
-    """Files, conversations and face results of one account; returns the pages they appear on."""
+@dataclass(frozen=True)
+class Library:
+    pages: list[str]  # pages with ids the scanner must reach
+    # The forms and links of objects that only repeat another's (a second photo, a second conversation): the same
+    # code with the same parameters, left out of the attacks so the modules can attack everything else to the end.
+    repeats: list[str]
+
+
+def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> Library:
+    """Files, conversations and face results of one account, the pages they appear on and their repeats."""
     client = app.test_client()
     image = upload(client, token, "team photo.jpg", group_photo())
     portrait = upload(client, token, "portrait.jpg", test_photo("obama.jpg").read_bytes())
     notes = upload(client, token, "notes.txt", f"Meeting notes\n{PROBE}\n".encode())
-    upload(client, token, "small.jpg", jpeg())
+    small = upload(client, token, "small.jpg", jpeg())
     chat = api(client, token, "POST", "/api/chat", 200, json={"message": f"Hello {PROBE}", "system": PROBE})
     model_server.error_status, model_server.error_times = 500, 1
     failed = api(client, token, "POST", "/api/chat", 503, json={"message": "This reply fails"})
     comparison = api(client, token, "POST", "/api/face/verify", 200, json={"image1": image, "image2": portrait})
     analysis = api(client, token, "POST", "/api/face/analyze", 200, json={"image": portrait})
-    return [
+    pages = [
         f"/files/{image}",
         f"/files/{notes}",
         f"/chat/{chat['conversation_id']}",
@@ -77,6 +82,14 @@ def seed_library(app: Flask, token: str, model_server: OpenAIServer) -> list[str
         f"/faces/comparisons/{comparison['id']}",
         f"/faces/analyses/{analysis['id']}",
     ]
+    return Library(
+        pages, [f"/files/{portrait}/*", f"/files/{small}/*", *conversation_actions(failed["conversation_id"])]
+    )
+
+
+def conversation_actions(conversation_id: int) -> list[str]:
+    """A conversation's forms and exports (its page itself stays scanned)."""
+    return [f"/chat/{conversation_id}/*", f"/history/{conversation_id}/*"]
 
 
 def seed_waiting_reply(browser: Browser) -> str:

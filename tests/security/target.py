@@ -1,9 +1,11 @@
 """The app under scan: a throwaway instance with production settings, served over HTTPS on a free port.
 
 It has its own database (a temporary SQLite file, or a private database on a PostgreSQL server), upload
-folder and fake OpenAI-compatible model service (tests/support/servers), and two staff accounts: one the scanners
-sign in as, one whose API token sqlmap uses. Every request it answers is recorded (scanner, status, signed in
-or not) and every unhandled exception kept with its traceback: the scan's own evidence, besides the reports.
+folder and fake OpenAI-compatible model service (tests/support/servers), and four accounts: the staff member
+and the admin the two wapiti runs sign in as, a staff member whose API token sqlmap uses, and a bystander whose
+account the admin's run may change (role, password, deactivation) without ending anyone's scan. Every request it
+answers is recorded (scanner, status, signed in or not) and every unhandled exception kept with its traceback:
+the scan's own evidence, besides the reports.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from webapp import create_app
 from webapp.extensions import db
 
 SCANNER_EMAIL = "scanner@example.com"
+ADMIN_SCANNER_EMAIL = "admin-scanner@example.com"
 API_EMAIL = "api-scanner@example.com"
+BYSTANDER_EMAIL = "bystander@example.com"
 MODELS = "gpt-4o-mini,gpt-4o"
 
 
@@ -85,6 +89,8 @@ def build_app(workdir: Path, database_url: str, model_server: OpenAIServer) -> F
             "WORKBENCH_DOTENV": os.devnull,
             # Without TEST_DATABASE_URL the scan runs on a SQLite file: one server, said out loud.
             "ALLOW_SQLITE_IN_PRODUCTION": "1",
+            # One process serves it (werkzeug's threads), so the sign-in throttle may count in memory.
+            "WEB_CONCURRENCY": "1",
         },
     ):
         app = create_app(

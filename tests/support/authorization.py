@@ -1,51 +1,30 @@
 """The authorization sweep's raw material: one staff user's objects of every kind, and a snapshot of what is stored.
 
-`build_world` makes real objects through the services where there is one (files are uploaded to the real store,
-tokens hashed, users created) and as rows where a result would need a model (a conversation that already has a
-stopped reply, a face comparison and analysis already done). Every name and text carries SECRET, so a response
-that leaks any of them to a stranger can be found by looking for it.
+`build_world` makes them with the factories: real objects through the services where there is one (files are
+uploaded to the real store, tokens hashed, users created) and as rows where a result would need a model (a
+conversation that already has a stopped reply, a face comparison and analysis already done). Every name and
+text carries SECRET, so a response that leaks any of them to a stranger can be found by looking for it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
-from werkzeug.datastructures import FileStorage
 
-from tests.support.factories import make_account
+from tests.support.factories import make_conversation, make_face_result, make_file, make_user
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import Account
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
-from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
-from webapp.faces.analyzers import Box, FaceAttributes
-from webapp.faces.models import FaceAnalysis, FaceComparison
-from webapp.files import service as files
-from webapp.timeutil import utcnow
 
 SECRET = "zebra-7f3a"
-BOX = Box(x=4, y=4, w=20, h=20)
-FACE = {"box": asdict(BOX), "confidence": 0.99}
-ATTRIBUTES = FaceAttributes(
-    box=BOX,
-    confidence=0.99,
-    age=40,
-    gender="female",
-    gender_confidence=0.9,
-    emotion="neutral",
-    emotion_confidence=0.8,
-    analyzer="offline",
-).to_dict()
-PHOTO = {"width": 64, "height": 48}  # samples.jpeg()'s size, in the shape the engine stores
 
 
 @dataclass(frozen=True)
@@ -59,76 +38,39 @@ class World:
 
 def build_world(app: Flask, owner_account: Account | None = None) -> World:
     """Objects of every kind for `owner_account` (by default a new staff user)."""
-    with app.app_context():
-        if owner_account is None:
-            owner_account = make_account(app, f"owner-{secrets.token_hex(4)}@example.com", f"Owner {SECRET}", "staff")
-        owner = users.get_user(owner_account.id)
-        api_token, plain = users.create_token(owner, f"script {SECRET}")
-        image = files.store_upload(owner, FileStorage(io.BytesIO(jpeg()), f"photo {SECRET}.jpg"))
-        document = files.store_upload(owner, FileStorage(io.BytesIO(minimal_pdf()), f"report {SECRET}.pdf"))
-        now = utcnow()
-        conversation = Conversation(
-            user_id=owner.id,
-            title=f"Plans {SECRET}",
-            provider="openai",
-            model="gpt-4o-mini",
-            system_prompt=f"Be brief {SECRET}",
-            created_at=now,
-            updated_at=now,
-        )
-        question = Message(conversation=conversation, role="user", content=f"Question {SECRET}", created_at=now)
-        # Stopped half-way: the owner could retry it, so a missing owner check would act, not just answer.
-        reply = Message(
-            conversation=conversation,
-            role="assistant",
-            content=f"Reply {SECRET}",
-            status="interrupted",
-            provider="openai",
-            model="gpt-4o-mini",
-            created_at=now,
-        )
-        engine = {"model": "Dlib", "detector": "dlib", "status": "done", "created_at": now, "finished_at": now}
-        faces = PHOTO | {"faces": [FACE]}
-        comparison = FaceComparison(
-            user_id=owner.id,
-            file_a_id=image.id,
-            file_b_id=image.id,
-            name_a=image.original_name,
-            name_b=image.original_name,
-            verified=True,
-            distance=0.01,
-            threshold=0.07,
-            face_a=0,
-            face_b=0,
-            faces_a=faces,
-            faces_b=faces,
-            **engine,
-        )
-        analysis = FaceAnalysis(
-            user_id=owner.id,
-            file_id=image.id,
-            name=image.original_name,
-            analyzer="offline",
-            faces=PHOTO | {"faces": [ATTRIBUTES]},
-            **engine,
-        )
-        db.session.add_all([conversation, question, reply, comparison, analysis])
-        db.session.commit()
-        ids = {
-            "user": owner.id,
-            "api_token": api_token.id,
-            "image": image.id,
-            "document": document.id,
-            "conversation": conversation.id,
-            "question": question.id,
-            "reply": reply.id,
-            "comparison": comparison.id,
-            "analysis": analysis.id,
-            # A download link for the owner's file signed with a key that is not the app's.
-            "image_link": forged_link(image.id, image.storage_key),
-            "document_link": forged_link(document.id, document.storage_key),
-        }
-        return World(owner=owner_account, token=plain, ids=ids)
+    owner = owner_account or make_user(app, name=f"Owner {SECRET}")
+    with app.app_context():  # the token's id as well as its plain text: make_token gives only the second
+        api_token, plain = users.create_token(users.get_user(owner.id), f"script {SECRET}")
+        api_token_id = api_token.id
+    image = make_file(app, owner, name=f"photo {SECRET}.jpg", content=jpeg())
+    document = make_file(app, owner, name=f"report {SECRET}.pdf", content=minimal_pdf())
+    # Stopped half-way: the owner could retry it, so a missing owner check would act, not just answer.
+    conversation = make_conversation(
+        app,
+        owner,
+        [("user", f"Question {SECRET}"), ("assistant", f"Reply {SECRET}")],
+        title=f"Plans {SECRET}",
+        system_prompt=f"Be brief {SECRET}",
+        reply_status="interrupted",
+    )
+    question, reply = conversation.messages
+    comparison = make_face_result(app, owner, "comparison", file=image)
+    analysis = make_face_result(app, owner, "analysis", file=image)
+    ids = {
+        "user": owner.id,
+        "api_token": api_token_id,
+        "image": image.id,
+        "document": document.id,
+        "conversation": conversation.id,
+        "question": question.id,
+        "reply": reply.id,
+        "comparison": comparison.id,
+        "analysis": analysis.id,
+        # A download link for the owner's file signed with a key that is not the app's.
+        "image_link": forged_link(image.id, image.storage_key),
+        "document_link": forged_link(document.id, document.storage_key),
+    }
+    return World(owner=owner, token=plain, ids=ids)
 
 
 def forged_link(file_id: int, storage_key: str) -> str:

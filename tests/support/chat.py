@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from tests.support.servers.bedrock_server import BedrockServer
@@ -185,6 +186,15 @@ def stored_conversation(app: Flask, conversation_id: int) -> Conversation | None
             list(conversation.messages)  # load them before the session goes
             db.session.expunge_all()
         return conversation
+
+
+def stored_counts(app: Flask) -> tuple[int, int]:
+    """How many conversations and messages are stored (to show that a refused request kept nothing)."""
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count(Conversation.id))),
+            db.session.scalar(select(func.count(Message.id))),
+        )
 
 
 def deltas(events: list[SSEEvent]) -> str:

@@ -101,6 +101,9 @@ def gunicorn_process(
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """gunicorn (gthread) on a free loopback port; yields its base URL and the master process."""
     port = free_port()
+    if workers > 1 and env.get("RATELIMIT_STORAGE_URI", "memory://").startswith("memory"):
+        # Production refuses to count wrong passwords in each worker's memory: the machine's Redis counts them.
+        env = {**env, "RATELIMIT_STORAGE_URI": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")}
     command = [
         str(BIN / "gunicorn"),
         "--bind",

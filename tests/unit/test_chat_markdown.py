@@ -1,8 +1,10 @@
 """Replies render as Markdown, and nothing executable survives, whatever the model writes."""
 
+import uuid
+
 import pytest
 
-from webapp.chat.markdown import render_markdown
+from webapp.chat.markdown import RENDERED_CACHE_CHARS, render_markdown
 
 
 def test_markdown_renders_emphasis_lists_tables_and_fenced_code():
@@ -42,3 +44,16 @@ def test_links_keep_safe_schemes_and_get_rel():
 def test_code_keeps_angle_brackets_visible():
     html = render_markdown("```html\n<script>x()</script>\n```")
     assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script" not in html
+
+
+def test_the_same_text_is_rendered_once_then_taken_from_the_cache():
+    text = f"**cached** reply {uuid.uuid4()}"
+    first = render_markdown(text)
+    assert render_markdown(text) is first  # the very same object: not rendered again
+    changed = render_markdown(text + " and more")  # new text (a reply still streaming, an edit): rendered anew
+    assert changed is not first and changed.startswith("<p><strong>cached</strong>") and "and more" in changed
+
+
+def test_a_reply_too_large_for_the_cache_is_still_rendered():
+    text = "word " * (RENDERED_CACHE_CHARS // 16)
+    assert render_markdown(text).startswith("<p>word word")

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from config import ConfigError, app_settings
+from tests.support.processes import closed_port
 from tests.support.servers.bedrock_server import BedrockServer
 from tests.support.servers.common import FakeModelServer
 from tests.support.servers.openai_server import OpenAIServer
 from webapp.chat.providers import ChatProvider, ChatTurn, Chunk, ProviderError, ProviderSettings, build_providers
+from webapp.chat.providers.base import quote_service_message
 from webapp.chat.providers.bedrock import BedrockProvider
 from webapp.chat.providers.openai_provider import OpenAIProvider
 
@@ -113,13 +115,6 @@ def read_until_error(chunks: Iterator[Chunk]) -> tuple[list[str], ProviderError]
             assert not chunk.final, "the stream ended normally instead of failing"
             texts.append(chunk.text)
     return texts, caught.value
-
-
-def closed_port() -> int:
-    """A local port that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -250,7 +245,9 @@ def test_stall_in_the_middle_of_a_reply_gives_a_timeout_after_the_partial_text(b
     assert "0.5 s" in error.message
 
 
-def test_closed_port_gives_a_connection_error_naming_the_address(backend: Backend) -> None:
+def test_closed_port_gives_a_connection_error_without_the_address(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     port = closed_port()
     if backend.name == "openai":
         provider: ChatProvider = OpenAIProvider(
@@ -265,10 +262,14 @@ def test_closed_port_gives_a_connection_error_naming_the_address(backend: Backen
         list(provider.stream(QUESTION, backend.model))
 
     assert caught.value.kind == "connection"
-    assert caught.value.message.startswith(f"Could not connect to the model service at http://127.0.0.1:{port}")
+    assert (
+        caught.value.message == "Could not connect to the model service. An administrator can check that it is running."
+    )
+    # The address is for the operator, in the log.
+    assert f"127.0.0.1:{port}" in caplog.text
 
 
-def test_connect_timeout_names_the_address_and_seconds(backend: Backend) -> None:
+def test_connect_timeout_names_the_seconds_but_not_the_address(backend: Backend) -> None:
     with unanswered_port() as port:
         if backend.name == "openai":
             provider: ChatProvider = OpenAIProvider(
@@ -286,8 +287,8 @@ def test_connect_timeout_names_the_address_and_seconds(backend: Backend) -> None
             list(provider.stream(QUESTION, backend.model))
 
     assert caught.value.kind == "timeout"
-    assert f"http://127.0.0.1:{port}" in caught.value.message
-    assert caught.value.message.endswith("within 0.3 s.")
+    assert "127.0.0.1" not in caught.value.message and str(port) not in caught.value.message
+    assert caught.value.message == "Could not connect to the model service within 0.3 s."
 
 
 def test_stream_cut_halfway_keeps_received_text_then_raises(backend: Backend) -> None:
@@ -589,3 +590,15 @@ def test_timeout_and_retry_settings_reach_the_clients(openai_server: OpenAIServe
 def test_malformed_settings_stop_start_up(settings: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         providers_for(settings)
+
+
+def test_a_service_message_quoting_the_address_is_shown_without_it() -> None:
+    message = (
+        "HTTPConnectionPool(host='models.internal', port=8443): Max retries exceeded with url: "
+        "https://models.internal:8443/v1/chat/completions (Caused by refused)"
+    )
+
+    quoted = quote_service_message(message, address="https://models.internal:8443/v1")
+
+    assert "models.internal" not in quoted
+    assert quoted.endswith("with url: the model service/chat/completions (Caused by refused).")

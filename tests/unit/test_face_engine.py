@@ -21,6 +21,7 @@ from tests.support.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
 from webapp.faces.engine import DecodedImage, EngineSettings, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
+from webapp.faces.schemas import AnalysedFace
 from webapp.faces.weights import DLIB_LANDMARKS_FILE, DLIB_RECOGNITION_FILE, install_weights
 
 
@@ -207,7 +208,9 @@ def test_analyze_obama(engine: FaceEngine, photos: dict[str, DecodedImage]) -> N
     assert sum(face.emotion_scores.values()) == pytest.approx(1.0, abs=0.01)
     assert face.emotion_confidence == max(face.emotion_scores.values())
     assert face.box == engine.detect_and_embed(photos["obama.jpg"])[0].box
-    assert face.to_dict()["box"] == {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+    stored = AnalysedFace.of(face).model_dump()  # as a result row keeps it
+    assert stored["box"] == {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+    assert stored["age"] == face.age and stored["emotion_scores"] == face.emotion_scores
 
 
 def test_missing_weights_raise_engine_unavailable(tmp_path: Path, photos: dict[str, DecodedImage]) -> None:

@@ -16,7 +16,7 @@ from tests.security.findings import (
     wapiti_findings,
 )
 from tests.security.htmx import Endpoint, PageReader
-from tests.security.scan import report
+from tests.security.scan import cut_short, module_times, report
 from tests.security.target import Served
 
 # The shape of wapiti 3.0.4's JSON report (trimmed from a real run).
@@ -149,3 +149,27 @@ def test_the_verdict_fails_on_medium_and_when_a_planted_flaw_is_missed(capsys) -
     assert report([*planted, low, Finding("wapiti", 2, "Cross Site Scripting", "GET /files/ [q]")]) == 1
     assert report([planted[1], low]) == 1
     assert "planted reflected XSS not found" in capsys.readouterr().out
+
+
+# wapiti's output as run_wapiti.py prints it: elapsed seconds in front of every line (trimmed from a real run).
+WAPITI_TIMED_LOG = """[    0.0 s] [*] Saving scan state, please wait...
+[   41.5 s] [*] Wapiti found 111 URLs and forms during the scan
+[   42.0 s] [*] Launching module crlf
+[   44.0 s] [+] GET https://127.0.0.1:1/files/?q=x
+[   45.0 s] [*] Launching module blindsql
+[  345.0 s] Max attack time was reached for module blindsql, stopping.
+[  345.5 s] [*] Launching module xss
+[  400.5 s] [*] Generating report
+"""
+
+
+def test_each_attack_module_is_timed_and_one_cut_short_fails_the_scan() -> None:
+    times = module_times("wapiti-admin", WAPITI_TIMED_LOG)
+    assert [(t.module, round(t.seconds), t.cut_short) for t in times] == [
+        ("crawl", 42, False),
+        ("crlf", 3, False),
+        ("blindsql", 300, True),
+        ("xss", 55, False),
+    ]
+    findings = cut_short(times, budget=300)
+    assert [(f.where, f.fails) for f in findings] == [("wapiti-admin: module blindsql", True)]

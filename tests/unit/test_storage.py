@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import re
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import unquote
 import pytest
 
 from config import ConfigError, app_settings
+from tests.support.processes import closed_port
 from tests.support.settings import s3_settings
 from webapp.files.storage import (
     InvalidKey,
@@ -56,13 +56,6 @@ def s3_storage(moto_endpoint: str) -> Storage:
     built = storage_for(s3_settings(moto_endpoint))
     built.ensure_bucket()
     return built
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening: bind to get a free one, then close it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PatternStream:

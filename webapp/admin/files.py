@@ -35,7 +35,12 @@ def file_list():
 @bp.get("/files/<int:file_id>/thumbnail")
 @admin_required
 def file_thumbnail(file_id: int):
-    return thumbnail_response(files.get_any(file_id))
+    stored = files.get_any(file_id)
+    if stored.user_id != current_user.id:
+        # Someone's photo, even small, is their content: one row per admin, file and minute (see audit.record_view).
+        audit.record_view("file.admin_view", current_user, stored, detail=f"thumbnail; owner {stored.user_id}")
+        db.session.commit()
+    return thumbnail_response(stored)
 
 
 @bp.get("/files/<int:file_id>/download")

@@ -41,6 +41,7 @@ def render_user(user, status: int = 200, role_form=None, password_form=None):
         render_template(
             "admin/user.html",
             user=user,
+            tokens=users.list_tokens(user),
             role_form=role_form or RoleForm(role=user.role),
             password_form=password_form or ResetPasswordForm(),
             confirm_form=ConfirmForm(),
@@ -100,6 +101,16 @@ def reset_password(user_id: int):
             flash(f"{user.name}'s password is reset; their sessions ended.", "success")
             return redirect(url_for("admin.user_detail", user_id=user.id))
     return render_user(user, 400, password_form=form)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@admin_required
+def revoke_token(token_id: int):
+    token = users.get_token(token_id)
+    if ConfirmForm().validate_on_submit():
+        users.revoke_token(token.user, token.id, actor=current_user)
+        flash(f"{token.user.name}'s token “{token.name}” is revoked.", "success")
+    return redirect(url_for("admin.user_detail", user_id=token.user_id))
 
 
 @bp.get("/audit")

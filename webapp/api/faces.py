@@ -1,7 +1,7 @@
 """Faces over JSON: the same service as the pages.
 
-POST /api/face/verify   multipart `image1`, `image2` (files), or JSON {"image1": file id, "image2": file id}
-POST /api/face/analyze  multipart `image`, or JSON {"image": file id}
+POST /api/face/verify   multipart `image1`, `image2` (files, or `image1_id`, `image2_id`), or JSON {"image1": id, ...}
+POST /api/face/analyze  multipart `image` (or `image_id`), or JSON {"image": file id}
 GET  /api/face/verify/<id>, /api/face/analyze/<id>   a result (poll these while a worker computes it: 202)
 A finished job answers 200; no face 422, unreadable photo 400, engine or worker unavailable 503, each as
 {"error", "status", ...the result so far}.
@@ -9,71 +9,91 @@ A finished job answers 200; no face 422, unreadable photo 400, engine or worker 
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import jsonify, request, url_for
+from flask import url_for
 
 from webapp.api import bp
 from webapp.api.auth import api_user
-from webapp.bounds import is_database_id
-from webapp.errors import Refused
+from webapp.api.spec import Answer, operation
 from webapp.faces import service
-from webapp.faces.models import FAILED, FaceAnalysis, FaceComparison
+from webapp.faces.models import FAILED
+from webapp.faces.models import FaceAnalysis as AnalysisRow
+from webapp.faces.models import FaceComparison as ComparisonRow
+from webapp.faces.schemas import (
+    FaceAnalysis,
+    FaceComparison,
+    FaceJobFailure,
+    Photo,
+    PhotoForm,
+    PhotoPair,
+    PhotoPairForm,
+)
 from webapp.files.uploads import accepts_uploads
 
-
-def _file_id(value: Any, key: str) -> int | None:
-    if value is None:
-        return None
-    if not is_database_id(value):
-        raise Refused(f"“{key}” must be the id (a whole number) of a photo in your files.")
-    return value
+# A failed job answers the status its reason deserves, with the result so far.
+FAILURES: tuple[Answer, ...] = tuple((status, FaceJobFailure) for status in (400, 409, 413, 422, 500, 503))
 
 
-def _photo(key: str, label: str):
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise Refused("The request body must be a JSON object, or a multipart form with the photos.")
-        return service.resolve_photo(api_user(), None, _file_id(body.get(key), key), label)
-    picked = _file_id(request.form.get(f"{key}_id", type=int), f"{key}_id")
-    return service.resolve_photo(api_user(), request.files.get(key), picked, label)
+def result_answers(schema: type[FaceComparison | FaceAnalysis], started: str) -> tuple[Answer, ...]:
+    return (
+        (200, schema, "The finished result."),
+        (202, schema, f"{started}: poll the `Location` until it answers 200."),
+        *FAILURES,
+        404,
+    )
 
 
-def _respond(row: FaceComparison | FaceAnalysis):
-    body = service.comparison_json(row) if row.kind == "comparison" else service.analysis_json(row)
+def respond(row: ComparisonRow | AnalysisRow):
     status = service.result_status(row)
     if row.status == FAILED:
-        body = {"error": row.error, "status": status, **body}
-        body["status"] = status
-        body["job_status"] = row.status
-    response = jsonify(body)
-    response.status_code = status
-    if status == 202:
-        endpoint = "api.face_verify_result" if row.kind == "comparison" else "api.face_analyze_result"
-        response.headers["Location"] = url_for(endpoint, row_id=row.id)
-    return response
+        return FaceJobFailure.of(row, status), status
+    if row.kind == "comparison":
+        body, endpoint = FaceComparison.of(row), "api.face_verify_result"
+    else:
+        body, endpoint = FaceAnalysis.of(row), "api.face_analyze_result"
+    return body, status, ({"Location": url_for(endpoint, row_id=row.id)} if status == 202 else {})
 
 
 @bp.post("/face/verify")
+@operation("faces", *result_answers(FaceComparison, "Queued for the worker"), json=PhotoPair, form=PhotoPairForm)
 @accepts_uploads
-def face_verify():
-    photo_a = _photo("image1", "image1")
-    photo_b = _photo("image2", "image2")
-    return _respond(service.start_comparison(api_user(), photo_a, photo_b))
+def face_verify(json: PhotoPair | None, form: PhotoPairForm | None):
+    """Compare the faces of two photos
+
+    Each photo as a file, or by the id of one in your files (`image1_id` in a form, `image1` in JSON)."""
+    user = api_user()
+    if json is not None:
+        photo_a = service.resolve_photo(user, None, json.image1, "image1")
+        photo_b = service.resolve_photo(user, None, json.image2, "image2")
+    else:
+        photo_a = service.resolve_photo(user, form.image1, form.image1_id, "image1")
+        photo_b = service.resolve_photo(user, form.image2, form.image2_id, "image2")
+    return respond(service.start_comparison(user, photo_a, photo_b))
 
 
 @bp.get("/face/verify/<int:row_id>")
+@operation("faces", *result_answers(FaceComparison, "Still running"))
 def face_verify_result(row_id: int):
-    return _respond(service.get_comparison(api_user(), row_id, allow_admin=False))
+    """A comparison's result"""
+    return respond(service.get_comparison(api_user(), row_id, allow_admin=False))
 
 
 @bp.post("/face/analyze")
+@operation("faces", *result_answers(FaceAnalysis, "Queued for the worker"), json=Photo, form=PhotoForm)
 @accepts_uploads
-def face_analyze():
-    return _respond(service.start_analysis(api_user(), _photo("image", "image")))
+def face_analyze(json: Photo | None, form: PhotoForm | None):
+    """Estimate age, gender and emotion of every face in a photo
+
+    The photo as a file, or by the id of one in your files (`image_id` in a form, `image` in JSON)."""
+    user = api_user()
+    if json is not None:
+        photo = service.resolve_photo(user, None, json.image, "image")
+    else:
+        photo = service.resolve_photo(user, form.image, form.image_id, "image")
+    return respond(service.start_analysis(user, photo))
 
 
 @bp.get("/face/analyze/<int:row_id>")
+@operation("faces", *result_answers(FaceAnalysis, "Still running"))
 def face_analyze_result(row_id: int):
-    return _respond(service.get_analysis(api_user(), row_id, allow_admin=False))
+    """An analysis's result"""
+    return respond(service.get_analysis(api_user(), row_id, allow_admin=False))

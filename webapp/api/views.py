@@ -1,23 +1,36 @@
+"""The service's own operations: health, and who a token belongs to."""
+
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
-from flask import jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.api import bp
 from webapp.api.auth import api_user, public
+from webapp.api.spec import operation
+from webapp.auth.schemas import Me
 from webapp.errors import error_response
 from webapp.extensions import db
+from webapp.schemas import Schema
 
 log = logging.getLogger(__name__)
 
 
+class Health(Schema):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
 @bp.get("/health")
 @public
+@operation("service", (200, Health, "Up, and the database answers."), 503)
 def health():
-    """Liveness plus a real database round trip; 503 when the database does not answer."""
+    """Liveness, with a database round trip
+
+    503 when the database does not answer."""
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
@@ -25,11 +38,13 @@ def health():
         log.warning("health check: database unavailable: %s", error.__class__.__name__)
         # The API's one error shape (error, status), so a client reads every failure the same way.
         return error_response(503, "The database does not answer.", database="unavailable")
-    return jsonify({"status": "ok", "database": "ok"})
+    return Health(status="ok", database="ok")
 
 
 @bp.get("/me")
-def me():
-    """Who the token belongs to: the simplest way for a script to check its token."""
-    user = api_user()
-    return jsonify({"id": user.id, "email": user.email, "name": user.name, "role": user.role})
+@operation("account", (200, Me, "The token's owner."))
+def me() -> Me:
+    """Who the token belongs to
+
+    The simplest way for a script to check its token."""
+    return Me.of(api_user())

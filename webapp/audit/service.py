@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
@@ -9,6 +11,7 @@ from webapp.audit.models import AuditEvent
 from webapp.auth.models import User
 from webapp.bounds import page_number
 from webapp.extensions import db
+from webapp.timeutil import utcnow
 
 
 def record(
@@ -28,6 +31,34 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+# An admin's look at someone else's content is one row per admin, object and minute: a result page and the
+# photos, thumbnails and status polls it loads (each its own request, some in parallel, some minutes later)
+# then share the row the page wrote, while an image opened on its own, or again later, still writes one.
+VIEW_WINDOW = timedelta(minutes=1)
+
+
+def record_view(action: str, user: User, target: object, detail: str | None = None) -> AuditEvent | None:
+    """Add an audit event for `user` viewing `target`, unless the same view was recorded in the last minute.
+
+    Two requests arriving at the same moment may both write one (no lock is taken for a log line); a view
+    is never left out. Returns the new event, or None when an earlier one covers this view.
+    """
+    recent = db.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.user_id == user.id,
+            AuditEvent.action == action,
+            AuditEvent.target_type == type(target).__name__.lower(),
+            AuditEvent.target_id == str(getattr(target, "id", "")),
+            AuditEvent.created_at >= utcnow() - VIEW_WINDOW,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return None
+    return record(action, user, target, detail)
 
 
 def list_events(user_id: int | None = None, page: int = 1, per_page: int | None = None):

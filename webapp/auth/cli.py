@@ -57,13 +57,14 @@ def ensure_admin_command() -> None:
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", required=True, help="What the token is for, e.g. 'nightly export'.")
-def create_token_command(email: str, name: str) -> None:
+@click.option("--days", type=int, default=None, help="How many days it works (default: API_TOKEN_DAYS).")
+def create_token_command(email: str, name: str, days: int | None) -> None:
     """Create an API token for EMAIL and print it once."""
     user = service.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"There is no user with the email {email}.")
     try:
-        _, plain = service.create_token(user, name)
+        _, plain = service.create_token(user, name, days=days)
     except ServiceError as error:
         fail(error)
     click.echo(plain)

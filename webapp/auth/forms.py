@@ -26,6 +26,7 @@ class PasswordForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired(), Length(max=80)])
+    current_password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField("Create token")
 
 

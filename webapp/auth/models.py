@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -9,7 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.timeutil import utcnow
+from webapp.timeutil import as_utc, utcnow
 
 ROLES = ("admin", "staff")
 
@@ -38,8 +39,12 @@ class User(UserMixin, db.Model):
         return self.role == "admin"
 
     def get_id(self) -> str:
-        """Flask-Login keeps this in the session and remember cookie: id plus session version."""
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login keeps this, signed, in the session and the "keep me signed in" cookie: the id, the session
+        version (bumped to end every session) and when this sign-in happened in ms, so the server refuses the
+        cookie after REMEMBER_DAYS and each sign-in issues a new value. A user loaded from a session keeps that
+        session's time (`signed_in_ms`, set by the user loader); a user signing in now gets the present."""
+        signed_in_ms = getattr(self, "signed_in_ms", None) or int(time.time() * 1000)
+        return f"{self.id}:{self.session_version}:{signed_in_ms}"
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -55,7 +60,9 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Written at most once a minute per token (see auth/service.py): scripts may call many times a second.
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="tokens")
@@ -63,3 +70,11 @@ class ApiToken(db.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return as_utc(self.expires_at) <= utcnow()
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.is_revoked and not self.is_expired

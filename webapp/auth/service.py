@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from config import MAX_API_TOKEN_DAYS
 from webapp.audit import service as audit
 from webapp.auth.models import ROLES, ApiToken, User
 from webapp.bounds import without_nul
@@ -19,8 +22,13 @@ from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "wb_"
-# A fixed hash to compare against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH: dict[str, str] = {}
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash to check against when the email is unknown, so both paths cost one hash check. Built once per
+    method and process: building it costs a hash too, which would make unknown emails twice as slow."""
+    return generate_password_hash("not-a-password", method=method)
 
 
 def normalize_email(email: str) -> str:
@@ -50,13 +58,20 @@ def get_user(user_id: int) -> User:
 
 
 def load_user_from_session(session_id: str) -> User | None:
-    """Flask-Login's user loader: the id must carry the user's current session version, and the user be active."""
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
+    """Flask-Login's user loader, for the session and the remember cookie alike (see `User.get_id`): the value must
+    carry the user's current session version and a sign-in time less than REMEMBER_DAYS ago, the user be active.
+    Values without a sign-in time (issued before it was added) are refused: their owners sign in once more."""
+    parts = session_id.split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or user.session_version != int(version):
+    user_id, version, signed_in_ms = (int(part) for part in parts)
+    lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
+    if time.time() * 1000 - signed_in_ms > lifetime.total_seconds() * 1000:
         return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or user.session_version != version:
+        return None
+    user.signed_in_ms = signed_in_ms
     return user
 
 
@@ -64,9 +79,7 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the user when the email and password match an active account; audit failures."""
     user = find_user_by_email(email)
     if user is None:
-        method = current_app.config["PASSWORD_HASH_METHOD"]
-        dummy = _DUMMY_HASH.setdefault(method, generate_password_hash("not-a-password", method=method))
-        check_password_hash(dummy, password or "")
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         audit.record("auth.login_failed", detail=f"unknown email {normalize_email(email)}"[:200])
         db.session.commit()
         return None
@@ -147,6 +160,8 @@ def set_active(user: User, active: bool, actor: User) -> User:
     if not active:
         _refuse_if_last_admin(user, "deactivated")
         end_all_sessions(user)
+        # Revoked, not only refused while inactive: reactivating must not bring old tokens back.
+        revoke_all_tokens(user, actor, "account deactivated")
     user.is_active = active
     audit.record("user.reactivated" if active else "user.deactivated", user=actor, target=user)
     db.session.commit()
@@ -164,23 +179,30 @@ def update_profile(user: User, name: str) -> User:
     return user
 
 
-def change_password(user: User, current_password: str, new_password: str) -> User:
-    """Change the user's own password and end their other sessions (the caller re-signs this one in)."""
-    if not check_password_hash(user.password_hash, current_password or ""):
+def check_current_password(user: User, password: str) -> None:
+    """Proof that the person at the keyboard knows the password, before a change that matters."""
+    if not check_password_hash(user.password_hash, password or ""):
         raise Refused("The current password is not right.", field="current_password")
-    return _set_password(user, new_password, "auth.password_changed", actor=user)
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """Change the user's own password, end their other sessions and revoke their API tokens (the caller re-signs
+    this session in)."""
+    check_current_password(user, current_password)
+    return _set_password(user, new_password, "auth.password_changed", actor=user, why="password changed")
 
 
 def reset_password(user: User, new_password: str, actor: User) -> User:
-    """An admin sets a new password; all of the user's sessions end."""
-    return _set_password(user, new_password, "user.password_reset", actor=actor)
+    """An admin sets a new password; all of the user's sessions end and their API tokens are revoked."""
+    return _set_password(user, new_password, "user.password_reset", actor=actor, why="password reset by an admin")
 
 
-def _set_password(user: User, new_password: str, action: str, actor: User) -> User:
-    """A new password ends every session the user has; `action` is what the audit log calls it."""
+def _set_password(user: User, new_password: str, action: str, actor: User, why: str) -> User:
+    """A new password ends every session the user has and revokes their tokens; `action` names it in the audit log."""
     check_password_rules(new_password, field="new_password")
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
+    revoke_all_tokens(user, actor, why)
     audit.record(action, user=actor, target=user)
     db.session.commit()
     return user
@@ -204,18 +226,34 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """Make a token for scripts. The plain token is returned once and never stored."""
+def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+    """Make a token for scripts, valid `days` (default API_TOKEN_DAYS). The plain token is returned once and never
+    stored. The pages ask for the password first (`create_own_token`); the CLI runs as the machine's operator."""
     name = without_nul(name).strip()
     if not name:
         raise Refused("Give the token a name, so you can recognise it later.", field="name")
+    days = current_app.config["API_TOKEN_DAYS"] if days is None else days
+    if not 1 <= days <= MAX_API_TOKEN_DAYS:
+        raise Refused(f"A token lasts from 1 to {MAX_API_TOKEN_DAYS} days, not {days}.", field="days")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name[:80], token_hash=_token_digest(plain), prefix=plain[:10])
+    token = ApiToken(
+        user_id=user.id,
+        name=name[:80],
+        token_hash=_token_digest(plain),
+        prefix=plain[:10],
+        expires_at=utcnow() + timedelta(days=days),
+    )
     db.session.add(token)
     db.session.flush()
-    audit.record("token.created", user=user, target=token, detail=name[:80])
+    audit.record("token.created", user=user, target=token, detail=f"{name[:80]}, {days} days")
     db.session.commit()
     return token, plain
+
+
+def create_own_token(user: User, name: str, current_password: str) -> tuple[ApiToken, str]:
+    """A token made from the tokens page: a stolen session alone must not be enough to mint one."""
+    check_current_password(user, current_password)
+    return create_token(user, name)
 
 
 def list_tokens(user: User) -> list[ApiToken]:
@@ -224,21 +262,44 @@ def list_tokens(user: User) -> list[ApiToken]:
     )
 
 
-def revoke_token(user: User, token_id: int) -> ApiToken:
-    token = owned_or_404(ApiToken, token_id, user, "There is no such token.")
+def revoke_token(owner: User, token_id: int, actor: User | None = None) -> ApiToken:
+    """Revoke one of `owner`'s tokens: by the owner, or by an admin (`actor`) from the user's page."""
+    token = owned_or_404(ApiToken, token_id, owner, "There is no such token.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        audit.record("token.revoked", user=user, target=token, detail=token.name)
+        detail = token.name if actor is None or actor.id == owner.id else f"{token.name} of {owner.email}"
+        audit.record("token.revoked", user=actor or owner, target=token, detail=detail)
         db.session.commit()
     return token
 
 
+def get_token(token_id: int) -> ApiToken:
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("There is no such token.")
+    return token
+
+
+def revoke_all_tokens(user: User, actor: User | None, reason: str) -> int:
+    """Revoke every token of `user` still usable, in the caller's transaction; one audit row says why."""
+    now = utcnow()
+    revoked = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if revoked:
+        audit.record("token.revoked_all", user=actor, target=user, detail=f"{revoked} token(s): {reason}")
+    return revoked
+
+
 def user_for_token(plain: str) -> User | None:
-    """The active user owning this unrevoked token, or None."""
+    """The active user owning this token, when it is neither revoked nor expired; else None."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
-    if token is None or token.revoked_at is not None or not token.user.is_active:
+    if token is None or not token.is_usable or not token.user.is_active:
         return None
     now = utcnow()
     last = token.last_used_at

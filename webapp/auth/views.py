@@ -1,32 +1,17 @@
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp, service
 from webapp.auth.forms import ConfirmForm, LoginForm, PasswordForm, ProfileForm, TokenForm
+from webapp.auth.throttle import form_refused, password_guesses, sign_in_failed
 from webapp.errors import Refused, show_beside_field
-from webapp.extensions import limiter
 from webapp.security import safe_next_url
 
 
-def login_failure_limit() -> str:
-    return current_app.config["LOGIN_FAILURE_LIMIT"]
-
-
-def email_being_tried() -> str:
-    return "email:" + service.normalize_email(request.form.get("email", ""))
-
-
-def sign_in_failed(response: Response) -> bool:
-    """Only failed attempts count toward the limit: a successful sign-in redirects."""
-    return response.status_code != 302
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_failure_limit, key_func=get_remote_address, methods=["POST"], deduct_when=sign_in_failed)
-@limiter.limit(login_failure_limit, key_func=email_being_tried, methods=["POST"], deduct_when=sign_in_failed)
+@password_guesses("auth.login", sign_in_failed, per_address=True)
 def login():
     next_url = safe_next_url(request.args.get("next"))
     if current_user.is_authenticated:
@@ -79,6 +64,7 @@ def update_profile():
 
 @bp.post("/account/password")
 @login_required
+@password_guesses("auth.change_password", form_refused)
 def change_password():
     password_form = PasswordForm()
     if password_form.validate_on_submit():
@@ -91,7 +77,10 @@ def change_password():
             # The version bump ended every session, this one included: sign this one back in.
             remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
             login_user(user, remember=remember)
-            flash("Your password is changed. You were signed out everywhere else.", "success")
+            flash(
+                "Your password is changed. You were signed out everywhere else and your API tokens are revoked.",
+                "success",
+            )
             return redirect(url_for("auth.account"))
     profile_form = ProfileForm(name=current_user.name)
     return render_template("auth/account.html", profile_form=profile_form, password_form=password_form), 400
@@ -107,14 +96,19 @@ def tokens():
 
 @bp.post("/account/tokens")
 @login_required
+@password_guesses("auth.create_token", form_refused)
 def create_token():
     form = TokenForm()
     new_token = None
     status = 400
     if form.validate_on_submit():
-        _, new_token = service.create_token(current_user, form.name.data)
-        form = TokenForm(formdata=None)
-        status = 201
+        try:
+            _, new_token = service.create_own_token(current_user, form.name.data, form.current_password.data)
+        except Refused as refusal:
+            show_beside_field(form, refusal)
+        else:
+            form = TokenForm(formdata=None)
+            status = 201
     return (
         render_template(
             "auth/tokens.html",

@@ -18,7 +18,13 @@ from webapp.security import admin_required
 def index():
     owner_id = request.args.get("user", type=database_id)
     filters = filters_from_request()
-    page = history.review_list(current_user, owner_id, filters, page=request.args.get("page", 1, type=int))
+    page = history.review_list(
+        current_user,
+        owner_id,
+        filters,
+        page=request.args.get("page", 1, type=int),
+        cursor=history.cursor_from(request.args),
+    )
     return render_template(
         "chat/admin_history.html",
         page=page,

@@ -12,12 +12,14 @@ from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, distinct, exists, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table, tuple_, union
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.bounds import page_number, without_nul
-from webapp.chat.models import COMPLETE, SEARCH_CONFIG, Conversation, Message
+from webapp.bounds import MAX_DATABASE_ID, page_number, without_nul
+from webapp.chat import schemas
+from webapp.chat.models import COMPLETE, SEARCH_CONFIG, SQLITE_SEARCH_TABLE, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -59,45 +61,46 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_condition(query: str) -> ColumnElement[bool]:
-    """Conversations whose title or any message matches `query`.
+def search_condition(query: str, owner_id: int | None = None) -> ColumnElement[bool]:
+    """Conversations whose title or any one message matches `query` (every word of it).
 
-    PostgreSQL: full-text search (plainto_tsquery, English stemming, served by the GIN index on message text),
-    plus a substring match on titles. SQLite: every word must appear (LIKE, case-insensitive) in the title or
-    in some message.
+    Each part is a lookup its own index serves, and the conversation ids they find are united: ORed together in one
+    WHERE, the title test would have to be run on every conversation in turn, which no index can serve.
+    PostgreSQL: full-text search (plainto_tsquery, English stemming) of messages and titles through their GIN
+    indexes, plus a substring match on the titles (of `owner_id`'s conversations, when given).
+    SQLite: the FTS5 index of messages (porter stemming), plus every word as a substring of the title.
     """
+    titles = select(Conversation.id)
+    if owner_id is not None:
+        titles = titles.where(Conversation.user_id == owner_id)
     if db.session.get_bind().dialect.name == "postgresql":
         config = literal_column(f"'{SEARCH_CONFIG}'")
         terms = func.plainto_tsquery(config, query)
-        in_title = or_(
-            Conversation.title.ilike(f"%{_escape_like(query)}%", escape="\\"),
-            func.to_tsvector(config, Conversation.title).op("@@")(terms),
+        matching = union(
+            select(Message.conversation_id).where(func.to_tsvector(config, Message.content).op("@@")(terms)),
+            select(Conversation.id).where(func.to_tsvector(config, Conversation.title).op("@@")(terms)),
+            titles.where(Conversation.title.ilike(f"%{_escape_like(query)}%", escape="\\")),
         )
-        in_messages = exists().where(
-            Message.conversation_id == Conversation.id,
-            func.to_tsvector(config, Message.content).op("@@")(terms),
-        )
-        return or_(in_title, in_messages)
-    conditions = []
-    for word in query.split():
-        pattern = f"%{_escape_like(word)}%"
-        conditions.append(
-            or_(
-                Conversation.title.ilike(pattern, escape="\\"),
-                exists().where(Message.conversation_id == Conversation.id, Message.content.ilike(pattern, escape="\\")),
-            )
-        )
-    return and_(*conditions)
+        return Conversation.id.in_(matching)
+    words = query.split()
+    # Each word a quoted FTS5 string: the user's quotes, dashes or stars are text to find, not query syntax.
+    phrase = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    fts = table(SQLITE_SEARCH_TABLE, column("rowid"))
+    in_messages = select(Message.conversation_id).where(
+        Message.id.in_(select(fts.c.rowid).where(literal_column(SQLITE_SEARCH_TABLE).op("MATCH")(phrase)))
+    )
+    in_title = titles.where(*(Conversation.title.ilike(f"%{_escape_like(word)}%", escape="\\") for word in words))
+    return Conversation.id.in_(union(in_messages, in_title))
 
 
-def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
-    """The select() of conversations matching `filters`, pinned first, then newest activity first."""
+def filtered_conversations(owner_id: int | None, filters: HistoryFilter) -> Select:
+    """The select() of conversations matching `filters` (unordered: each list applies its own order)."""
     statement = select(Conversation)
     if owner_id is not None:
         statement = statement.where(Conversation.user_id == owner_id)
     query = " ".join(filters.query.split())
     if query:
-        statement = statement.where(search_condition(query))
+        statement = statement.where(search_condition(query, owner_id))
     if filters.model:
         provider, _, model = filters.model.partition(":")
         statement = statement.where(Conversation.provider == provider, Conversation.model == model)
@@ -108,19 +111,145 @@ def filtered_conversations(owner_id: int | None, filters: HistoryFilter):
     return statement
 
 
-def search(user: User, filters: HistoryFilter, page: int = 1, per_page: int | None = None) -> Pagination:
+# The orders of the lists, newest activity first; the last column makes each position unique (a keyset).
+HISTORY_ORDER = (Conversation.pinned, Conversation.updated_at, Conversation.id)
+REVIEW_ORDER = (Conversation.updated_at, Conversation.id)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: just `after` (older than) or `before` (newer than) a row of the previous page."""
+
+    direction: str  # "after" or "before"
+    key: str  # the row's order values, as Cursor.encode wrote them
+
+    @staticmethod
+    def encode(row: Any, order: tuple) -> str:
+        values = [getattr(row, column.key) for column in order]
+        return "~".join(
+            as_utc(value).isoformat() if isinstance(value, datetime) else str(int(value)) for value in values
+        )
+
+    def values(self, order: tuple) -> tuple | None:
+        """The key as typed values for `order`'s columns; None when it is not one (a hand-edited link)."""
+        parts = self.key.split("~")
+        if len(parts) != len(order):
+            return None
+        values: list[Any] = []
+        try:
+            for part, column in zip(parts, order, strict=True):
+                kind = column.type.python_type
+                if kind is datetime:
+                    values.append(as_utc(datetime.fromisoformat(part)))
+                elif kind is bool:
+                    values.append(part == "1")
+                else:
+                    values.append(min(int(part), MAX_DATABASE_ID))
+        except ValueError:
+            return None
+        return tuple(values)
+
+
+def cursor_from(args: Any) -> Cursor | None:
+    """The `after` or `before` of a list page's query string (the Older / Newer links carry one)."""
+    for direction in ("after", "before"):
+        if key := without_nul(args.get(direction, "")).strip():
+            return Cursor(direction, key[:200])
+    return None
+
+
+def search(
+    user: User, filters: HistoryFilter, page: int = 1, per_page: int | None = None, cursor: Cursor | None = None
+) -> Pagination:
     """The user's conversations matching `filters`: pinned first, then the most recently active (PAGE_SIZE a page)."""
-    per_page = per_page or current_app.config["PAGE_SIZE"]
-    statement = filtered_conversations(user.id, filters).order_by(
-        Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
+    per_page = min(max(per_page or current_app.config["PAGE_SIZE"], 1), MAX_API_PAGE_SIZE)
+    statement = filtered_conversations(user.id, filters)
+    return paginate(
+        statement, HISTORY_ORDER, page_number(page), per_page, searching=bool(filters.query.strip()), cursor=cursor
     )
-    return db.paginate(
-        statement,
-        page=page_number(page),
-        per_page=min(max(per_page, 1), MAX_API_PAGE_SIZE),
-        error_out=False,
-        count=True,
-    )
+
+
+class KeysetPagination(Pagination):
+    """A page of a list in `order` (every column descending), the count from an index.
+
+    `?page=N` alone skips N-1 pages (an OFFSET, which reads every row it skips); the Older and Newer links also
+    carry the row the page starts after (or before), so a deep page is read from the index like the first."""
+
+    def _ordered(self, descending: bool = True) -> Select:
+        order = self._query_args["order"]
+        statement = self._query_args["statement"].options(*self._query_args["options"])
+        return statement.order_by(*(column.desc() if descending else column.asc() for column in order))
+
+    def _query_items(self) -> list[Any]:
+        order, cursor = self._query_args["order"], self._query_args["cursor"]
+        values = cursor.values(order) if cursor else None
+        if values is None:
+            statement = self._ordered().limit(self.per_page).offset((self.page - 1) * self.per_page)
+            return list(db.session.scalars(statement))
+        if cursor.direction == "after":
+            statement = self._ordered().where(tuple_(*order) < tuple_(*values)).limit(self.per_page)
+            return list(db.session.scalars(statement))
+        statement = self._ordered(descending=False).where(tuple_(*order) > tuple_(*values)).limit(self.per_page)
+        return list(reversed(db.session.scalars(statement).all()))
+
+    def _query_count(self) -> int:
+        statement = self._query_args["statement"]
+        return db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+
+    @property
+    def next_args(self) -> dict[str, str]:
+        """What the Older link adds to ?page=: the last row of this page."""
+        return {"after": Cursor.encode(self.items[-1], self._query_args["order"])} if self.items else {}
+
+    @property
+    def prev_args(self) -> dict[str, str]:
+        """What the Newer link adds to ?page=: the first row of this page."""
+        return {"before": Cursor.encode(self.items[0], self._query_args["order"])} if self.items else {}
+
+
+class MatchesPagination(Pagination):
+    """A page of search results whose matches were found by one query.
+
+    Flask-SQLAlchemy's pagination runs the statement twice, for the page and for the count; for a search that
+    doubles the costly part. Here the ids of every match are read once, in order (a search's matches are few next
+    to the conversations they come from), the count is their number, and only the page's rows are loaded."""
+
+    def _query_items(self) -> list[Any]:
+        ids: list[int] = self._query_args["ids"]
+        chosen = ids[(self.page - 1) * self.per_page : self.page * self.per_page]
+        if not chosen:
+            return []
+        statement = select(Conversation).where(Conversation.id.in_(chosen)).options(*self._query_args["options"])
+        loaded = {conversation.id: conversation for conversation in db.session.scalars(statement)}
+        return [loaded[id_] for id_ in chosen if id_ in loaded]
+
+    def _query_count(self) -> int:
+        return len(self._query_args["ids"])
+
+
+def paginate(
+    statement: Select,
+    order: tuple,
+    page: int,
+    per_page: int,
+    searching: bool,
+    cursor: Cursor | None = None,
+    options: tuple = (),
+) -> Pagination:
+    """A page of `statement`'s conversations in `order` (descending): by keyset, or a search's matches found once."""
+    if not searching:
+        return KeysetPagination(
+            page=page,
+            per_page=per_page,
+            max_per_page=None,
+            error_out=False,
+            statement=statement,
+            order=order,
+            cursor=cursor,
+            options=options,
+        )
+    ids = list(db.session.scalars(statement.with_only_columns(Conversation.id).order_by(*(c.desc() for c in order))))
+    return MatchesPagination(page=page, per_page=per_page, max_per_page=None, error_out=False, ids=ids, options=options)
 
 
 def models_used(owner_id: int | None) -> list[tuple[str, str]]:
@@ -134,44 +263,6 @@ def models_used(owner_id: int | None) -> list[tuple[str, str]]:
 
 
 # -- export ------------------------------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return as_utc(moment).isoformat() if moment else None
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "provider": message.provider,
-        "model": message.model,
-        "prompt_tokens": message.prompt_tokens,
-        "completion_tokens": message.completion_tokens,
-        "latency_ms": message.latency_ms,
-        "finish_reason": message.finish_reason,
-        "created_at": _iso(message.created_at),
-        "completed_at": _iso(message.completed_at),
-    }
-
-
-def conversation_dict(conversation: Conversation, with_messages: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": conversation.id,
-        "title": conversation.title,
-        "provider": conversation.provider,
-        "model": conversation.model,
-        "system_prompt": conversation.system_prompt,
-        "pinned": conversation.pinned,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
-    }
-    if with_messages:
-        data["messages"] = [message_dict(message) for message in conversation.messages]
-    return data
 
 
 def conversation_markdown(conversation: Conversation) -> str:
@@ -206,8 +297,14 @@ def export_filename(conversation: Conversation, extension: str) -> str:
     return f"conversation-{conversation.id}{'-' + slug if slug else ''}.{extension}"
 
 
-def export_all(user: User) -> Iterator[str]:
-    """Every conversation of the user as one JSON document, produced piece by piece (no whole copy in memory)."""
+EXPORT_BATCH = 50  # conversations a batch: memory is bounded by a batch, not by the history
+
+
+def export_all(user: User, batch_size: int = EXPORT_BATCH) -> Iterator[str]:
+    """Every conversation of the user as one JSON document, produced piece by piece (no whole copy in memory).
+
+    Conversations are loaded `batch_size` at a time with their messages (two queries a batch, not two a
+    conversation), and let go once written, so memory stays flat however long the history."""
     yield f'{{"exported_at": {json.dumps(utcnow().isoformat())}, "user": {json.dumps(user.email)}, "conversations": ['
     statement = (
         select(Conversation.id)
@@ -215,13 +312,25 @@ def export_all(user: User) -> Iterator[str]:
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     ids = list(db.session.scalars(statement))
-    for index, conversation_id in enumerate(ids):
-        conversation = db.session.get(Conversation, conversation_id)
-        if conversation is None:  # deleted meanwhile
-            continue
-        yield ("," if index else "") + "\n" + json.dumps(conversation_dict(conversation), ensure_ascii=False)
-        # Let each conversation go once written, so memory stays flat on a long history.
-        db.session.expunge(conversation)
+    separator = ""
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        loaded = db.session.scalars(
+            select(Conversation).where(Conversation.id.in_(batch)).options(selectinload(Conversation.messages))
+        )
+        by_id = {conversation.id: conversation for conversation in loaded}
+        for conversation_id in batch:
+            conversation = by_id.get(conversation_id)
+            if conversation is None:  # deleted meanwhile
+                continue
+            yield (
+                separator
+                + "\n"
+                + json.dumps(schemas.Conversation.of(conversation).model_dump(mode="json"), ensure_ascii=False)
+            )
+            separator = ","
+        for conversation in by_id.values():
+            db.session.expunge(conversation)  # and its messages, by the relationship's cascade
     yield "\n]}\n"
 
 
@@ -245,18 +354,29 @@ def purge_older_than(days: int) -> tuple[int, int]:
 # -- the admins' review ------------------------------------------------------------------------------------------
 
 
-def review_list(admin: User, owner_id: int | None, filters: HistoryFilter, page: int = 1) -> Pagination:
+def review_list(
+    admin: User, owner_id: int | None, filters: HistoryFilter, page: int = 1, cursor: Cursor | None = None
+) -> Pagination:
     """Everyone's conversations (or one user's), newest first; the look is written to the audit log."""
-    statement = filtered_conversations(owner_id, filters).order_by(
-        Conversation.updated_at.desc(), Conversation.id.desc()
-    )
-    result = db.paginate(statement, page=page_number(page), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    statement = filtered_conversations(owner_id, filters)
+    page = page_number(page)
     detail = f"user {owner_id}" if owner_id else "all users"
     if filters.query:
         detail += f", search {filters.query!r}"
-    audit.record("chat.review_list", user=admin, detail=f"{detail}, page {result.page}")
+    # Written before the page is read: a commit after it would expire every row, and the page would then load
+    # each one again (one query a row).
+    audit.record("chat.review_list", user=admin, detail=f"{detail}, page {page}")
     db.session.commit()
-    return result
+    # Each row shows its owner: loaded in the same query, not one query a row.
+    return paginate(
+        statement,
+        REVIEW_ORDER,
+        page,
+        current_app.config["PAGE_SIZE"],
+        searching=bool(filters.query.strip()),
+        cursor=cursor,
+        options=(joinedload(Conversation.user),),
+    )
 
 
 def review_conversation(admin: User, conversation_id: int) -> Conversation:
@@ -292,23 +412,44 @@ def stats(user: User) -> ChatStats:
     return ChatStats(int(conversations or 0), int(messages or 0), int(replies or 0), int(tokens or 0))
 
 
+def _recently_active(since: ColumnElement) -> ColumnElement[bool]:
+    """The conversations that can hold a message from `since` on.
+
+    A conversation's updated_at is set whenever a message is added or a reply completes, so it is never older than
+    its messages: testing it first lets the index on (user_id, updated_at) pick the few conversations whose
+    messages are worth looking at, instead of every message of the user (or of the last days, of everyone).
+    """
+    return Conversation.updated_at >= since
+
+
 @cache
 def _stats() -> Select:
-    # Built once, like the activity queries: building a statement costs more than running it.
-    recent_reply = and_(
-        Message.role == "assistant", Message.status == COMPLETE, Message.created_at >= bindparam("week_ago")
-    )
+    # Built once, like the activity queries: building a statement costs more than running it. Three scalar
+    # subqueries, each served by an index, rather than one join of every message of the user.
+    own = Conversation.user_id == bindparam("user_id")
+    week_ago = bindparam("week_ago")
     tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(Message.completion_tokens, 0)
-    return (
-        select(
-            func.count(distinct(Conversation.id)),
-            func.count(Message.id),
-            func.coalesce(func.sum(case((recent_reply, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((recent_reply, tokens), else_=0)), 0),
+    recent_replies = (
+        select(func.count(Message.id), func.coalesce(func.sum(tokens), 0))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            own,
+            _recently_active(week_ago),
+            Message.role == "assistant",
+            Message.status == COMPLETE,
+            Message.created_at >= week_ago,
         )
-        .select_from(Conversation)
-        .outerjoin(Message, Message.conversation_id == Conversation.id)
-        .where(Conversation.user_id == bindparam("user_id"))
+        .subquery()
+    )
+    return select(
+        select(func.count(Conversation.id)).where(own).scalar_subquery(),
+        # count(*), not count(id): the message index on conversation_id alone answers it (an index-only scan).
+        select(func.count())
+        .select_from(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(own)
+        .scalar_subquery(),
+        *recent_replies.c,
     )
 
 
@@ -321,6 +462,6 @@ def messages_per_day(one_user: bool) -> Select:
     query = select(day, func.count()).where(Message.role == "user", Message.created_at >= bindparam("since"))
     if one_user:
         query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
-            Conversation.user_id == bindparam("user_id")
+            Conversation.user_id == bindparam("user_id"), _recently_active(bindparam("since"))
         )
     return query.group_by(day)

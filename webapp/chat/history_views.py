@@ -7,7 +7,7 @@ import json
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from webapp.chat import history, service
+from webapp.chat import history, schemas, service
 from webapp.chat import history_bp as bp
 from webapp.security import safe_next_url
 
@@ -30,7 +30,9 @@ def back_to_history():
 @login_required
 def index():
     filters = filters_from_request()
-    page = history.search(current_user, filters, page=request.args.get("page", 1, type=int))
+    page = history.search(
+        current_user, filters, page=request.args.get("page", 1, type=int), cursor=history.cursor_from(request.args)
+    )
     return render_template(
         "chat/history.html",
         page=page,
@@ -86,7 +88,7 @@ def export_markdown(conversation_id: int):
 @login_required
 def export_json(conversation_id: int):
     conversation = service.get_conversation(current_user, conversation_id)
-    body = json.dumps(history.conversation_dict(conversation), ensure_ascii=False, indent=2)
+    body = json.dumps(schemas.Conversation.of(conversation).model_dump(mode="json"), ensure_ascii=False, indent=2)
     return attachment(body, "application/json", history.export_filename(conversation, "json"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, literal_column
+from sqlalchemy import DDL, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -19,12 +19,28 @@ PENDING, COMPLETE, ERROR, INTERRUPTED = "pending", "complete", "error", "interru
 STATUSES = (PENDING, COMPLETE, ERROR, INTERRUPTED)
 # The text search configuration of PostgreSQL's full-text search; the migration's index uses the same one.
 SEARCH_CONFIG = "english"
+# SQLite's full-text index of message text: an FTS5 table over `messages`, kept in step by triggers.
+SQLITE_SEARCH_TABLE = "messages_fts"
+
+
+def _search_vector(column: str):
+    return func.to_tsvector(literal_column(f"'{SEARCH_CONFIG}'"), literal_column(column))
 
 
 class Conversation(db.Model):
     __tablename__ = "conversations"
-    # The history page lists a user's conversations by last activity.
-    __table_args__ = (Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+    __table_args__ = (
+        # The chat page's sidebar and the dashboard: a user's conversations by last activity.
+        Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),
+        # The history page's order (pinned first, then newest activity), so a page is read, not sorted.
+        Index("ix_conversations_user_id_pinned_updated_at_id", "user_id", "pinned", "updated_at", "id"),
+        # The admins' review: everyone's conversations, newest activity first.
+        Index("ix_conversations_updated_at_id", "updated_at", "id"),
+        # Title search on PostgreSQL (SQLite compares the few titles of one user with LIKE).
+        Index("ix_conversations_title_search", _search_vector("title"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -52,12 +68,10 @@ class Conversation(db.Model):
 class Message(db.Model):
     __tablename__ = "messages"
     __table_args__ = (
-        # Full-text search over message text on PostgreSQL (SQLite searches with LIKE instead).
-        Index(
-            "ix_messages_content_search",
-            func.to_tsvector(literal_column(f"'{SEARCH_CONFIG}'"), literal_column("content")),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
+        # Full-text search over message text on PostgreSQL (SQLite has the FTS5 table below).
+        Index("ix_messages_content_search", _search_vector("content"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
         # The dashboard's activity chart counts everyone's messages of the last days (admins).
         Index("ix_messages_created_at", "created_at"),
     )
@@ -92,3 +106,32 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.role} {self.status}>"
+
+
+# SQLite: the FTS5 index of message text (porter stemming, as PostgreSQL's English configuration stems). It reads
+# the text from `messages` itself (external content), so the triggers only keep the index in step. The migration
+# that introduced it has its own copy of these statements, as migrations keep what they did.
+SQLITE_SEARCH_INDEX = (
+    f"CREATE VIRTUAL TABLE {SQLITE_SEARCH_TABLE} USING fts5(content, content='messages', content_rowid='id', "
+    "tokenize='porter unicode61 remove_diacritics 2')",
+    f"CREATE TRIGGER {SQLITE_SEARCH_TABLE}_insert AFTER INSERT ON messages BEGIN "
+    f"INSERT INTO {SQLITE_SEARCH_TABLE}(rowid, content) VALUES (new.id, new.content); END",
+    f"CREATE TRIGGER {SQLITE_SEARCH_TABLE}_delete AFTER DELETE ON messages BEGIN "
+    f"INSERT INTO {SQLITE_SEARCH_TABLE}({SQLITE_SEARCH_TABLE}, rowid, content) VALUES ('delete', old.id, old.content); "
+    "END",
+    f"CREATE TRIGGER {SQLITE_SEARCH_TABLE}_update AFTER UPDATE OF content ON messages BEGIN "
+    f"INSERT INTO {SQLITE_SEARCH_TABLE}({SQLITE_SEARCH_TABLE}, rowid, content) VALUES ('delete', old.id, old.content); "
+    f"INSERT INTO {SQLITE_SEARCH_TABLE}(rowid, content) VALUES (new.id, new.content); END",
+)
+
+for _statement in SQLITE_SEARCH_INDEX:
+    event.listen(Message.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+# The triggers go with the table; the FTS5 table (and its shadow tables) must be dropped by name.
+event.listen(
+    Message.__table__, "before_drop", DDL(f"DROP TABLE IF EXISTS {SQLITE_SEARCH_TABLE}").execute_if(dialect="sqlite")
+)
+
+
+def is_search_index_table(name: str) -> bool:
+    """FTS5's tables (messages_fts and its shadow tables): made by DDL, not described by the models."""
+    return name == SQLITE_SEARCH_TABLE or name.startswith(SQLITE_SEARCH_TABLE + "_")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,10 +89,6 @@ class FaceAttributes:
     emotion_confidence: float
     emotion_scores: dict[str, float] = field(default_factory=dict)
     analyzer: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready values."""
-        return asdict(self)
 
     def with_box(self, box: Box) -> FaceAttributes:
         """Return a copy with another box (used to map boxes to the original photo)."""

@@ -2,7 +2,7 @@
 
 One :class:`FaceEngine` per process (kept on ``app.extensions`` by the app and
 built by the Celery worker) serves every thread. Plain values in and out: bytes
-and numpy arrays in; dataclasses with ``to_dict()`` out. No Flask here.
+and numpy arrays in; dataclasses out (``webapp.faces.schemas`` writes them as JSON). No Flask here.
 
 Settings come from config.py as an :class:`EngineSettings`; its defaults come from
 ``bench/FACES_NOTES.md``: DeepFace's ``Dlib`` model with the ``dlib`` detector on
@@ -30,7 +30,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -174,10 +174,6 @@ class Face:
     confidence: float
     embedding: list[float]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready values."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -193,10 +189,6 @@ class Verdict:
     metric: str
     model: str
     confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready values."""
-        return asdict(self)
 
 
 ImageInput = DecodedImage | np.ndarray

@@ -90,7 +90,7 @@ class FaceAnalysis(FaceJobMixin, db.Model):
     file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"), index=True)
     name: Mapped[str] = mapped_column(String(255))
     analyzer: Mapped[str] = mapped_column(String(16))
-    # {"width", "height", "faces": [FaceAttributes.to_dict(), ...]} in original-photo pixels.
+    # schemas.AnalysedPhoto: {"width", "height", "faces": [every FaceAttributes field, ...]} in original-photo pixels.
     faces: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     user: Mapped[User] = relationship("User")

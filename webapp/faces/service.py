@@ -38,8 +38,8 @@ from webapp.auth.models import User
 from webapp.bounds import page_number
 from webapp.errors import Refused, ServiceError
 from webapp.extensions import db
-from webapp.faces import tasks
-from webapp.faces.engine import Face, FaceEngine
+from webapp.faces import schemas, tasks
+from webapp.faces.engine import DecodedImage, Face, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
 from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, FaceComparison, FaceEmbedding
 from webapp.faces.runtime import runtime
@@ -94,6 +94,13 @@ def read_photo(stored: StoredFile) -> bytes:
         return stream.read()
 
 
+def decode_photo(face_engine: FaceEngine, stored: StoredFile) -> DecodedImage:
+    """The photo's pixels, downscaled for the engine; the full decode takes one of the process's decode slots."""
+    photo = read_photo(stored)
+    with files.decode_slot():
+        return face_engine.decode(photo)
+
+
 def engine() -> FaceEngine:
     return runtime().engine
 
@@ -107,12 +114,9 @@ class PhotoFaces:
     faces: list[Face]
     cached: bool
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "width": self.width,
-            "height": self.height,
-            "faces": [{"box": face.to_dict()["box"], "confidence": face.confidence} for face in self.faces],
-        }
+    def stored(self) -> dict[str, Any]:
+        """The faces as a result row keeps them (JSON): boxes and confidences, no embeddings."""
+        return schemas.FacesOfPhoto.of(self).model_dump()
 
 
 def _cache_key(stored_id: int, face_engine: FaceEngine):
@@ -148,7 +152,7 @@ def faces_of(stored: StoredFile) -> PhotoFaces:
     if cached is not None:
         return cached
     face_engine = engine()
-    decoded = face_engine.decode(read_photo(stored))
+    decoded = decode_photo(face_engine, stored)
     faces = face_engine.detect_and_embed(decoded)
     if faces:
         for index, face in enumerate(faces):
@@ -159,7 +163,7 @@ def faces_of(stored: StoredFile) -> PhotoFaces:
                     detector=face_engine.detector,
                     max_side=face_engine.max_side or 0,
                     face_index=index,
-                    box=face.to_dict()["box"],
+                    box=schemas.FaceBox.of(face.box).model_dump(),
                     confidence=face.confidence,
                     image_width=decoded.width,
                     image_height=decoded.height,
@@ -299,7 +303,7 @@ class _JobFailed(Exception):
 
 
 def _partial_faces(photos: dict[str, PhotoFaces]) -> dict[str, Any]:
-    return {f"faces_{side}": photo.as_json() for side, photo in photos.items()}
+    return {f"faces_{side}": photo.stored() for side, photo in photos.items()}
 
 
 def _finish(model: type, row_id: int, values: dict[str, Any]) -> None:
@@ -377,14 +381,14 @@ def run_analysis(analysis_id: int) -> None:
         if stored is None or stored.deleted_at is not None:
             raise Refused(PHOTO_GONE_MESSAGE, status=409)
         face_engine = engine()
-        decoded = face_engine.decode(read_photo(stored))
+        decoded = decode_photo(face_engine, stored)
         results = face_engine.analyze(decoded)
     except Exception as error:
         message, status = _job_error(error, analysis.name)
         _fail(FaceAnalysis, analysis_id, message, status)
         return
     values: dict[str, Any] = {
-        "faces": {"width": decoded.width, "height": decoded.height, "faces": [result.to_dict() for result in results]},
+        "faces": schemas.AnalysedPhoto(width=decoded.width, height=decoded.height, faces=results).model_dump(),
         "duration_ms": round((time.perf_counter() - started) * 1000),
         "finished_at": utcnow(),
         "status": DONE if results else FAILED,
@@ -410,9 +414,14 @@ def expire_if_stale(row: FaceComparison | FaceAnalysis) -> None:
 
 def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: bool):
     row = owned_or_404(model, row_id, user, NO_SUCH_RESULT_MESSAGE, admins_too=allow_admin)
-    if audit_review and row.user_id != user.id:
-        # An admin opening someone else's result is a review, logged like chat reviews and admin downloads.
-        audit.record(f"face.{row.kind}.review_view", user, row, detail=f"{row.kind} of {row.user.email}")
+    if row.user_id != user.id:
+        # An admin looking at someone else's result or its photos is a review, logged like chat reviews and admin
+        # downloads: the page always; its photos, thumbnails and polls once a minute (they share the page's row).
+        action, detail = f"face.{row.kind}.review_view", f"{row.kind} of {row.user.email}"
+        if audit_review:
+            audit.record(action, user, row, detail=detail)
+        else:
+            audit.record_view(action, user, row, detail=detail)
         db.session.commit()
     expire_if_stale(row)
     return row
@@ -421,7 +430,10 @@ def _get(model: type, user: User, row_id: int, allow_admin: bool, audit_review: 
 def get_comparison(
     user: User, comparison_id: int, allow_admin: bool = True, audit_review: bool = False
 ) -> FaceComparison:
-    """The user's comparison (admins: anyone's, for review, logged when `audit_review`), or NotFound."""
+    """The user's comparison (admins: anyone's, for review), or NotFound.
+
+    An admin's view of someone else's is audited: every time with `audit_review` (a page), else once per minute.
+    """
     return _get(FaceComparison, user, comparison_id, allow_admin, audit_review)
 
 
@@ -552,53 +564,6 @@ def owners() -> list[User]:
     """Users who have face results, for the admin's owner filter."""
     with_results = select(_results(lambda model: []).c.user_id)
     return list(db.session.scalars(select(User).where(User.id.in_(with_results)).order_by(User.name)))
-
-
-# --- API representation ------------------------------------------------------------------------------
-
-
-def _api_faces(faces: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return list((faces or {}).get("faces", []))
-
-
-def comparison_json(comparison: FaceComparison) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": comparison.id,
-        "status": comparison.status,
-        "verified": comparison.verified,
-        "distance": comparison.distance,
-        "threshold": comparison.threshold,
-        "confidence": comparison.confidence,
-        "model": comparison.model,
-        "detector": comparison.detector,
-        "similarity_metric": comparison.metric,
-        "faces": {"image1": _api_faces(comparison.faces_a), "image2": _api_faces(comparison.faces_b)},
-        "compared_faces": {"image1": comparison.face_a, "image2": comparison.face_b},
-        "files": {"image1": comparison.file_a_id, "image2": comparison.file_b_id},
-        "cached": bool(comparison.cached),
-        "time_ms": comparison.duration_ms,
-        "created_at": as_utc(comparison.created_at).isoformat(),
-    }
-    if comparison.status == FAILED:
-        body["error"] = comparison.error
-    return body
-
-
-def analysis_json(analysis: FaceAnalysis) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": analysis.id,
-        "status": analysis.status,
-        "faces": _api_faces(analysis.faces),
-        "analyzer": analysis.analyzer,
-        "model": analysis.model,
-        "detector": analysis.detector,
-        "file": analysis.file_id,
-        "time_ms": analysis.duration_ms,
-        "created_at": as_utc(analysis.created_at).isoformat(),
-    }
-    if analysis.status == FAILED:
-        body["error"] = analysis.error
-    return body
 
 
 def result_status(row: FaceComparison | FaceAnalysis) -> int:

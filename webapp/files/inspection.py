@@ -22,15 +22,19 @@ import logging
 import os
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO, Literal
 
 from PIL import ExifTags, Image, ImageFile
 
-from webapp.errors import Refused
+from webapp.errors import Refused, ServiceError
 from webapp.units import MEGABYTE
+
+# Entered around each full decode (webapp/files/decoding.py bounds how many run at once).
+DecodeSlot = Callable[[], AbstractContextManager[object]]
 
 log = logging.getLogger("webapp.files.inspection")
 
@@ -272,7 +276,9 @@ def _header_size(stream: BinaryIO, start: int, pillow_format: str) -> tuple[int,
         return None
 
 
-def _inspect_image(stream: BinaryIO, start: int, file_type: FileType, max_pixels: int) -> FileInfo:
+def _inspect_image(
+    stream: BinaryIO, start: int, file_type: FileType, max_pixels: int, decode_slot: DecodeSlot
+) -> FileInfo:
     assert file_type.pillow_format is not None
     formats = [file_type.pillow_format]
     # LOAD_TRUNCATED_IMAGES must stay False, or load() would quietly pad a cut-off image with grey.
@@ -308,9 +314,11 @@ def _inspect_image(stream: BinaryIO, start: int, file_type: FileType, max_pixels
     # what catches a file cut off in the middle of its pixel data.
     stream.seek(start)
     try:
-        with Image.open(stream, formats=formats) as image:
+        with decode_slot(), Image.open(stream, formats=formats) as image:
             image.load()
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except ServiceError:
+        raise  # no decode slot came free: the caller answers 503
     except MemoryError:
         raise
     except Exception as error:
@@ -417,12 +425,14 @@ def inspect_file(
     allowed_types: set[str] | frozenset[str],
     max_pixels: int,
     filename_hint: str | None = None,
+    decode_slot: DecodeSlot = nullcontext,
 ) -> FileInfo:
     """Decide what `source` is from its content and accept it only if it is one of `allowed_types`.
 
     `source` is a path or a seekable binary stream; a stream is read from its current position and left at
     that position afterwards, ready to be saved. `filename_hint` only decides CSV versus plain text.
-    Images must fully decode and have at most `max_pixels` pixels (checked from the header, before decoding).
+    Images must fully decode and have at most `max_pixels` pixels (checked from the header, before decoding);
+    the full decode runs inside `decode_slot()` (the app bounds decodes at once per process with it).
     Raises Refused with a sentence for a person; raises ValueError for an unknown type in `allowed_types`.
     """
     unknown = set(allowed_types) - KNOWN_TYPES
@@ -432,19 +442,21 @@ def inspect_file(
 
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
-            return _inspect_stream(handle, allowed, max_pixels, filename_hint)
+            return _inspect_stream(handle, allowed, max_pixels, filename_hint, decode_slot)
     if not source.seekable():
         raise ValueError("inspect_file needs a path or a seekable stream")
     start = source.tell()
     try:
         # Pillow always seeks to 0 before reading a header, so content further in needs a window onto it.
         view = _Window(source, start) if start else source
-        return _inspect_stream(view, allowed, max_pixels, filename_hint)
+        return _inspect_stream(view, allowed, max_pixels, filename_hint, decode_slot)
     finally:
         source.seek(start)
 
 
-def _inspect_stream(stream: BinaryIO, allowed: set[str], max_pixels: int, filename_hint: str | None) -> FileInfo:
+def _inspect_stream(
+    stream: BinaryIO, allowed: set[str], max_pixels: int, filename_hint: str | None, decode_slot: DecodeSlot
+) -> FileInfo:
     start = stream.tell()
     size = _stream_size(stream, start)
     if size == 0:
@@ -457,7 +469,7 @@ def _inspect_stream(stream: BinaryIO, allowed: set[str], max_pixels: int, filena
             raise _not_allowed(f"it is a {FILE_TYPES[content_type].label} file", allowed)
         file_type = FILE_TYPES[content_type]
         if file_type.kind == "image":
-            return _inspect_image(stream, start, file_type, max_pixels)
+            return _inspect_image(stream, start, file_type, max_pixels, decode_slot)
         _check_pdf(stream, start, size)
         return FileInfo(content_type, "document", extension=file_type.extension)
 

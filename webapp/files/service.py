@@ -14,10 +14,13 @@ features (Faces) call these functions. Promises:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, BinaryIO
@@ -40,7 +43,7 @@ from webapp.files.models import StoredFile
 from webapp.files.storage import ObjectNotFound, Storage, StorageUnavailable, new_key
 from webapp.files.uploads import IncomingFile, spool
 from webapp.security import owned_or_404, require_owner
-from webapp.timeutil import as_utc, utc_day, utcnow
+from webapp.timeutil import utc_day, utcnow
 
 log = logging.getLogger("webapp.files")
 
@@ -72,6 +75,7 @@ class UploadOutcome:
     file: StoredFile | None = None
     error: str | None = None
     status: int = 201
+    retry_after: int | None = None  # seconds, when the server was too busy to take it (503)
 
     @property
     def stored(self) -> bool:
@@ -166,7 +170,8 @@ def store_uploads(user: User, uploads: Sequence[FileStorage]) -> list[UploadOutc
         try:
             stored = store_upload(user, upload)
         except ServiceError as error:
-            outcomes.append(UploadOutcome(shown, error=error.message, status=error.status))
+            retry_after = getattr(error, "retry_after", None)
+            outcomes.append(UploadOutcome(shown, error=error.message, status=error.status, retry_after=retry_after))
         else:
             outcomes.append(UploadOutcome(stored.original_name, file=stored))
     return outcomes
@@ -202,7 +207,9 @@ def store_upload(user: User, upload: FileStorage | None, name: str | None = None
         if incoming.size == 0:
             raise Refused(EMPTY_MESSAGE)
         incoming.finish()
-        info = inspect_file(incoming.path, allowed_types(), current_app.config["MAX_IMAGE_PIXELS"], name)
+        info = inspect_file(
+            incoming.path, allowed_types(), current_app.config["MAX_IMAGE_PIXELS"], name, decode_slot=decode_slot
+        )
         thumbnail = _thumbnail(incoming.path, info)
         return _persist(user, name, incoming, info, thumbnail)
 
@@ -215,13 +222,23 @@ def _incoming(upload: FileStorage) -> IncomingFile:
     return spool(stream, current_app.extensions["upload_temp_dir"], current_app.config["MAX_UPLOAD_BYTES"])
 
 
+def decode_slot() -> AbstractContextManager[None]:
+    """One of the process's slots for a full image decode (Faces takes them too), for a `with` block.
+
+    A request that has to wait for its turn first ends its database transaction, which gives its connection
+    back to the pool: 32 requests waiting with one each would empty it, and everyone else would get 503.
+    Nothing is pending at the places that decode, and the rows they hold reload when next read.
+    """
+    return current_app.extensions["image_decodes"].slot(before_waiting=db.session.commit)
+
+
 def _thumbnail(path: Any, info: FileInfo) -> bytes | None:
     if info.kind != "image":
         return None
     try:
-        with open(path, "rb") as source:
+        with decode_slot(), open(path, "rb") as source:
             return make_thumbnail(source, current_app.config["THUMBNAIL_SIZE"])
-    except MemoryError:
+    except (MemoryError, ServiceError):
         raise
     except Exception:
         log.exception("thumbnail failed for an accepted %s", info.content_type)
@@ -421,17 +438,33 @@ def link_seconds() -> int:
 
 
 def sign_link(stored: StoredFile) -> str:
-    """A token naming this file (bound to its storage key, so a reused id never matches) for `link_seconds`."""
-    return _link_serializer().dumps([stored.id, stored.storage_key])
+    """A token naming this file for `link_seconds`: its id and a digest of its storage key.
+
+    The payload of a signed token is readable by whoever holds the link, so it carries no storage key (where
+    the bytes live is the server's business); the digest still binds the link to this very object, so an id
+    SQLite hands out again after a delete never matches an old link.
+    """
+    return _link_serializer().dumps([stored.id, _key_digest(stored.storage_key)])
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def file_for_link(token: str) -> StoredFile:
+    """The file a signed link names, while the link is fresh, the file kept and its owner's account active."""
     try:
-        file_id, key = _link_serializer().loads(token, max_age=link_seconds())
+        file_id, digest = _link_serializer().loads(token, max_age=link_seconds())
     except (BadSignature, ValueError, TypeError):
         raise NotFound(LINK_EXPIRED_MESSAGE) from None
-    stored = db.session.get(StoredFile, file_id)
-    if stored is None or stored.storage_key != key or stored.deleted_at is not None:
+    stored = db.session.get(StoredFile, file_id) if is_database_id(file_id) else None
+    if (
+        stored is None
+        or stored.deleted_at is not None
+        or not hmac.compare_digest(_key_digest(stored.storage_key), str(digest))
+        # A deactivated account's files are no longer handed out, as its tokens and sessions no longer work.
+        or not stored.user.is_active
+    ):
         raise NotFound(LINK_EXPIRED_MESSAGE)
     return stored
 
@@ -492,22 +525,6 @@ def purge_deleted(limit: int = 500) -> tuple[int, int]:
             break  # the store is still down: the rest would fail the same way
         removed += 1
     return removed, len(pending) - removed
-
-
-def api_representation(stored: StoredFile, url: str, expires_in: int) -> dict[str, Any]:
-    return {
-        "id": stored.id,
-        "name": stored.original_name,
-        "size": stored.size,
-        "content_type": stored.content_type,
-        "sha256": stored.sha256,
-        "kind": stored.kind,
-        "width": stored.width,
-        "height": stored.height,
-        "created_at": as_utc(stored.created_at).isoformat(),
-        "url": url,
-        "expires_in": expires_in,
-    }
 
 
 __all__ = [

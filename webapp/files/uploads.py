@@ -5,8 +5,13 @@ it an `IncomingFile`: a temp file in the store's own temp folder (so the local s
 without copying) that counts and hashes every byte as it is written, and stops writing past the per-file
 limit. The parser reads the body in 64 KiB chunks, so memory stays flat whatever the file's size.
 
-Upload routes accept a larger request than the rest of the app (several files at once) through
-`accepts_uploads`; every other route keeps MAX_CONTENT_LENGTH.
+Nothing is written to disk before the request has earned it. Upload routes (`accepts_uploads`) accept a larger
+request than the rest of the app (several files at once), but only from someone signed in; and before the
+first byte of a file part is parsed, the request must be signed in (a session, or a bearer token on the API)
+and, for a session, carry a valid CSRF token in the X-CSRFToken header (htmx, upload.js) or in a form field
+ahead of the files (a plain form post: the hidden field comes first). Everything else, and anyone not signed
+in, keeps MAX_CONTENT_LENGTH and gets its 413 from the Content-Length before the body is read; file parts sent
+to a route that takes no files are read and dropped, never written.
 """
 
 from __future__ import annotations
@@ -22,9 +27,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from flask import Flask, Request, current_app
+from flask import Flask, Request, current_app, g
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge, Unauthorized
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from wtforms import ValidationError
 
 from webapp.files.storage import SavedObject
+from webapp.files.storage.base import private_directory
 from webapp.units import MEGABYTE
 
 log = logging.getLogger("webapp.files.uploads")
@@ -32,12 +43,19 @@ log = logging.getLogger("webapp.files.uploads")
 F = TypeVar("F", bound=Callable[..., Any])
 READ_BUFFER_BYTES = MEGABYTE
 SYNC_AHEAD_BYTES = 32 * MEGABYTE
+# How far into a multipart body the CSRF field is looked for, ahead of the first file part.
+FIELDS_AHEAD_BYTES = 64 * 1024
 
 
 def accepts_uploads(view: F) -> F:
     """Mark a view as taking file uploads: its requests may be as large as MAX_UPLOAD_REQUEST_BYTES."""
     view.accepts_uploads = True  # type: ignore[attr-defined]
     return view
+
+
+def signed_in() -> bool:
+    """Whether the request comes from someone signed in: a bearer token (the API sets `g.api_user`) or a session."""
+    return g.get("api_user") is not None or current_user.is_authenticated
 
 
 class IncomingFile:
@@ -49,8 +67,8 @@ class IncomingFile:
     """
 
     def __init__(self, directory: str | os.PathLike[str], limit: int | None, sync_ahead: bool = False) -> None:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+        private_directory(directory)
+        handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")  # 0600
         self.path = Path(name)
         self._file: IO[bytes] = os.fdopen(handle, "w+b")
         self._digest = hashlib.sha256()
@@ -165,30 +183,52 @@ def spool(
 
 
 class _RawReader(io.RawIOBase):
-    """Any stream with read(n), as a raw stream that io.BufferedReader can sit on."""
+    """Any stream with read(n), as a raw stream that io.BufferedReader can sit on; `ahead` (bytes already read
+    from it) is handed out first."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], ahead: bytes = b"") -> None:
         super().__init__()
         self._stream = stream
+        self._ahead = memoryview(ahead)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._ahead:
+            size = min(len(buffer), len(self._ahead))
+            buffer[:size] = self._ahead[:size]
+            self._ahead = self._ahead[size:]
+            return size
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
 
+class _DroppedPart(io.BytesIO):
+    """Where a file part sent to a route that takes no files goes: read from the body and dropped."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return len(data)
+
+
 class UploadRequest(Request):
-    """Flask's request, streaming file parts into IncomingFiles and allowing larger bodies on upload routes."""
+    """Flask's request, streaming file parts into IncomingFiles once the request is cleared to send them."""
+
+    _fields_ahead = b""  # the start of the body, read to find the CSRF field; the parser reads it again
+    _cleared_for_files = False
+
+    @property
+    def takes_uploads(self) -> bool:
+        """Whether this request's view is marked `accepts_uploads`."""
+        view = current_app.view_functions.get(self.url_rule.endpoint) if self.url_rule else None
+        return getattr(view, "accepts_uploads", False)
 
     @property
     def max_content_length(self) -> int | None:  # type: ignore[override]
         if self._max_content_length is not None or not current_app:
             return super().max_content_length
-        view = current_app.view_functions.get(self.url_rule.endpoint) if self.url_rule else None
-        if getattr(view, "accepts_uploads", False):
+        if self.takes_uploads and signed_in():
             return current_app.config["MAX_UPLOAD_REQUEST_BYTES"]
         return super().max_content_length
 
@@ -196,13 +236,76 @@ class UploadRequest(Request):
     def max_content_length(self, value: int | None) -> None:
         self._max_content_length = value
 
+    def _load_form_data(self) -> None:
+        # Whoever reads the form first (CSRFProtect, a view, a form class), the checks come before the files.
+        if "form" not in self.__dict__ and current_app and self.takes_uploads:
+            self._clear_for_files()
+        super()._load_form_data()
+
+    def _clear_for_files(self) -> None:
+        """Refuse, before any file part is read, an upload that is too large, signed out, or without its CSRF token."""
+        limit = self.max_content_length
+        if self.content_length is not None and limit is not None and self.content_length > limit:
+            raise RequestEntityTooLarge()
+        if g.get("api_user") is not None:
+            self._cleared_for_files = True  # a bearer token: a script, which CSRF does not concern
+            return
+        if not current_user.is_authenticated:
+            raise Unauthorized()
+        if self.mimetype == "multipart/form-data" and current_app.config.get("WTF_CSRF_ENABLED", True):
+            try:
+                validate_csrf(self._csrf_token_ahead_of_files())
+            except ValidationError as error:
+                raise CSRFError(error.args[0]) from None
+        # CSRFProtect still runs its own complete check (the Referer on HTTPS too) once the form is parsed.
+        self._cleared_for_files = True
+
+    def _csrf_token_ahead_of_files(self) -> str | None:
+        """The CSRF token from a header, or from a form field that comes before the first file part."""
+        for header in current_app.config["WTF_CSRF_HEADERS"]:
+            if token := self.headers.get(header):
+                return token
+        boundary = self.mimetype_params.get("boundary", "").encode("latin-1")
+        if not boundary:
+            return None
+        wanted = current_app.config["WTF_CSRF_FIELD_NAME"]
+        decoder = MultipartDecoder(boundary)
+        ahead: list[bytes] = []
+        name: str | None = None
+        value: list[bytes] = []
+        try:
+            while True:
+                event = decoder.next_event()
+                if isinstance(event, NeedData):
+                    read = sum(len(chunk) for chunk in ahead)
+                    chunk = self.stream.read(FIELDS_AHEAD_BYTES - read) if read < FIELDS_AHEAD_BYTES else b""
+                    if not chunk:
+                        return None  # the body (or the look-ahead) ended before the token
+                    ahead.append(chunk)
+                    decoder.receive_data(chunk)
+                elif isinstance(event, File):
+                    return None  # a file part before the token
+                elif isinstance(event, Field):
+                    name, value = event.name, []
+                elif isinstance(event, Data) and name == wanted:
+                    value.append(event.data)
+                    if not event.more_data:
+                        return b"".join(value).decode("utf-8", "replace")
+                elif isinstance(event, Epilogue):
+                    return None  # the end of the body
+        except ValueError:
+            return None  # not a well-formed multipart body
+        finally:
+            self._fields_ahead = b"".join(ahead)
+
     def _get_stream_for_parsing(self) -> IO[bytes]:
         # werkzeug's parser reads 64 KiB at a time, and servers answer small reads expensively (gunicorn
         # copies its whole read-ahead buffer on each one). One 1 MiB read from the server, handed out in
         # slices from memory, makes uploads several times faster for 1 MiB of memory.
         stream = super()._get_stream_for_parsing()
-        raw = stream if isinstance(stream, io.RawIOBase) else _RawReader(stream)
-        return io.BufferedReader(raw, buffer_size=READ_BUFFER_BYTES)  # type: ignore[arg-type]
+        if self._fields_ahead or not isinstance(stream, io.RawIOBase):
+            stream = _RawReader(stream, self._fields_ahead)
+        return io.BufferedReader(stream, buffer_size=READ_BUFFER_BYTES)  # type: ignore[arg-type]
 
     def _get_file_stream(
         self,
@@ -211,6 +314,8 @@ class UploadRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
+        if not self._cleared_for_files:
+            return _DroppedPart()  # a route that takes no files: nothing of them is kept, in memory or on disk
         # Files in the local store's temp folder are renamed into place after an fsync: sync ahead for those.
         storage = current_app.extensions["storage"]
         incoming = IncomingFile(
@@ -236,9 +341,7 @@ def upload_temp_dir(app: Flask, storage: Any) -> Path:
     local_temp = getattr(storage, "temp_dir", None)
     if local_temp is not None:
         return Path(local_temp)
-    folder = Path(app.config["UPLOAD_TEMP_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_directory(app.config["UPLOAD_TEMP_DIR"])
 
 
 def remove_stale_files(directory: str | os.PathLike[str], older_than_seconds: float) -> int:

@@ -13,7 +13,7 @@ from webapp.errors import Refused, error_response, show_beside_field
 from webapp.files import bp, service
 from webapp.files.forms import LibraryFilterForm, RenameForm, UploadForm
 from webapp.files.responses import stream_stored_file, thumbnail_response
-from webapp.files.uploads import accepts_uploads, drain_refused_body
+from webapp.files.uploads import accepts_uploads, drain_refused_body, signed_in
 
 # Names of form fields the picker may use: Faces asks for "photo_a", "photo_b"…
 PICKER_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
@@ -61,16 +61,21 @@ def upload():
         ), 400
     outcomes = service.store_uploads(current_user, uploads)
     status = outcome_status(outcomes)
+    # A file refused because the server was busy says when to try again, as any 503 does.
+    retry_after = max((outcome.retry_after or 0 for outcome in outcomes), default=0)
+    headers = {"Retry-After": str(retry_after)} if status == 503 and retry_after else {}
     if request.headers.get("HX-Request"):
         # upload.js sends each file on its own request and puts this fragment in that file's row.
-        return render_template("files/_upload_outcomes.html", outcomes=outcomes), status
-    return render_template("files/upload.html", outcomes=outcomes, **upload_page_context()), status
+        return render_template("files/_upload_outcomes.html", outcomes=outcomes), status, headers
+    return render_template("files/upload.html", outcomes=outcomes, **upload_page_context()), status, headers
 
 
 def request_too_large(error: RequestEntityTooLarge):
     """Over the request limit: say so where the upload was made (the upload page, or its fragment)."""
     limit = current_app.config["MAX_UPLOAD_MB"]
-    drain_refused_body(request, most=2 * current_app.config["MAX_UPLOAD_REQUEST_BYTES"])
+    if signed_in():
+        # Someone's browser should show this answer, not a reset connection; a stranger's body is not worth reading.
+        drain_refused_body(request, most=2 * current_app.config["MAX_UPLOAD_REQUEST_BYTES"])
     if request.endpoint == "files.upload":
         message = (
             f"This upload is too large: each file can be up to {limit} MB, and at most "

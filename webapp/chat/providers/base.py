@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 Role = Literal["system", "user", "assistant"]
+
+# Where the service lives is for the operator's log (providers log it), not for every user's screen.
+CONNECT_FAILED_MESSAGE = "Could not connect to the model service. An administrator can check that it is running."
 
 ErrorKind = Literal["timeout", "auth", "rate_limit", "unavailable", "bad_request", "connection"]
 
@@ -116,12 +120,25 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def quote_service_message(text: str, limit: int = 300) -> str:
-    """Return a service's own error text trimmed to `limit` and ending like a sentence."""
-    text = " ".join(text.split())
+def quote_service_message(text: str, limit: int = 300, address: str | None = None) -> str:
+    """Return a service's own error text trimmed to `limit` and ending like a sentence.
+
+    `address` (the service's URL) is taken out wherever it appears: these sentences are shown to people, and
+    where the model server lives is for the operator's log, not for every user to read.
+    """
+    text = " ".join(hide_address(text, address).split()) if address else " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def hide_address(text: str, address: str) -> str:
+    """`text` with the URL `address`, its origin and its host:port replaced by "the model service"."""
+    parts = urlsplit(address)
+    forms = {address, address.rstrip("/"), f"{parts.scheme}://{parts.netloc}", parts.netloc, parts.hostname or ""}
+    for form in sorted((form for form in forms if form and form != "://"), key=len, reverse=True):
+        text = text.replace(form, "the model service")
+    return text
 
 
 def unknown_model_error(provider_label: str, model: str, offered: list[str]) -> ProviderError:

@@ -156,9 +156,9 @@ class BedrockProvider:
         if isinstance(error, (ReadTimeoutError, TransportReadTimeoutError)):
             return failures.read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, ConnectTimeoutError):
-            return failures.connect_timed_out(self.endpoint_url, self.connect_timeout)
+            return failures.connect_timed_out(self.endpoint_url, self.connect_timeout, error)
         if isinstance(error, EndpointConnectionError):
-            return failures.cannot_connect(self.endpoint_url)
+            return failures.cannot_connect(self.endpoint_url, error)
         if isinstance(error, (HTTPClientError, TransportError)):
             if mid_stream:
                 return failures.connection_broke_off()
@@ -169,10 +169,9 @@ class BedrockProvider:
                 "No usable AWS credentials were found for the model service. An administrator needs to configure them.",
             )
         if isinstance(error, ParamValidationError):
-            return ProviderError(
-                "bad_request", f"The request for the model service was invalid: {quote_service_message(str(error))}"
-            )
-        return failures.service_unusable(error, mid_stream=mid_stream)
+            detail = quote_service_message(str(error), address=self.endpoint_url)
+            return ProviderError("bad_request", f"The request for the model service was invalid: {detail}")
+        return failures.service_unusable(error, self.endpoint_url, mid_stream=mid_stream)
 
     def _translate_client_error(self, error: ClientError, model: str, *, mid_stream: bool) -> ProviderError:
         details = error.response.get("Error", {})
@@ -195,7 +194,7 @@ class BedrockProvider:
         if code == "ResourceNotFoundException":
             return failures.model_unknown_to_service(model, status, mid_stream=mid_stream)
         if code in _BAD_REQUEST_CODES:
-            return failures.request_rejected(status, service_message, mid_stream=mid_stream)
+            return failures.request_rejected(status, service_message, self.endpoint_url, mid_stream=mid_stream)
         if code == "ModelTimeoutException":
             return ProviderError(
                 "timeout",
@@ -217,7 +216,7 @@ class BedrockProvider:
                 mid_stream=True,
             )
         if status is not None and 400 <= status < 500:
-            return failures.request_rejected(status, service_message)
+            return failures.request_rejected(status, service_message, self.endpoint_url)
         return failures.service_not_working(status)
 
 

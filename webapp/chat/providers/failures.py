@@ -6,7 +6,11 @@ here, so the same failure reads the same whichever service is behind it.
 
 from __future__ import annotations
 
-from .base import ProviderError, format_seconds, quote_service_message
+import logging
+
+from .base import CONNECT_FAILED_MESSAGE, ProviderError, format_seconds, quote_service_message
+
+log = logging.getLogger("webapp.chat.providers")
 
 
 def _shown(status: int | None) -> str:
@@ -18,10 +22,10 @@ def reply_cut_short() -> ProviderError:
     return ProviderError("connection", "The model service ended the reply before it was complete.", mid_stream=True)
 
 
-def connect_timed_out(url: str, seconds: float) -> ProviderError:
-    return ProviderError(
-        "timeout", f"Could not connect to the model service at {url} within {format_seconds(seconds)}."
-    )
+def connect_timed_out(url: str | None, seconds: float, error: BaseException) -> ProviderError:
+    # The address goes to the operator's log, not into a sentence every user reads.
+    log.warning("could not connect to the model service at %s: %s", url, error)
+    return ProviderError("timeout", f"Could not connect to the model service within {format_seconds(seconds)}.")
 
 
 def read_timed_out(seconds: float, *, mid_stream: bool) -> ProviderError:
@@ -32,9 +36,9 @@ def read_timed_out(seconds: float, *, mid_stream: bool) -> ProviderError:
     return ProviderError("timeout", f"The model service did not answer in {format_seconds(seconds)}.")
 
 
-def cannot_connect(url: str) -> ProviderError:
-    # The space before the full stop keeps the URL clean when a mail client or chat tool turns it into a link.
-    return ProviderError("connection", f"Could not connect to the model service at {url} .")
+def cannot_connect(url: str | None, error: BaseException) -> ProviderError:
+    log.warning("could not connect to the model service at %s: %s", url, error)
+    return ProviderError("connection", CONNECT_FAILED_MESSAGE)
 
 
 def connection_broke_off() -> ProviderError:
@@ -70,8 +74,10 @@ def model_unknown_to_service(model: str, status: int | None, *, mid_stream: bool
     )
 
 
-def request_rejected(status: int | None, service_message: str | None, *, mid_stream: bool = False) -> ProviderError:
-    reason = f": {quote_service_message(service_message)}" if service_message else "."
+def request_rejected(
+    status: int | None, service_message: str | None, address: str | None, *, mid_stream: bool = False
+) -> ProviderError:
+    reason = f": {quote_service_message(service_message, address=address)}" if service_message else "."
     return ProviderError(
         "bad_request",
         f"The model service rejected the request{_shown(status)}{reason}",
@@ -86,9 +92,9 @@ def service_not_working(status: int | None) -> ProviderError:
     )
 
 
-def service_unusable(error: BaseException, *, mid_stream: bool = False) -> ProviderError:
+def service_unusable(error: BaseException, address: str | None, *, mid_stream: bool = False) -> ProviderError:
     return ProviderError(
         "unavailable",
-        f"The model service could not be used: {quote_service_message(str(error))}",
+        f"The model service could not be used: {quote_service_message(str(error), address=address)}",
         mid_stream=mid_stream,
     )

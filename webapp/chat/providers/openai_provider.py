@@ -106,22 +106,24 @@ class OpenAIProvider:
         """Turn an openai exception into a ProviderError with a sentence for people."""
         if isinstance(error, openai.APITimeoutError):
             if _caused_by_connect_timeout(error):
-                return failures.connect_timed_out(self.base_url, self.connect_timeout)
+                return failures.connect_timed_out(self.base_url, self.connect_timeout, error)
             return failures.read_timed_out(self.read_timeout, mid_stream=mid_stream)
         if isinstance(error, openai.APIConnectionError):
-            return failures.connection_broke_off() if mid_stream else failures.cannot_connect(self.base_url)
+            return failures.connection_broke_off() if mid_stream else failures.cannot_connect(self.base_url, error)
         if isinstance(error, openai.APIStatusError):
             return self._translate_status(error, model)
         if isinstance(error, openai.APIError):
             # An error event inside an otherwise healthy stream (vLLM and
             # others send `data: {"error": ...}`), or an unreadable answer.
-            detail = _service_message(error.body) or quote_service_message(error.message)
+            detail = _service_message(error.body, self.base_url) or quote_service_message(
+                error.message, address=self.base_url
+            )
             return ProviderError(
                 "unavailable",
                 f"The model service reported an error: {detail}",
                 mid_stream=mid_stream,
             )
-        return failures.service_unusable(error)
+        return failures.service_unusable(error, self.base_url)
 
     def _translate_status(self, error: openai.APIStatusError, model: str) -> ProviderError:
         status = error.status_code
@@ -141,15 +143,15 @@ class OpenAIProvider:
         if status == 404:
             return failures.model_unknown_to_service(model, status)
         if 400 <= status < 500:
-            return failures.request_rejected(status, _service_message(error.body))
+            return failures.request_rejected(status, _service_message(error.body, self.base_url), self.base_url)
         return failures.service_not_working(status)
 
 
-def _service_message(body: object) -> str | None:
+def _service_message(body: object, address: str) -> str | None:
     """Return the human part of an error body: OpenAI's `message` or Ollama's plain string."""
     message: object = body.get("message") if isinstance(body, dict) else body
     if isinstance(message, str) and message.strip():
-        return quote_service_message(message)
+        return quote_service_message(message, address=address)
     return None
 
 

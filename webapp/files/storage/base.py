@@ -14,6 +14,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -32,6 +33,30 @@ MISSING_MESSAGE = "The contents of this file are missing from the file store."
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
 MAX_KEY_LENGTH = 512
+
+
+# Uploads are people's files: folders the app creates are the owner's only (files are made 0600 by mkstemp).
+PRIVATE_FOLDER_MODE = 0o700
+
+
+def private_directory(path: str | os.PathLike[str]) -> Path:
+    """`path` as a folder, creating it and any missing parent readable by the owner only (0700).
+
+    Folders that already exist keep their mode: an operator who opened one up to a group did so on purpose.
+    (`Path.mkdir(parents=True, mode=...)` would give the parents it creates the default mode instead.)
+    """
+    folder = Path(path)
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=PRIVATE_FOLDER_MODE)
+        except FileExistsError:
+            pass  # another worker made it at the same moment
+    return folder
 
 
 class StorageUnavailable(Unavailable):

@@ -18,6 +18,7 @@ from .base import (
     Storage,
     StorageUnavailable,
     copy_stream,
+    private_directory,
     validate_key,
 )
 
@@ -38,7 +39,7 @@ class LocalStorage(Storage):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root).resolve()
         self._temp_dir = self._root / TEMP_FOLDER
-        self._temp_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self._temp_dir)
 
     @property
     def root(self) -> Path:
@@ -156,7 +157,7 @@ class LocalStorage(Storage):
 
     def _move_into_place(self, source: Path, target: Path) -> None:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(target.parent)
             os.replace(source, target)
         except OSError as error:
             if error.errno in _UNAVAILABLE_ERRNOS:

@@ -1,0 +1,124 @@
+"""Chat's JSON bodies: what POST /api/chat takes and answers, a conversation as the API and the exports write it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import ConfigDict, Field
+
+from webapp.schemas import (
+    BlankIsNone,
+    DatabaseId,
+    ErrorBody,
+    JsonRequest,
+    PageFields,
+    QueryParameters,
+    Schema,
+    Timestamp,
+)
+
+
+class ChatRequest(JsonRequest):
+    """A message to send: to a new conversation, or to `conversation_id`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"message": "Hello"}]})
+
+    message: str | None = Field(default=None, description="Your message; blank or missing is refused (400).")
+    conversation_id: DatabaseId | None = Field(
+        default=None, description="Continue this conversation (one of yours); omit to start a new one."
+    )
+    model: str | None = Field(default=None, description="`provider:model` as in the picker, or a bare model name.")
+    system: str | None = Field(default=None, description="A system prompt for a new conversation.")
+
+
+class Usage(Schema):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int | None
+
+
+class ChatReply(Schema):
+    """The whole reply to a message, and where both are kept."""
+
+    reply: str
+    conversation_id: DatabaseId
+    message_id: DatabaseId
+    question_id: DatabaseId
+    provider: str | None
+    model: str | None
+    usage: Usage
+
+    @classmethod
+    def of(cls, source: Any, *, exchange: Any) -> Self:  # type: ignore[override]
+        """`source` is the finished reply message; `exchange` the service's (conversation, question) it answers."""
+        return cls(
+            reply=source.content,
+            conversation_id=exchange.conversation.id,
+            message_id=source.id,
+            question_id=exchange.question.id,
+            provider=source.provider,
+            model=source.model,
+            usage=Usage.of(source),
+        )
+
+
+class ChatFailure(ErrorBody):
+    """The model service failed: your message is kept; the failed reply is `message_id`."""
+
+    conversation_id: DatabaseId | None = None
+    message_id: DatabaseId | None = None
+
+
+class Message(Schema):
+    id: DatabaseId
+    role: Literal["user", "assistant"]
+    content: str
+    status: Literal["pending", "complete", "error", "interrupted"]
+    error: str | None
+    provider: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int | None
+    finish_reason: str | None
+    created_at: Timestamp
+    completed_at: Timestamp | None
+
+
+class ConversationSummary(Schema):
+    id: DatabaseId
+    title: str
+    provider: str
+    model: str
+    system_prompt: str | None
+    pinned: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class Conversation(ConversationSummary):
+    """A conversation with every message, as GET /api/conversations/<id> and the JSON exports write it."""
+
+    messages: list[Message]
+
+
+class ConversationPage(PageFields):
+    conversations: list[ConversationSummary]
+
+    @classmethod
+    def of(cls, source: Any) -> Self:
+        """`source` is a pagination of conversations."""
+        return cls(conversations=[ConversationSummary.of(item) for item in source.items], **cls.of_pagination(source))
+
+
+OptionalDay = Annotated[date | None, BlankIsNone]
+
+
+class ConversationQuery(QueryParameters):
+    q: str = Field(default="", description="Search titles and message text.")
+    model: str = Field(default="", description="Only conversations with this model (`provider:model`).")
+    date_from: OptionalDay = Field(default=None, alias="from", description="Updated on or after this day.")
+    date_to: OptionalDay = Field(default=None, alias="to", description="Updated on or before this day.")
+    page: int = Field(default=1, ge=1, description="Page number, from 1 (past the last page: no items).")
+    per_page: int | None = Field(default=None, ge=1, le=100, description="Items a page (at most 100).")
