@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import flask_cli, reset_peak_rss, rss_kib
+from bench.common import PeakSampler, flask_cli, reset_peak_rss, rss_kib
 from tests.support.processes import app_environment, child_pids, gunicorn_process
 
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
@@ -78,36 +77,6 @@ def post_upload(base: str, token: str, name: str, content: bytes) -> tuple[int, 
         connection.close()
 
 
-class PeakSampler:
-    """Samples the worker's VmRSS every 10 ms; stops the server if it passes `abort_kib`."""
-
-    def __init__(self, pid: int, abort_kib: int, master_pid: int) -> None:
-        self.pid, self.abort_kib, self.master_pid = pid, abort_kib, master_pid
-        self.peak = 0
-        self.aborted = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, rss_kib(self.pid))
-            except (OSError, RuntimeError):
-                return  # the worker is gone
-            if self.peak > self.abort_kib and not self.aborted:
-                self.aborted = True
-                os.killpg(self.master_pid, 9)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run(workdir: Path, concurrency: int, uploads: int, wait_seconds: float, abort_mb: int, png: bytes) -> dict:
     folder = workdir / f"concurrency-{concurrency}"
     folder.mkdir()
@@ -142,7 +111,7 @@ def run(workdir: Path, concurrency: int, uploads: int, wait_seconds: float, abor
                     refusals[body[:300]] += 1
 
         started = time.perf_counter()
-        with PeakSampler(worker, abort_mb * 1024, master.pid) as sampler:
+        with PeakSampler(worker, abort_kib=abort_mb * 1024, abort_group=master.pid) as sampler:
             threads = [threading.Thread(target=one, args=(index,)) for index in range(uploads)]
             for thread in threads:
                 thread.start()

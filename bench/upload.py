@@ -27,7 +27,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import flask_cli, reset_peak_rss, rss_kib
+from bench.common import PeakSampler, flask_cli, reset_peak_rss, rss_kib
 from tests.support.processes import app_environment, child_pids, gunicorn_process, start_moto
 from webapp.units import MEGABYTE
 
@@ -110,30 +109,6 @@ def small_upload(base: str, token: str, folder: Path) -> None:
     warm = folder / "warm-up.pdf"
     make_pdf(warm, 1)
     upload_through_app(base, token, warm)
-
-
-class PeakSampler:
-    """Samples VmRSS every 10 ms: a cross-check of VmHWM, and the figure where HWM cannot be reset."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_kib(self.pid))
 
 
 def measure(

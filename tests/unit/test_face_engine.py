@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from config import app_settings
+from tests.support.faces import gradient_png
 from tests.support.photos import deepface_home as shared_deepface_home
 from tests.support.photos import test_photo
 from webapp.faces.analyzers import EMOTION_LABELS
@@ -56,16 +57,6 @@ def embeddings(engine: FaceEngine, photos: dict[str, DecodedImage]) -> dict[str,
         assert len(faces) == 1, f"{name}: expected one face, got {len(faces)}"
         result[name] = faces[0].embedding
     return result
-
-
-def gradient_png() -> bytes:
-    """A 320 x 240 colour gradient: no face anywhere."""
-    horizontal = np.linspace(0, 255, 320, dtype=np.uint8)[np.newaxis, :].repeat(240, axis=0)
-    vertical = np.linspace(0, 255, 240, dtype=np.uint8)[:, np.newaxis].repeat(320, axis=1)
-    rgb = np.dstack([horizontal, vertical, 255 - horizontal])
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_decode_downscales_and_keeps_original_frame(engine: FaceEngine) -> None:

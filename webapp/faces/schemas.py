@@ -74,7 +74,19 @@ def _faces(stored: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((stored or {}).get("faces", []))
 
 
-class FaceComparison(Schema):
+class FaceJob(Schema):
+    """A comparison's or an analysis's answer: its `status` and the fields `fields_of` reads from its row."""
+
+    @classmethod
+    def fields_of(cls, source: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, source: Any) -> Self:
+        return cls(status=source.status, **cls.fields_of(source))
+
+
+class FaceComparison(FaceJob):
     id: DatabaseId
     status: JobStatus
     verified: bool | None
@@ -111,12 +123,8 @@ class FaceComparison(Schema):
             "created_at": source.created_at,
         }
 
-    @classmethod
-    def of(cls, source: Any) -> Self:
-        return cls(status=source.status, **cls.fields_of(source))
 
-
-class FaceAnalysis(Schema):
+class FaceAnalysis(FaceJob):
     id: DatabaseId
     status: JobStatus
     faces: list[AnalysedFace]
@@ -140,10 +148,6 @@ class FaceAnalysis(Schema):
             "time_ms": source.duration_ms,
             "created_at": source.created_at,
         }
-
-    @classmethod
-    def of(cls, source: Any) -> Self:
-        return cls(status=source.status, **cls.fields_of(source))
 
 
 class FaceJobFailure(ErrorBody):

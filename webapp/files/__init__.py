@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
     from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
     from webapp.files.cli import files_cli
-    from webapp.files.decoding import DecodeSlots
+    from webapp.files.decoding import DecodeSlots, use_large_pixel_blocks
     from webapp.files.inspection import KNOWN_TYPES
     from webapp.files.service import uploads_per_day
     from webapp.files.storage import StorageSettings, build_storage
@@ -40,12 +40,10 @@ def init_app(app: Flask) -> None:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     app.extensions["storage"] = storage
-    try:
-        app.extensions["image_decodes"] = DecodeSlots(
-            config["IMAGE_DECODE_CONCURRENCY"], config["IMAGE_DECODE_WAIT_SECONDS"]
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    use_large_pixel_blocks()
+    app.extensions["image_decodes"] = DecodeSlots(
+        config["IMAGE_DECODE_CONCURRENCY"], config["IMAGE_DECODE_WAIT_SECONDS"]
+    )
     app.extensions["upload_temp_dir"] = upload_temp_dir(app, storage)
     app.request_class = UploadRequest
 

@@ -27,7 +27,12 @@ from webapp.units import MEGABYTE
 
 PIXEL_BLOCK_BYTES = 64 * MEGABYTE  # above glibc's DEFAULT_MMAP_THRESHOLD_MAX (32 MB on 64-bit)
 
-Image.core.set_block_size(PIXEL_BLOCK_BYTES)
+
+def use_large_pixel_blocks() -> None:
+    """Pillow's pixel blocks above glibc's mmap threshold, so decoded images go back to the system (see above).
+    Process-wide; called once when the app is built, not at import."""
+    Image.core.set_block_size(PIXEL_BLOCK_BYTES)
+
 
 BUSY_MESSAGE = (
     "The server is busy reading other images right now, and this one waited its turn for {seconds} seconds. "
@@ -40,13 +45,10 @@ class ImageDecodeBusy(Unavailable):
 
 
 class DecodeSlots:
-    """At most `limit` full image decodes at once in this process; a decode waits up to `wait_seconds` for a slot."""
+    """At most `limit` full image decodes at once in this process; a decode waits up to `wait_seconds` for a slot.
+    config.py checks both values (IMAGE_DECODE_CONCURRENCY, IMAGE_DECODE_WAIT_SECONDS)."""
 
     def __init__(self, limit: int, wait_seconds: float) -> None:
-        if limit < 1:
-            raise ValueError(f"IMAGE_DECODE_CONCURRENCY must be 1 or more, not {limit}")
-        if wait_seconds < 0:
-            raise ValueError(f"IMAGE_DECODE_WAIT_SECONDS must be 0 or more, not {wait_seconds}")
         self.limit = limit
         self.wait_seconds = wait_seconds
         self._slots = threading.BoundedSemaphore(limit)
