@@ -115,6 +115,18 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1}, "media_type": "application/json"},
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
+    # Messages 3 and 4 are the exchange POST /api/chat just added; the edit adds 5 and 6, the regeneration 7.
+    ("POST", "/api/messages/{message_id}/edit"): {
+        "path_parameters": {"message_id": 3},
+        "body": {"message": "Hello, edited"},
+        "media_type": "application/json",
+    },
+    ("POST", "/api/messages/{message_id}/regenerate"): {
+        "path_parameters": {"message_id": 6},
+        "body": {},
+        "media_type": "application/json",
+    },
+    ("POST", "/api/messages/{message_id}/select"): {"path_parameters": {"message_id": 3}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("POST", "/api/upload"): {"body": {"file": b"more notes\n"}, "media_type": "multipart/form-data"},
     ("GET", "/api/files"): {"query": {"kind": "image"}},

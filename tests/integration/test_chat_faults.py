@@ -110,11 +110,13 @@ def test_fault_keeps_the_message_explains_it_and_retry_works(
     if fault == "refused":
         revived = (OpenAIServer if provider == "openai" else BedrockServer)(port=closed_port).start()
     try:
-        response = chat.post(f"/chat/messages/{reply_id}/retry")
+        response = chat.post(f"/chat/messages/{reply_id}/regenerate")
         assert response.status_code == 201
         html_text = response.get_data(as_text=True)
         retried = int(re.findall(r'sse-connect="/chat/messages/(\d+)/stream"', html_text)[0])
-        assert f'id="message-{reply_id}"' in html_text and ">Retry</button>" not in html_text
+        # The new attempt is a second version of the reply, shown in the failed one's place (‹ 2/2 ›).
+        assert f'id="message-{reply_id}"' not in html_text and ">Retry</button>" not in html_text
+        assert "Version 2 of 2" in html_text
         chat.stream(retried)
     finally:
         if revived is not None:

@@ -115,7 +115,9 @@ PAGE_ROUTES = [
     ("POST", "/chat/{conversation}/settings"),
     ("GET", "/chat/messages/{reply}/stream"),
     ("POST", "/chat/messages/{reply}/stop"),
-    ("POST", "/chat/messages/{reply}/retry"),
+    ("POST", "/chat/messages/{reply}/regenerate"),
+    ("POST", "/chat/messages/{question}/edit"),
+    ("POST", "/chat/messages/{reply}/select"),
     ("POST", "/history/{conversation}/pin"),
     ("POST", "/history/{conversation}/unpin"),
     ("POST", "/history/{conversation}/rename"),
@@ -133,7 +135,7 @@ def test_another_users_conversation_is_404_on_every_page_route(app, chat, other_
     stranger = ChatClient(other_client)
 
     for method, route in PAGE_ROUTES:
-        url = route.format(conversation=conversation_id, reply=reply_id)
+        url = route.format(conversation=conversation_id, reply=reply_id, question=reply_id - 1)
         if method == "GET":
             response = other_client.get(url)
         else:

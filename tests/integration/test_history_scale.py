@@ -35,16 +35,18 @@ def conversation_with(
         db.session.add(conversation)
         for index, content in enumerate(texts):
             reply = index % 2 == 1
-            db.session.add(
-                Message(
-                    conversation=conversation,
-                    role="assistant" if reply else "user",
-                    content=content,
-                    created_at=written,
-                    prompt_tokens=5 if reply else None,
-                    completion_tokens=7 if reply else None,
-                )
+            message = Message(
+                conversation=conversation,
+                parent_id=conversation.current_message_id,
+                role="assistant" if reply else "user",
+                content=content,
+                created_at=written,
+                prompt_tokens=5 if reply else None,
+                completion_tokens=7 if reply else None,
             )
+            db.session.add(message)
+            db.session.flush()
+            conversation.current_message_id = message.id
         db.session.commit()
         return conversation.id
 

@@ -116,21 +116,24 @@ def make_conversation(
             updated_at=moment,
         )
         db.session.add(conversation)
+        parent_id = None
         for role, content in messages:
             reply = role == "assistant"
-            db.session.add(
-                Message(
-                    conversation=conversation,
-                    role=role,
-                    content=content,
-                    created_at=moment,
-                    status=reply_status if reply else "complete",
-                    provider=provider if reply else None,
-                    model=model if reply else None,
-                    prompt_tokens=5 if reply else None,
-                    completion_tokens=7 if reply else None,
-                )
+            message = Message(
+                conversation=conversation,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                created_at=moment,
+                status=reply_status if reply else "complete",
+                provider=provider if reply else None,
+                model=model if reply else None,
+                prompt_tokens=5 if reply else None,
+                completion_tokens=7 if reply else None,
             )
+            db.session.add(message)
+            db.session.flush()  # its id, for the next message to follow (one branch, as if never edited)
+            parent_id = conversation.current_message_id = message.id
         db.session.commit()
         return _detached(conversation, "messages")
 

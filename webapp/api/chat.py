@@ -13,6 +13,8 @@ from webapp.chat.schemas import (
     Conversation,
     ConversationPage,
     ConversationQuery,
+    EditRequest,
+    RegenerateRequest,
 )
 
 
@@ -61,3 +63,59 @@ def delete_conversation(conversation_id: int):
     """Delete a conversation and its messages"""
     service.delete_conversation(api_user(), conversation_id)
     return "", 204
+
+
+@bp.post("/messages/<int:message_id>/edit")
+@operation(
+    "chat",
+    (200, ChatReply, "The reply to the edited message."),
+    400,
+    404,
+    (409, "Not a message you sent, or a reply of this conversation is still being written."),
+    413,
+    (503, ChatFailure, "The model service failed: the edited message is kept; the failed reply is `message_id`."),
+    json=EditRequest,
+)
+def edit_message(message_id: int, json: EditRequest) -> ChatReply:
+    """Edit a message you sent and wait for the new reply
+
+    The edited text becomes a new version of the message, with a new reply, and its branch is shown from now on;
+    the earlier version and what followed it are kept (see `versions` in the conversation)."""
+    user = api_user()
+    exchange = service.edit_message(user, message_id, json.message, json.model)
+    return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)
+
+
+@bp.post("/messages/<int:message_id>/regenerate")
+@operation(
+    "chat",
+    (200, ChatReply, "The new version of the reply."),
+    400,
+    404,
+    (409, "Not a reply, or a reply of this conversation is still being written."),
+    (503, ChatFailure, "The model service failed: the failed new version is `message_id`."),
+    json=RegenerateRequest,
+)
+def regenerate_reply(message_id: int, json: RegenerateRequest) -> ChatReply:
+    """Regenerate a reply and wait for it
+
+    A new version of the reply to the same question (the earlier one is kept), shown from now on. Also how a
+    failed or stopped reply is tried again."""
+    user = api_user()
+    exchange = service.regenerate(user, message_id, json.model)
+    return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)
+
+
+@bp.post("/messages/<int:message_id>/select")
+@operation(
+    "chat",
+    (200, Conversation, "The conversation, showing the chosen version's branch."),
+    404,
+    (409, "A reply of this conversation is still being written."),
+)
+def select_version(message_id: int) -> Conversation:
+    """Show another version of a message
+
+    The conversation shows the branch through this message (one of a message's `versions`) down to its newest
+    message; sending continues that branch."""
+    return Conversation.of(service.select_version(api_user(), message_id))

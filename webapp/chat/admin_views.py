@@ -9,6 +9,7 @@ from webapp.auth import service as users
 from webapp.bounds import database_id
 from webapp.chat import admin_history_bp as bp
 from webapp.chat import history
+from webapp.chat.branches import tree
 from webapp.chat.history_views import filters_from_request
 from webapp.security import admin_required
 
@@ -38,6 +39,12 @@ def index():
 @bp.get("/<int:conversation_id>")
 @admin_required
 def conversation(conversation_id: int):
+    reviewed = history.review_conversation(current_user, conversation_id)
+    branches = tree(reviewed)
     return render_template(
-        "chat/admin_conversation.html", conversation=history.review_conversation(current_user, conversation_id)
+        "chat/admin_conversation.html",
+        conversation=reviewed,
+        messages=branches.thread,
+        message_versions=branches.versions_of_thread(),
+        branch_count=branches.branch_count,
     )

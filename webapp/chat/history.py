@@ -19,6 +19,7 @@ from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.bounds import MAX_DATABASE_ID, page_number, without_nul
 from webapp.chat import schemas
+from webapp.chat.branches import tree
 from webapp.chat.models import COMPLETE, SEARCH_CONFIG, SQLITE_SEARCH_TABLE, Conversation, Message
 from webapp.chat.service import delete_conversations
 from webapp.errors import NotFound, Refused
@@ -272,9 +273,12 @@ def conversation_markdown(conversation: Conversation) -> str:
     lines.append(f"- Started: {_stamp(conversation.created_at)}")
     lines.append(f"- Last activity: {_stamp(conversation.updated_at)}")
     lines.append("")
+    branches = tree(conversation)
+    if branches.branch_count > 1:
+        lines.insert(-1, f"- Branches: {branches.branch_count} (edited or regenerated); this is the current one")
     if conversation.system_prompt:
         lines += ["## System prompt", "", conversation.system_prompt, ""]
-    for message in conversation.messages:
+    for message in branches.thread:
         who = "You" if message.role == "user" else f"Assistant ({message.model or 'unknown model'})"
         lines += [f"## {who} · {_stamp(message.created_at)}", ""]
         if message.content:

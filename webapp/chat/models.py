@@ -50,10 +50,16 @@ class Conversation(db.Model):
     model: Mapped[str] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last message of the branch shown now: `service.thread()` reads the conversation back from it. A plain
+    # integer, not a foreign key: conversations and messages would then refer to each other, a cycle that makes
+    # every insert and delete order matter and that SQLite cannot add to an existing table.
+    current_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship("User")
+    # Every message of every branch, by id. What the conversation shows, exports or sends to a model is the current
+    # branch alone: `webapp.chat.service.thread(conversation)`.
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
         order_by="Message.id",
@@ -78,6 +84,10 @@ class Message(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    # The message this one follows in its branch (None for a first message). An edited question or a regenerated
+    # reply gets the same parent as the version it replaces: both are kept, as branches (`service.Tree`). Indexed
+    # for the foreign key: a deleted message's children are looked up through it.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=COMPLETE)

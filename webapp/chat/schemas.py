@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
+from webapp.chat.branches import tree
 from webapp.schemas import (
     BlankIsNone,
     DatabaseId,
@@ -30,6 +31,23 @@ class ChatRequest(JsonRequest):
     )
     model: str | None = Field(default=None, description="`provider:model` as in the picker, or a bare model name.")
     system: str | None = Field(default=None, description="A system prompt for a new conversation.")
+
+
+class EditRequest(JsonRequest):
+    """The new text of a message you sent: it becomes a new version of it, with a new reply."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"message": "Hello again"}]})
+
+    message: str | None = Field(default=None, description="The edited message; blank or missing is refused (400).")
+    model: str | None = Field(default=None, description="`provider:model` for the new reply (default: as before).")
+
+
+class RegenerateRequest(JsonRequest):
+    """Which model writes the new version of the reply (send `{}` for the conversation's)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
+    model: str | None = Field(default=None, description="`provider:model` for the new reply (default: as before).")
 
 
 class Usage(Schema):
@@ -72,6 +90,7 @@ class ChatFailure(ErrorBody):
 
 class Message(Schema):
     id: DatabaseId
+    parent_id: DatabaseId | None = Field(description="The message this one follows (null for the first).")
     role: Literal["user", "assistant"]
     content: str
     status: Literal["pending", "complete", "error", "interrupted"]
@@ -84,6 +103,11 @@ class Message(Schema):
     finish_reason: str | None
     created_at: Timestamp
     completed_at: Timestamp | None
+    versions: list[DatabaseId] = Field(
+        default_factory=list,
+        description="Every version of this message (edits of a question, regenerations of a reply), oldest first; "
+        "POST /api/messages/<id>/select shows another one's branch.",
+    )
 
 
 class ConversationSummary(Schema):
@@ -98,9 +122,24 @@ class ConversationSummary(Schema):
 
 
 class Conversation(ConversationSummary):
-    """A conversation with every message, as GET /api/conversations/<id> and the JSON exports write it."""
+    """A conversation with the messages of its current branch, as GET /api/conversations/<id> and the JSON exports
+    write it. Edited messages and regenerated replies make other branches; `branches` says how many there are."""
 
-    messages: list[Message]
+    messages: list[Message] = Field(description="The current branch, in order.")
+    branches: int = Field(ge=1, description="How many branches the conversation has (1: never edited or regenerated).")
+
+    @classmethod
+    def of(cls, source: Any) -> Self:
+        """`source` is a conversation row: its current branch, and the number of its branches."""
+        branches = tree(source)
+        return cls(
+            **ConversationSummary.of(source).model_dump(),
+            messages=[
+                Message.of(message).model_copy(update={"versions": [other.id for other in branches.siblings(message)]})
+                for message in branches.thread
+            ],
+            branches=branches.branch_count,
+        )
 
 
 class ConversationPage(PageFields):

@@ -3,6 +3,10 @@
 Pages and the JSON API both call these functions. The user's message and a pending reply are committed before
 any provider is called; the reply's outcome (complete, error, interrupted) is written whatever ends the stream.
 History search, export and retention live in `history.py`.
+
+What a conversation shows, exports or sends to a model is its current branch, `thread(conversation)` (from
+`branches.py`, offered here with the rest of chat's rules), never `conversation.messages` (every version of every
+message). Sending appends to the current branch; editing and regenerating add a version beside a message.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.auth.models import User
 from webapp.bounds import without_nul
+from webapp.chat.branches import thread, tree
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
@@ -167,7 +172,7 @@ def title_from(text: str) -> str:
 def get_conversation(user: User, conversation_id: int) -> Conversation:
     """The user's conversation, or 404; a last reply whose stream died with its worker is shown interrupted."""
     conversation = owned_or_404(Conversation, conversation_id, user)
-    messages = conversation.messages
+    messages = thread(conversation)
     if messages and messages[-1].status == PENDING:
         expire_if_stale(messages[-1])
     return conversation
@@ -234,6 +239,18 @@ def delete_conversations(conversation_ids: list[int]) -> int:
     return result.rowcount or 0
 
 
+def _show(conversation: Conversation, leaf: Message) -> None:
+    """Make the branch ending at `leaf` the one the conversation shows (its id must be known: flushed)."""
+    conversation.current_message_id = leaf.id
+
+
+def _add(message: Message) -> Message:
+    """Add a message and give it its id now, so the next one can follow it."""
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
 # -- sending -----------------------------------------------------------------------------------------------------
 
 
@@ -268,6 +285,7 @@ def send_message(
 
     now = utcnow()
     created = conversation is None
+    parent_id = None
     if conversation is None:
         conversation = Conversation(
             user_id=user.id,
@@ -284,18 +302,36 @@ def send_message(
         if system_prompt is not None:
             conversation.system_prompt = system
         conversation.updated_at = now
-    question = Message(
-        conversation=conversation, role="user", content=text, status=COMPLETE, created_at=now, completed_at=now
-    )
-    reply = pending_reply(conversation, choice)
-    db.session.add_all([question, reply])
+        shown = thread(conversation)
+        parent_id = shown[-1].id if shown else None
+    question, reply = _ask(conversation, parent_id, text, choice)
     db.session.commit()
     return Exchange(conversation, question, reply, created)
 
 
-def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
+def _ask(conversation: Conversation, parent_id: int | None, text: str, choice: ModelChoice) -> tuple[Message, Message]:
+    """The question after `parent_id` and its pending reply, shown as the conversation's current branch."""
+    now = utcnow()
+    question = _add(
+        Message(
+            conversation=conversation,
+            parent_id=parent_id,
+            role="user",
+            content=text,
+            status=COMPLETE,
+            created_at=now,
+            completed_at=now,
+        )
+    )
+    reply = _add(pending_reply(conversation, choice, parent_id=question.id))
+    _show(conversation, reply)
+    return question, reply
+
+
+def pending_reply(conversation: Conversation, choice: ModelChoice, parent_id: int | None = None) -> Message:
     return Message(
         conversation=conversation,
+        parent_id=parent_id,
         role="assistant",
         content="",
         status=PENDING,
@@ -307,7 +343,7 @@ def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
 
 def refuse_if_replying(conversation: Conversation) -> None:
     """One reply at a time per conversation: the next question should see the previous answer."""
-    for message in conversation.messages:
+    for message in thread(conversation):
         if message.status == PENDING and not expire_if_stale(message):
             raise Refused(
                 "The previous reply is still being written. Wait for it to finish, or stop it, then send again.",
@@ -315,27 +351,66 @@ def refuse_if_replying(conversation: Conversation) -> None:
             )
 
 
-def retry(user: User, message_id: int, model: str | None = None) -> Message:
-    """Ask again for a reply that failed or was interrupted: a new pending reply after it (the old one is kept)."""
-    failed = get_message(user, message_id)
-    conversation = failed.conversation
-    if failed.role != "assistant" or failed.status not in (ERROR, INTERRUPTED):
-        raise Refused("Only a reply that failed or was stopped can be tried again.", status=409)
-    if conversation.messages[-1].id != failed.id:
-        raise Refused("Only the last reply of a conversation can be tried again.", status=409)
+def edit_message(user: User, message_id: int, text: str | None, model: str | None = None) -> Exchange:
+    """A new version of one of the user's questions, and a new reply to it, shown from now on.
+
+    The new version follows what the earlier one followed (a sibling); the earlier version and everything after it
+    are kept as another branch, one step away with ‹ ›."""
+    earlier = get_message(user, message_id)
+    if earlier.role != "user":
+        raise Refused("Only a message you sent can be edited; regenerate a reply instead.", status=409)
+    text = clean_message_text(text)
+    conversation = earlier.conversation
     choice = resolve_model(model, conversation)
+    refuse_if_replying(conversation)
     conversation.provider, conversation.model = choice.provider, choice.model
     conversation.updated_at = utcnow()
-    reply = pending_reply(conversation, choice)
-    db.session.add(reply)
+    question, reply = _ask(conversation, earlier.parent_id, text, choice)
     db.session.commit()
-    return reply
+    return Exchange(conversation, question, reply, False)
+
+
+def regenerate(user: User, message_id: int, model: str | None = None) -> Exchange:
+    """Ask again for a reply: a new pending reply to the same question, shown from now on.
+
+    The earlier reply (complete, failed or stopped) is kept, with whatever followed it, as another branch."""
+    earlier = get_message(user, message_id)
+    if earlier.role != "assistant":
+        raise Refused("Only a reply can be regenerated; edit your message instead.", status=409)
+    conversation = earlier.conversation
+    choice = resolve_model(model, conversation)
+    refuse_if_replying(conversation)
+    if earlier.status == PENDING and not expire_if_stale(earlier):
+        raise Refused("This reply is still being written. Wait for it to finish, or stop it.", status=409)
+    question = db.session.get(Message, earlier.parent_id) if earlier.parent_id else None
+    if question is None:
+        raise Refused("This reply answers no question, so it cannot be regenerated.", status=409)
+    conversation.provider, conversation.model = choice.provider, choice.model
+    conversation.updated_at = utcnow()
+    reply = _add(pending_reply(conversation, choice, parent_id=question.id))
+    _show(conversation, reply)
+    db.session.commit()
+    return Exchange(conversation, question, reply, False)
+
+
+def select_version(user: User, message_id: int) -> Conversation:
+    """Show the branch through `message_id` (one of the versions ‹ › steps through), down to its newest message."""
+    message = get_message(user, message_id)
+    conversation = message.conversation
+    refuse_if_replying(conversation)
+    _show(conversation, tree(conversation).latest_leaf(message))
+    db.session.commit()
+    return conversation
 
 
 def can_retry(message: Message) -> bool:
-    """The Retry button: on the conversation's last message, when that reply failed or was stopped."""
-    messages = message.conversation.messages
-    return message.role == "assistant" and message.failed and bool(messages) and messages[-1].id == message.id
+    """The Retry button: on a reply that failed or was stopped."""
+    return message.role == "assistant" and message.failed
+
+
+def can_regenerate(message: Message) -> bool:
+    """The Regenerate button: on a reply that is finished (a failed one is retried, which is the same)."""
+    return message.role == "assistant" and message.status == COMPLETE
 
 
 def request_stop(user: User, message_id: int) -> Message:
@@ -380,14 +455,21 @@ def trim_context(system_prompt: str | None, turns: list[ChatTurn], budget_chars:
 
 
 def turns_before(conversation_id: int, system_prompt: str | None, reply_id: int) -> list[ChatTurn]:
-    """What the model is sent for the reply `reply_id`: every question, and the replies worth building on."""
+    """What the model is sent for the reply `reply_id`: the questions of its branch, and the replies worth building
+    on (other branches, edited away or regenerated, are not part of it)."""
     rows = db.session.execute(
-        select(Message.role, Message.content, Message.status)
-        .where(Message.conversation_id == conversation_id, Message.id < reply_id)
+        select(Message.id, Message.parent_id, Message.role, Message.content, Message.status)
+        .where(Message.conversation_id == conversation_id, Message.id <= reply_id)
         .order_by(Message.id)
-    )
+    ).all()
+    by_id = {row.id: row for row in rows}
+    branch = []
+    row = by_id.get(reply_id)
+    while row is not None and row.parent_id in by_id and len(branch) < len(rows):
+        row = by_id[row.parent_id]
+        branch.append(row)
     turns: list[ChatTurn] = []
-    for role, content, status in rows:
+    for _id, _parent_id, role, content, status in reversed(branch):
         if role == "user":
             turns.append(ChatTurn("user", content))
         elif status == COMPLETE or (status == INTERRUPTED and content.strip()):

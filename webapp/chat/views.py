@@ -31,7 +31,7 @@ def render_chat(conversation=None, status: int = 200):
     """The chat page, or (for htmx) its #chat section alone."""
     context = {
         "conversation": conversation,
-        "messages": conversation.messages if conversation else [],
+        **branch_context(conversation),
         "form": message_form(conversation),
         "settings_form": SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt)
         if conversation
@@ -41,6 +41,21 @@ def render_chat(conversation=None, status: int = 200):
     }
     template = "chat/_conversation.html" if is_htmx() else "chat/page.html"
     return render_template(template, **context), status
+
+
+def branch_context(conversation=None) -> dict:
+    """The messages of the branch shown, and the ‹ n/m › of those that have other versions."""
+    if conversation is None:
+        return {"messages": [], "message_versions": {}}
+    tree = service.tree(conversation)
+    return {"messages": tree.thread, "message_versions": tree.versions_of_thread()}
+
+
+def render_messages(conversation, announce: str, status: int = 200):
+    """After an edit, a regeneration or ‹ ›: the page (without htmx), or the messages of the branch now shown."""
+    if not is_htmx():
+        return redirect(url_for("chat.conversation", conversation_id=conversation.id), 303)
+    return render_template("chat/_messages.html", announce=announce, **branch_context(conversation)), status
 
 
 @bp.get("")
@@ -104,7 +119,9 @@ def stream(message_id: int):
             for text in deltas:
                 yield sse_event("delta", str(escape(text))) if text else ": keep-alive\n\n"
         message = service.get_message(user, message_id)
-        yield sse_event("done", render_template("chat/_message.html", message=message))
+        versions = service.tree(message.conversation).versions(message)
+        shown = {message.id: versions} if versions.count > 1 else {}
+        yield sse_event("done", render_template("chat/_message.html", message=message, message_versions=shown))
 
     return Response(
         stream_with_context(events()),
@@ -128,19 +145,43 @@ def stop(message_id: int):
     return render_template("chat/_stopping.html", message=message), 202
 
 
-@bp.post("/messages/<int:message_id>/retry")
+@bp.post("/messages/<int:message_id>/edit")
 @login_required
-def retry(message_id: int):
-    reply = service.retry(current_user, message_id, request.form.get("model"))
-    if not is_htmx():
-        return redirect(url_for("chat.conversation", conversation_id=reply.conversation_id), 303)
-    failed = service.get_message(current_user, message_id)
-    return render_template("chat/_exchange.html", messages=[failed, reply]), 201
+def edit(message_id: int):
+    exchange = service.edit_message(current_user, message_id, request.form.get("message"), request.form.get("model"))
+    versions = service.tree(exchange.conversation).versions(exchange.question)
+    announce = f"Edited message sent: version {versions.number} of {versions.count}."
+    return render_messages(exchange.conversation, announce, 201)
+
+
+@bp.post("/messages/<int:message_id>/regenerate")
+@login_required
+def regenerate(message_id: int):
+    """Regenerate a reply, or retry one that failed or was stopped: a new version of it."""
+    exchange = service.regenerate(current_user, message_id, request.form.get("model"))
+    versions = service.tree(exchange.conversation).versions(exchange.reply)
+    announce = f"Writing reply version {versions.number} of {versions.count}."
+    return render_messages(exchange.conversation, announce, 201)
+
+
+@bp.post("/messages/<int:message_id>/select")
+@login_required
+def select_version(message_id: int):
+    conversation = service.select_version(current_user, message_id)
+    chosen = service.get_message(current_user, message_id)
+    versions = service.tree(conversation).versions(chosen)
+    what = "message" if chosen.role == "user" else "reply"
+    return render_messages(conversation, f"Showing version {versions.number} of {versions.count} of this {what}.")
 
 
 @bp.app_template_global("chat_can_retry")
 def can_retry(message) -> bool:
     return service.can_retry(message)
+
+
+@bp.app_template_global("chat_can_regenerate")
+def can_regenerate(message) -> bool:
+    return service.can_regenerate(message)
 
 
 @bp.errorhandler(413)

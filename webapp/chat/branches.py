@@ -1,0 +1,99 @@
+"""Branches of a conversation: edits and regenerations make its messages a tree; a conversation shows one branch.
+
+Each message names the one it follows (`parent_id`; None for a first message); the versions of a message are its
+siblings, the messages with the same parent. A conversation names the last message of the branch it shows
+(`current_message_id`), and `thread()` reads that branch back: one query for the conversation's messages (none when
+they are loaded already), the walk in Python. No Flask here: the exports, the API schemas and the importer use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webapp.chat.models import Conversation, Message
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Where a message stands among its versions (the messages that follow the same one, oldest first): ‹ 2/3 ›."""
+
+    number: int
+    count: int
+    previous_id: int | None
+    next_id: int | None
+
+
+class Tree:
+    """A conversation's messages as edits and regenerations grow them: each message follows its parent, and the
+    versions of a message are siblings (same parent). Built from the messages already loaded, walked in Python."""
+
+    def __init__(self, conversation: Conversation, messages: list[Message]) -> None:
+        self.conversation = conversation
+        self.by_id = {message.id: message for message in messages}
+        self.children: dict[int | None, list[Message]] = {}
+        for message in sorted(messages, key=lambda message: message.id):
+            parent = message.parent_id if message.parent_id in self.by_id else None
+            self.children.setdefault(parent, []).append(message)
+        self.thread = self.branch(self.current_leaf())
+
+    def current_leaf(self) -> Message | None:
+        """The message the conversation shows last: its current_message_id, or (unset) its newest message."""
+        current = self.by_id.get(self.conversation.current_message_id or 0)
+        if current is None and self.by_id:
+            current = self.by_id[max(self.by_id)]
+        return current
+
+    def branch(self, leaf: Message | None) -> list[Message]:
+        """The messages from the first one down to `leaf`, in order."""
+        path: list[Message] = []
+        seen: set[int] = set()
+        while leaf is not None and leaf.id not in seen:
+            seen.add(leaf.id)
+            path.append(leaf)
+            leaf = self.by_id.get(leaf.parent_id or 0)
+        path.reverse()
+        return path
+
+    def latest_leaf(self, message: Message) -> Message:
+        """The newest message of the branches that go through `message` (ids grow down a branch: it is a leaf)."""
+        latest, stack = message, [message]
+        while stack:
+            for child in self.children.get(stack.pop().id, []):
+                latest = max(latest, child, key=lambda candidate: candidate.id)
+                stack.append(child)
+        return latest
+
+    def siblings(self, message: Message) -> list[Message]:
+        parent = message.parent_id if message.parent_id in self.by_id else None
+        return self.children.get(parent, [message])
+
+    def versions(self, message: Message) -> Versions:
+        siblings = self.siblings(message)
+        index = next(i for i, sibling in enumerate(siblings) if sibling.id == message.id)
+        return Versions(
+            number=index + 1,
+            count=len(siblings),
+            previous_id=siblings[index - 1].id if index > 0 else None,
+            next_id=siblings[index + 1].id if index + 1 < len(siblings) else None,
+        )
+
+    def versions_of_thread(self) -> dict[int, Versions]:
+        """The ‹ n/m › of every message shown that has more than one version, by message id."""
+        shown = {message.id: self.versions(message) for message in self.thread}
+        return {message_id: versions for message_id, versions in shown.items() if versions.count > 1}
+
+    @property
+    def branch_count(self) -> int:
+        """How many branches (leaves) the conversation has; 1 when it was never edited or regenerated."""
+        return sum(1 for message in self.by_id.values() if message.id not in self.children) or 1
+
+
+def tree(conversation: Conversation) -> Tree:
+    """The conversation's message tree, from one query for its messages (none when they are already loaded)."""
+    return Tree(conversation, list(conversation.messages))
+
+
+def thread(conversation: Conversation) -> list[Message]:
+    """The messages of the conversation's current branch, in order: what is shown, exported, shared and sent to the
+    model. Search still finds text in other branches; the conversation then opens on this one."""
+    return tree(conversation).thread
