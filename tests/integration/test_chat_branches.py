@@ -9,8 +9,8 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
-from tests.integration.test_migrations import reset_to_empty
 from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_conversation, stored_message
+from tests.support.databases import reset_to_empty
 from tests.support.web import bearer
 from webapp.auth.models import User
 from webapp.chat import history
@@ -57,7 +57,7 @@ def two_exchanges(chat: ChatClient) -> tuple[int, list[int]]:
 
 def test_the_migration_makes_each_stored_conversation_one_branch_ending_at_its_last_message(app):
     with app.app_context():
-        reset_to_empty(app)
+        reset_to_empty()
         upgrade(revision="0008")
         # Raw SQL with the columns of revision 0008; two conversations whose messages' ids interleave, one empty.
         now = utcnow()
