@@ -16,7 +16,7 @@ from flask import Flask, url_for
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.support.axe import axe_problems, axe_script
-from tests.support.chat import ChatClient, chat_settings, reset, stored_message
+from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_message
 from tests.support.faces import analyze, compare, result_id
 from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_token, make_user
@@ -33,6 +33,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("dashboard.index", {}),
     ("chat.new_conversation", {}),
     ("chat.conversation", {"conversation_id": "conversation"}),
+    ("chat.conversation", {"conversation_id": "branched"}),  # ‹ 2/2 › on an edited question and a regenerated reply
     ("history.index", {}),
     ("history.index", {"q": "sky"}),
     ("files.index", {}),
@@ -140,6 +141,10 @@ def seed(live_server, openai_server) -> dict[str, int]:
     chat.stream(failed)
     assert stored_message(app, failed).status == "error"  # shown with its reason and a Retry button
     reset(openai_server)
+    objects["branched"], reply = chat.chat("Name a colour")
+    edited = chat.post(f"/chat/messages/{reply.id - 1}/edit", {"message": "Name a fruit"})
+    chat.stream(reply_id(edited))
+    chat.stream(reply_id(chat.post(f"/chat/messages/{reply_id(edited)}/regenerate")))
 
     upload(
         client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n")
@@ -157,7 +162,10 @@ def seed(live_server, openai_server) -> dict[str, int]:
     make_token(app, admin, "deploy script")
     staff_client = app.test_client()
     login(staff_client, staff.email, staff.password)
-    objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    staff_chat = ChatClient(staff_client)
+    objects["staff_conversation"], draft = staff_chat.chat("Draft a note to the team")
+    # Regenerated: the admins' review says the conversation has other branches.
+    staff_chat.stream(reply_id(staff_chat.post(f"/chat/messages/{draft.id}/regenerate")))
     return objects
 
 

@@ -117,3 +117,58 @@ def test_a_failed_reply_shows_why_and_retries_and_stop_keeps_the_partial_text(pa
     assert "word299" not in stopped.inner_text()
     expect(stopped.get_by_role("button", name="Retry")).to_be_visible()
     assert not [error for error in errors if "Content Security Policy" in error], errors
+
+
+def test_edit_a_question_regenerate_a_reply_and_step_through_the_versions_by_keyboard(
+    page: Page, live_server, openai_server
+):
+    errors = watch_console(page)
+    sign_in_as_admin(page, live_server)
+    page.goto(f"{live_server.url}/chat")
+    page.get_by_label("Message").fill("Name a colour")
+    page.get_by_label("Message").press("Enter")
+    replies = page.locator(".message-assistant[data-status=complete] .message-text")
+    expect(replies).to_have_text("You said: Name a colour")
+
+    # Edit the question: a new version with its own reply; the first is one step back.
+    question = page.locator(".message-user")
+    question.locator("summary").click()
+    question.get_by_label("Your edit").fill("Name a fruit")
+    question.get_by_role("button", name="Save edit").click()
+    expect(replies).to_have_text("You said: Name a fruit")
+    expect(page.locator(".message-user .message-text")).to_have_text("Name a fruit")
+    versions = page.get_by_role("navigation", name="Versions of this question")
+    expect(versions).to_contain_text("2/2")
+
+    # ‹ with the keyboard: the first version's branch comes back, the focus stays on the button, and the change is
+    # announced in the live region.
+    previous = versions.get_by_role("button", name="Previous version of this question")
+    previous.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".message-user .message-text")).to_have_text("Name a colour")
+    expect(replies).to_have_text("You said: Name a colour")
+    expect(page.locator("#branch-status")).to_have_text("Showing version 1 of 2 of this question.")
+    expect(page.locator("#versions-first-previous")).to_be_focused()
+    expect(page.locator("#versions-first-previous")).to_have_attribute("aria-disabled", "true")
+    page.keyboard.press("Tab")
+    expect(page.locator("#versions-first-next")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(".message-user .message-text")).to_have_text("Name a fruit")
+
+    # Regenerate the reply: a second version of it, the first kept behind ‹.
+    openai_server.reply = "A banana."
+    page.get_by_role("button", name="Regenerate this reply").click()
+    expect(replies).to_have_text("A banana.")
+    reply_versions = page.get_by_role("navigation", name="Versions of this reply")
+    expect(reply_versions).to_contain_text("2/2")
+    reply_versions.get_by_role("button", name="Previous version of this reply").click()
+    expect(replies).to_have_text("You said: Name a fruit")
+
+    # Sending continues the branch shown; a reload shows the same branch.
+    page.get_by_label("Message").fill("And a vegetable?")
+    page.get_by_label("Message").press("Enter")
+    expect(replies.last).to_have_text("A banana.")
+    page.reload()
+    expect(page.locator(".message-user .message-text")).to_have_text(["Name a fruit", "And a vegetable?"])
+    expect(replies.first).to_have_text("You said: Name a fruit")
+    assert not [error for error in errors if "Content Security Policy" in error], errors

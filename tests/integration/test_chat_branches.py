@@ -159,7 +159,7 @@ def test_stepping_back_to_an_earlier_version_shows_its_whole_branch_and_sending_
     response = chat.post(f"/chat/messages/{second}/select")
     assert response.status_code == 200
     html_text = response.get_data(as_text=True)
-    assert "Showing version 1 of 2 of this message." in html_text
+    assert "Showing version 1 of 2 of this question." in html_text
     assert f'id="message-{second_reply}"' in html_text and "Version 1 of 2" in html_text
     assert shown(app, conversation_id)[-2:] == ["Second question", "You said: Second question"]
     page = chat.client.get(f"/chat/{conversation_id}").get_data(as_text=True)
@@ -294,7 +294,7 @@ def test_the_admin_review_shows_the_current_branch_and_says_there_are_others(app
     assert "This conversation has 2 branches" in page
     assert "Second, edited" in page and f'id="message-{ids[2]}"' not in page
     assert "Version 2 of 2" in page
-    assert "hx-post" not in page and "Send edited message" not in page
+    assert "hx-post" not in page and "Save edit" not in page
 
 
 def test_the_api_edits_regenerates_and_switches_versions(app, chat, staff_client, staff_token, openai_server):

@@ -170,7 +170,7 @@ def select_version(message_id: int):
     conversation = service.select_version(current_user, message_id)
     chosen = service.get_message(current_user, message_id)
     versions = service.tree(conversation).versions(chosen)
-    what = "message" if chosen.role == "user" else "reply"
+    what = "question" if chosen.role == "user" else "reply"
     return render_messages(conversation, f"Showing version {versions.number} of {versions.count} of this {what}.")
 
 
