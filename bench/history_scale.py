@@ -146,9 +146,10 @@ def seed(connection) -> None:
     )
     others = CONVERSATIONS - OWN_CONVERSATIONS
     run(
-        f"""INSERT INTO messages (id, conversation_id, role, content, status, error, provider, model, prompt_tokens,
-                                 completion_tokens, latency_ms, finish_reason, stop_requested, created_at, completed_at)
-        SELECT p.id, p.conversation_id,
+        f"""INSERT INTO messages (id, conversation_id, parent_id, role, content, status, error, provider, model,
+                                 prompt_tokens, completion_tokens, latency_ms, finish_reason, stop_requested,
+                                 created_at, completed_at)
+        SELECT p.id, p.conversation_id, p.parent_id,
                CASE WHEN p.position % 2 = 0 THEN 'user' ELSE 'assistant' END,
                CASE WHEN p.position % 2 = 0 THEN a.words || ' ' || b.words || '?'
                     ELSE 'Here is **' || a.words || '**, in short:' || chr(10) || chr(10) || '- ' || b.words
@@ -170,7 +171,13 @@ def seed(connection) -> None:
                           ELSE {OWN_CONVERSATIONS + 1} + (g - {OWN_MESSAGES + 1}) % {others} END AS conversation_id,
                      CASE WHEN g <= {LONG_CONVERSATION_MESSAGES} THEN g - 1
                           WHEN g <= {OWN_MESSAGES} THEN (g - {LONG_CONVERSATION_MESSAGES + 1}) % {SHORT_LENGTH}
-                          ELSE (g - {OWN_MESSAGES + 1}) / {others} END AS position
+                          ELSE (g - {OWN_MESSAGES + 1}) / {others} END AS position,
+                     -- each message follows the one before it in its conversation (one branch each)
+                     CASE WHEN g = 1 OR (g > {LONG_CONVERSATION_MESSAGES} AND g <= {OWN_MESSAGES}
+                                         AND (g - {LONG_CONVERSATION_MESSAGES + 1}) % {SHORT_LENGTH} = 0)
+                               OR (g > {OWN_MESSAGES} AND g - {others} <= {OWN_MESSAGES}) THEN NULL
+                          WHEN g <= {OWN_MESSAGES} THEN g - 1
+                          ELSE g - {others} END AS parent_id
               FROM generate_series(1, {MESSAGES}) g) AS p
         JOIN conversations c ON c.id = p.conversation_id
         JOIN bench_fragments a ON a.id = p.id::bigint * 7919 % {FRAGMENTS}
@@ -178,6 +185,10 @@ def seed(connection) -> None:
         JOIN bench_fragments c2  ON c2.id = p.id::bigint * 15485863 % {FRAGMENTS}
         JOIN bench_fragments d ON d.id = p.id::bigint * 32452843 % {FRAGMENTS}
         JOIN bench_fragments e ON e.id = p.id::bigint * 49979687 % {FRAGMENTS}"""
+    )
+    run(
+        "UPDATE conversations SET current_message_id = latest.id FROM (SELECT conversation_id, max(id) AS id "
+        "FROM messages GROUP BY conversation_id) AS latest WHERE conversations.id = latest.conversation_id"
     )
     run("SELECT setval(pg_get_serial_sequence('conversations', 'id'), (SELECT max(id) FROM conversations))")
     run("SELECT setval(pg_get_serial_sequence('messages', 'id'), (SELECT max(id) FROM messages))")
