@@ -26,6 +26,8 @@ from webapp.errors import NotFound, Refused, Unavailable
 from webapp.extensions import db
 from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
+from webapp.usage.models import CHAT
+from webapp.usage.service import record_usage
 
 log = logging.getLogger(__name__)
 
@@ -478,6 +480,7 @@ class ReplyStream:
                 ERROR,
                 "",
                 error=(f"The model service {provider_name!r} is no longer configured here. Retry with another model."),
+                reached_model=False,
             )
             return
         yield from self._stream(provider, turns, model)
@@ -574,8 +577,10 @@ class ReplyStream:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         finish_reason: str | None = None,
+        reached_model: bool = True,
     ) -> None:
-        """Write the outcome once (only a reply still pending is updated), and touch its conversation."""
+        """Write the outcome once (only a reply still pending is updated), touch its conversation, and count the
+        request in the usage ledger when it reached a model (with the tokens the provider reported, if any)."""
         now = utcnow()
         try:
             db.session.rollback()
@@ -595,12 +600,17 @@ class ReplyStream:
                 )
             )
             if result.rowcount:
-                conversation_id = db.session.scalar(
-                    select(Message.conversation_id).where(Message.id == self.message_id)
-                )
+                conversation_id, user_id, provider, model = db.session.execute(
+                    select(Message.conversation_id, Conversation.user_id, Message.provider, Message.model)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Message.id == self.message_id)
+                ).one()
                 db.session.execute(
                     update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
                 )
+                if reached_model:
+                    # In the same transaction as the outcome: a reply is counted once, and only if it was saved.
+                    record_usage(user_id, provider or "", model or "", prompt_tokens, completion_tokens, CHAT)
             db.session.commit()
         except Exception:
             db.session.rollback()

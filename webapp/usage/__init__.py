@@ -1,0 +1,1 @@
+"""Token usage: one ledger row per request sent to a model, whatever became of its conversation."""
