@@ -143,7 +143,7 @@ def chatgpt_linear(conversation_id: str, title: str, turns: int, at: float = T0,
         for role, words in (("user", f"Question {turn + 1} of {title}?"), ("assistant", f"Answer {turn + 1}. ")):
             key = f"{conversation_id[:8]}-{turn}-{role[0]}"
             if role == "assistant" and text_size > len(words):
-                words = (words + "lorem ipsum dolor sit amet " * (text_size // 27 + 1))[:text_size]
+                words = (words + "lorem ipsum dolor sit amet " * (text_size // 27 + 1))[: text_size - 1] + "."
             message = chatgpt_message(
                 key, role, words, at + turn * 60 + (30 if role == "assistant" else 0), model="gpt-4o-mini"
             )
