@@ -2,7 +2,7 @@
 
 The page, the API and the bench call `import_export(user, upload)`. The export is read as a stream
 (`formats.read_export`, one conversation in memory at a time) and written in batches with SQLAlchemy Core
-(INSERT … RETURNING of many rows at once, no ORM objects kept), all in the request's one transaction: a file that
+(executemany INSERTs, no ORM objects kept), all in the request's one transaction: a file that
 turns out damaged half-way (or any failure) is rolled back whole, and the user is told nothing was imported.
 
 Each imported conversation keeps where it came from (`import_source`, `import_source_id`, unique per user):
@@ -251,39 +251,53 @@ class _Writer:
         self.outcome.skipped += len(batch) - len(fresh)
         if not fresh:
             return
-        conversation_ids = (
-            db.session.execute(
-                insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort_by_parameter_order=True),
-                [prepared.row for prepared in fresh],
-            )
-            .scalars()
-            .all()
-        )
+        # Plain executemany INSERTs (batched by SQLAlchemy, no RETURNING: with it, SQLite would write one row a
+        # statement), then the new ids read back. Conversations are found by their source id (unique per user).
+        db.session.execute(insert(CONVERSATIONS), [prepared.row for prepared in fresh])
+        conversation_ids = self._ids_of(fresh)
         message_rows = [
             {**row, "conversation_id": conversation_id}
             for prepared, conversation_id in zip(fresh, conversation_ids, strict=True)
             for row in prepared.messages
         ]
-        message_ids = (
-            db.session.execute(insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), message_rows)
-            .scalars()
-            .all()
-            if message_rows
-            else []
-        )
+        if message_rows:
+            db.session.execute(insert(MESSAGES), message_rows)
         if HAS_TREE:
-            self._link(fresh, conversation_ids, message_ids)
+            self._link(fresh, conversation_ids)
         self.outcome.imported += len(fresh)
-        self.outcome.messages += len(message_ids)
+        self.outcome.messages += len(message_rows)
 
-    def _link(self, fresh: list[_Prepared], conversation_ids: list[int], message_ids: list[int]) -> None:
-        """Each message's parent and each conversation's current message, now that their ids are known."""
+    def _ids_of(self, fresh: list[_Prepared]) -> list[int]:
+        """The ids of the conversations just inserted, in the batch's order."""
+        found: dict[tuple[str, str], int] = {}
+        for source in {prepared.record.source for prepared in fresh}:
+            ids = [prepared.record.source_id for prepared in fresh if prepared.record.source == source]
+            rows = db.session.execute(
+                select(CONVERSATIONS.c.id, CONVERSATIONS.c.import_source_id).where(
+                    CONVERSATIONS.c.user_id == self.user_id,
+                    CONVERSATIONS.c.import_source == source,
+                    CONVERSATIONS.c.import_source_id.in_(ids),
+                )
+            )
+            found.update(((source, source_id), id_) for id_, source_id in rows)
+        return [found[(prepared.record.source, prepared.record.source_id)] for prepared in fresh]
+
+    def _link(self, fresh: list[_Prepared], conversation_ids: list[int]) -> None:
+        """Each message's parent and each conversation's current message, now that their ids are known.
+
+        A conversation's messages were inserted in the order of its rows, and ids grow in insertion order (the
+        whole app orders messages by id), so its ids read back in order are its rows' ids."""
+        message_ids: dict[int, list[int]] = {}
+        for id_, conversation_id in db.session.execute(
+            select(MESSAGES.c.id, MESSAGES.c.conversation_id)
+            .where(MESSAGES.c.conversation_id.in_(conversation_ids))
+            .order_by(MESSAGES.c.conversation_id, MESSAGES.c.id)
+        ):
+            message_ids.setdefault(conversation_id, []).append(id_)
         parent_links: list[dict[str, int]] = []
         current_links: list[dict[str, int]] = []
-        start = 0
         for prepared, conversation_id in zip(fresh, conversation_ids, strict=True):
-            ids = message_ids[start : start + len(prepared.messages)]
-            start += len(prepared.messages)
+            ids = message_ids.get(conversation_id, [])
             parent_links.extend(
                 {"row_id": ids[position], "parent": ids[parent]}
                 for position, parent in enumerate(prepared.parents)
