@@ -21,6 +21,7 @@ from tests.support.exports import (
     workbench_conversation,
     workbench_export,
 )
+from tests.support.factories import make_conversation
 from tests.support.files import temp_files
 from tests.support.web import bearer, csrf_token
 from webapp.audit.models import AuditEvent
@@ -155,6 +156,32 @@ def test_open_webui_and_workbench_exports_are_imported(
         ("assistant", "Lemonade.", "interrupted"),
     ]
     assert messages[-1].error == "Stopped."
+
+
+@pytest.mark.both_databases
+def test_workbench_export_of_everything_imports_into_another_account_as_it_was(
+    app: Flask, staff, staff_client: FlaskClient, other_token: str, client: FlaskClient, db_backend: str
+):
+    make_conversation(app, staff, [("user", "Plan a picnic."), ("assistant", "Bring bread.")], title="Picnic")
+    make_conversation(app, staff, 4, title="Numbers", system_prompt="Count.")
+    export = staff_client.get("/history/export.json")
+    assert export.status_code == 200
+
+    response = post_import(client, other_token, export.get_data(), "workbench-conversations.json")
+
+    assert response.get_json() == {"imported": 2, "skipped": 0, "failed": []}
+    with app.app_context():
+        copies = db.session.scalars(select(Conversation).where(Conversation.import_source == "workbench")).all()
+        originals = db.session.scalars(select(Conversation).where(Conversation.import_source.is_(None))).all()
+
+        def shown(conversations: list[Conversation]) -> dict:
+            return {
+                c.title: (c.provider, c.model, c.system_prompt, [(m.role, m.content) for m in c.messages])
+                for c in conversations
+            }
+
+        assert shown(copies) == shown(originals)
+        assert {c.import_source_id for c in copies} == {str(c.id) for c in originals}
 
 
 @pytest.mark.both_databases
@@ -322,3 +349,14 @@ def test_the_import_page_shows_a_refusal_beside_the_file_field(app: Flask, staff
     html = response.get_data(as_text=True)
     assert 'id="file-error"' in html and "The file is neither a .zip archive nor JSON." in html
     assert 'aria-invalid="true"' in html
+
+
+def test_the_api_document_lists_the_import_with_its_file_and_answers(client: FlaskClient):
+    document = client.get("/api/openapi.json").get_json()
+    operation = document["paths"]["/api/conversations/import"]["post"]
+    body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    form = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+    assert form["properties"]["file"]["contentMediaType"] == "application/octet-stream"
+    assert set(operation["responses"]) == {"200", "400", "401", "409", "413"}
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][answer]["required"]) == {"imported", "skipped", "failed"}
