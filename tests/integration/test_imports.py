@@ -28,6 +28,7 @@ from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 from webapp.imports import service
+from webapp.imports.formats import IMAGE_PLACEHOLDER
 
 EXPECTED = "Expected ChatGPT's export (conversations.json, or the whole export .zip)"
 
@@ -87,6 +88,56 @@ def test_chatgpt_whole_export_zip_is_imported_with_titles_times_models_and_curre
     last = next(message for message in messages if message.content == "Here it is: `Just(1)`.")
     assert (last.role, last.status, last.provider, last.model) == ("assistant", "complete", "openai", "gpt-4o")
     assert as_utc_naive(last.created_at).isoformat() == "2024-06-01T12:00:23"
+
+
+needs_tree = pytest.mark.skipif(not service.HAS_TREE, reason="the message tree (issue 12 point 4) is not merged yet")
+
+
+def tree_of(app: Flask, source_id: str) -> tuple[list[str], dict[str, str | None], int]:
+    """The current branch's texts, each message's parent's text, and how many messages there are."""
+    from webapp.chat.branches import thread
+
+    with app.app_context():
+        conversation = db.session.scalars(select(Conversation).where(Conversation.import_source_id == source_id)).one()
+        by_id = {message.id: message for message in conversation.messages}
+        parents = {
+            message.content: by_id[message.parent_id].content if message.parent_id else None
+            for message in by_id.values()
+        }
+        assert by_id[conversation.current_message_id] == thread(conversation)[-1]
+        return [message.content for message in thread(conversation)], parents, len(by_id)
+
+
+@needs_tree
+@pytest.mark.both_databases
+def test_every_branch_is_kept_and_the_one_the_tool_showed_is_current(
+    app: Flask, client: FlaskClient, staff_token: str, db_backend: str
+):
+    data = as_bytes(
+        [chatgpt_branched(), openwebui_chat(), workbench_export([workbench_conversation(42, branched=True)])]
+    )
+
+    assert post_import(client, staff_token, data).get_json() == {"imported": 3, "skipped": 0, "failed": []}
+
+    shown, parents, count = tree_of(app, "67a1c0de-0000-4000-8000-000000000001")
+    image_and_question = f"{IMAGE_PLACEHOLDER}\n\nShow it in Python"
+    assert shown == ["What is a monad, simply?", "A value in a context.", image_and_question, "Here it is: `Just(1)`."]
+    assert count == 7
+    assert parents == {
+        "What is a monad?": None,
+        "A monad is a monoid…": "What is a monad?",
+        "What is a monad, simply?": None,
+        "A box with rules.": "What is a monad, simply?",
+        "A value in a context.": "What is a monad, simply?",
+        image_and_question: "A value in a context.",
+        "Here it is: `Just(1)`.": image_and_question,  # the tool call and its output between them are left out
+    }
+    shown, parents, count = tree_of(app, "8d3f4c2e-1b2a-4c5d-9e8f-0a1b2c3d4e5f")
+    assert shown == ["Name a prime.", "13", "Another?", "17"]
+    assert count == 5 and parents["7"] == parents["13"] == "Name a prime."
+    shown, parents, count = tree_of(app, "42")
+    assert shown == ["Plan a picnic.", "Bring cheese."]
+    assert count == 5 and parents["Bring bread."] == parents["Bring cheese."] == "Plan a picnic."
 
 
 @pytest.mark.both_databases
