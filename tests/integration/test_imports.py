@@ -113,9 +113,7 @@ def tree_of(app: Flask, source_id: str) -> tuple[list[str], dict[str, str | None
 def test_every_branch_is_kept_and_the_one_the_tool_showed_is_current(
     app: Flask, client: FlaskClient, staff_token: str, db_backend: str
 ):
-    data = as_bytes(
-        [chatgpt_branched(), openwebui_chat(), workbench_export([workbench_conversation(42, branched=True)])]
-    )
+    data = as_bytes([chatgpt_branched(), openwebui_chat(), workbench_conversation(42, branched=True)])
 
     assert post_import(client, staff_token, data).get_json() == {"imported": 3, "skipped": 0, "failed": []}
 
