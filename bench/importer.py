@@ -3,10 +3,10 @@
 For each size given (`--megabytes 20 200`) a ChatGPT `conversations.json` of about that size is written (real
 shape: `mapping` trees with `current_node`; 20 turns a conversation, replies of 1.5 KB), then sent as
 `POST /api/conversations/import` (multipart, bearer token, streamed from disk) to the app under gunicorn with
-production settings (one gthread worker, SQLite by default, or `--database-url` for PostgreSQL). Each size gets
-a fresh app and database, warmed up with a small import first. Reported per size: the conversations and
-messages imported, the worker's RSS before, its peak growth during the import (VmHWM after resetting it, else
-sampled every 10 ms), and the wall time from the first byte sent to the answer.
+production settings (one gthread worker; SQLite, or with `--database-url` a PostgreSQL database of its own made on
+that server). Each size gets a fresh app and database, warmed up with a small import first. Reported per size:
+the conversations and messages imported, the worker's RSS before, its peak growth during the import (VmHWM after
+resetting it, else sampled every 10 ms), and the wall time from the first byte sent to the answer.
 
 Flat memory means the growth does not follow the size: the file is streamed to disk by the upload, read one
 conversation at a time (ijson) and written in batches (SQLAlchemy Core), so the 200 MB import should grow the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PeakSampler, flask_cli, reset_peak_rss, rss_kib
+from tests.support.databases import create_database, drop_database
 from tests.support.exports import as_bytes, chatgpt_linear, write_chatgpt_export
 from tests.support.processes import BIN, app_environment, child_pids, gunicorn_process
 
@@ -94,21 +96,27 @@ def json_load_growth_mb(path: Path) -> float:
     return float(result.stdout.strip())
 
 
-def run(folder: Path, megabytes: float, database_url: str | None) -> dict:
+def run(folder: Path, megabytes: float, server_url: str | None) -> dict:
     export = folder / f"conversations-{megabytes:g}mb.json"
     conversations = write_chatgpt_export(export, megabytes, TURNS, REPLY_CHARS)
     workdir = folder / f"app-{megabytes:g}mb"
     workdir.mkdir()
     extra = {"CHAT_IMPORT_MAX_MB": str(int(megabytes * 1.2) + 16)}
-    if database_url:
-        extra["DATABASE_URL"] = database_url
-    env = app_environment(workdir, **extra)
-    if database_url:
-        flask_cli(env, "db", "downgrade", "base")  # a clean database for each size
+    database = f"workbench_import_bench_{os.getpid()}_{int(megabytes)}"
+    if server_url:
+        extra["DATABASE_URL"] = create_database(server_url, database, fresh=True)  # a database of its own
+    try:
+        return measure(export, conversations, workdir, app_environment(workdir, **extra))
+    finally:
+        if server_url:
+            drop_database(server_url, database)
+
+
+def measure(export: Path, conversations: int, workdir: Path, env: dict[str, str]) -> dict:
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
     token = flask_cli(env, "tokens", "create", EMAIL, "--name", "bench").strip().split()[-1]
-    warm = folder / f"warm-up-{megabytes:g}.json"
+    warm = workdir / "warm-up.json"
     warm.write_bytes(as_bytes([chatgpt_linear(str(uuid.uuid4()), "Warm-up", 2)]))
     log = workdir / "gunicorn.log"
     with gunicorn_process("wsgi:app", env, 1, 4, log, health_path="/api/health") as (base, master):
@@ -138,7 +146,9 @@ def run(folder: Path, megabytes: float, database_url: str | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, nargs="+", default=[20, 200])
-    parser.add_argument("--database-url", help="PostgreSQL to import into (default: SQLite in a temp folder)")
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL server: each size imports into a database of its own made there"
+    )
     args = parser.parse_args()
     where = "PostgreSQL" if args.database_url else "SQLite"
     print(
