@@ -11,7 +11,7 @@ import logging
 import pytest
 from sqlalchemy import inspect, select, text
 
-from tests.support.chat import ChatClient, chat_settings, reset, stored_counts
+from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_counts
 from tests.support.factories import make_conversation, make_project
 from tests.support.web import bearer, csrf_token
 from webapp.extensions import db
@@ -209,3 +209,26 @@ def test_the_chat_page_offers_the_toggle_for_a_new_conversation_only(app, staff,
     assert "js/temporary.js" in page
     conversation = make_conversation(app, staff, 2)
     assert 'id="temporary"' not in staff_client.get(f"/chat/{conversation.id}").get_data(as_text=True)
+
+
+class TestBedrock:
+    @pytest.fixture
+    def app_overrides(self, openai_server, bedrock_server):
+        reset(openai_server)
+        reset(bedrock_server)
+        return chat_settings(openai_server, bedrock_server)
+
+    def test_a_temporary_chat_on_bedrock_leaves_no_words_in_the_log_even_at_debug(
+        self, app, client, staff_token, captured
+    ):
+        response = client.post(
+            "/api/chat",
+            json={"message": f"Plan {SECRET}", "temporary": True, "model": f"bedrock:{BEDROCK_MODEL}"},
+            headers=bearer(staff_token),
+        )
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["reply"] == f"You said: Plan {SECRET}"
+        assert any(record.name.startswith("botocore") for record in captured.records), "botocore's log was captured"
+        leaking = sorted({record.name for record in captured.records if SECRET in record.getMessage()})
+        assert leaking == []
+        assert SECRET not in everything_stored(app)

@@ -3,7 +3,8 @@ with each new message.
 
 Nothing of it is written anywhere on the server: no conversation, message or title in the database, and no text in
 any log line (the request log names the path only; failures here are logged by their kind, never their message,
-so a model service's error cannot echo the prompt into the log). Only the number of tokens it used is kept, in the
+so a model service's error cannot echo the prompt into the log; the model clients' own DEBUG lines, which print
+request bodies, are dropped while it streams). Only the number of tokens it used is kept, in the
 usage ledger (source "temporary"), so budgets still count it. With no state on the server, any app server can
 answer any message of it. An administrator turns the feature off with CHAT_TEMPORARY_ALLOWED=false.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,26 @@ from webapp.usage.models import TEMPORARY
 from webapp.usage.service import record_usage
 
 log = logging.getLogger(__name__)
+
+# Loggers of the model clients that print a request's or a response's body at DEBUG (off unless an operator turns
+# it on). While a temporary reply streams, their DEBUG records are dropped, so its words reach no log even then. A
+# logger's filter sees only the records made by that very logger, hence each one by name.
+BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "openai._base_client", "httpx", "httpcore")
+_streaming = ContextVar("temporary_reply_streaming", default=False)
+
+
+class QuietWhileTemporary(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_streaming.get() and record.levelno <= logging.DEBUG)
+
+
+def quiet_model_clients() -> None:
+    """Put the filter on the model clients' body loggers (once per process; `init_app` of chat calls it)."""
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, QuietWhileTemporary) for existing in logger.filters):
+            logger.addFilter(QuietWhileTemporary())
+
 
 TURNED_OFF = (
     "Temporary chats are turned off on this Workbench (an administrator set CHAT_TEMPORARY_ALLOWED to false). "
@@ -133,6 +155,7 @@ class TemporaryReply:
         status, error = INTERRUPTED, None
         usage: dict[str, Any] = {}
         started = time.perf_counter()
+        _streaming.set(True)
         chunks = provider.stream(self.turns, self.choice.model)  # type: ignore[union-attr]  (resolve_model checked)
         try:
             for chunk in chunks:
@@ -163,6 +186,7 @@ class TemporaryReply:
                     close()
                 except Exception as failure:
                     log.warning("closing a temporary chat's stream failed (%s)", type(failure).__name__)
+            _streaming.set(False)
             self.outcome = Outcome(
                 text="".join(parts),
                 status=status,
