@@ -18,10 +18,10 @@ from webapp.auth.models import User
 from webapp.bounds import page_number, without_nul
 from webapp.chat import service as chat
 from webapp.chat.models import Conversation
-from webapp.errors import NotFound, Refused
+from webapp.errors import Refused
 from webapp.extensions import db
 from webapp.projects.models import MAX_NAME_LENGTH, Project
-from webapp.security import owned_or_404
+from webapp.security import owned_or_404, require_owner
 from webapp.timeutil import utcnow
 
 NOT_FOUND = "There is no such project, or it is not yours."
@@ -155,8 +155,7 @@ def move_conversation(user: User, conversation_id: int, project_id: int | None) 
 
 def project_conversations(user: User, project: Project, page: int = 1) -> Pagination:
     """The project's conversations, most recently active first (PAGE_SIZE a page)."""
-    if project.user_id != user.id:
-        raise NotFound(NOT_FOUND)
+    require_owner(project, user, NOT_FOUND)
     statement = (
         select(Conversation)
         .where(Conversation.project_id == project.id, Conversation.user_id == user.id)
