@@ -38,6 +38,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("projects.index", {}),
     ("projects.detail", {"project_id": "project"}),
     ("chat.new_conversation", {"project": "project"}),
+    ("imports.page", {}),
     ("files.index", {}),
     ("files.index", {"view": "list"}),
     ("files.upload_page", {}),
