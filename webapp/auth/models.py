@@ -14,6 +14,21 @@ from webapp.timeutil import as_utc, utcnow
 
 ROLES = ("admin", "staff")
 
+# What an API token may do. `chat`, `files` and `faces` each open one area of the API (reading and changing);
+# `read-only` lets a token read every area and change nothing. A token's scopes add up: {files, read-only} reads
+# everything and changes files only. Routes that are about the token itself (/api/me) need no scope.
+CHAT, FILES, FACES, READ_ONLY = "chat", "files", "faces", "read-only"
+SCOPES = (CHAT, FILES, FACES, READ_ONLY)
+AREAS = (CHAT, FILES, FACES)
+# What a token made before scopes existed (the migration) or without choosing any (the CLI's default) may do.
+FULL_ACCESS = AREAS
+SCOPE_LABELS = {
+    CHAT: "Chat: send messages, read and delete conversations, the /v1 gateway",
+    FILES: "Files: upload, read and delete files",
+    FACES: "Faces: compare and analyse photos",
+    READ_ONLY: "Read-only: read everything above, change nothing",
+}
+
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
@@ -64,8 +79,19 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The token's scopes, comma-separated in SCOPES order ("chat,files"); see `allows`.
+    scopes: Mapped[str] = mapped_column(String(64), default=",".join(FULL_ACCESS))
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in (self.scopes or "").split(",") if scope]
+
+    def allows(self, area: str, changes: bool) -> bool:
+        """Whether the token may act on `area` (chat, files, faces): its own scope, or `read-only` for a read."""
+        scopes = self.scope_list
+        return area in scopes or (not changes and READ_ONLY in scopes)
 
     @property
     def is_revoked(self) -> bool:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
@@ -14,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import MAX_API_TOKEN_DAYS
 from webapp.audit import service as audit
-from webapp.auth.models import ROLES, ApiToken, User
+from webapp.auth.models import FULL_ACCESS, ROLES, SCOPES, ApiToken, User
 from webapp.bounds import without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -226,12 +227,31 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
-    """Make a token for scripts, valid `days` (default API_TOKEN_DAYS). The plain token is returned once and never
-    stored. The pages ask for the password first (`create_own_token`); the CLI runs as the machine's operator."""
+def clean_scopes(scopes: Iterable[str] | None) -> str:
+    """The scopes as stored ("chat,files", in SCOPES order); None means full access, an empty choice is refused."""
+    if scopes is None:
+        return ",".join(FULL_ACCESS)
+    chosen = {without_nul(scope).strip().lower() for scope in scopes}
+    unknown = sorted(chosen - set(SCOPES))
+    if unknown:
+        raise Refused(
+            f"There is no scope {', '.join(map(repr, unknown))}; choose from: {', '.join(SCOPES)}.", field="scopes"
+        )
+    if not chosen:
+        raise Refused("Choose at least one scope: what may scripts with this token do?", field="scopes")
+    return ",".join(scope for scope in SCOPES if scope in chosen)
+
+
+def create_token(
+    user: User, name: str, days: int | None = None, scopes: Iterable[str] | None = None
+) -> tuple[ApiToken, str]:
+    """Make a token for scripts, valid `days` (default API_TOKEN_DAYS), for `scopes` (default: full access). The
+    plain token is returned once and never stored. The pages ask for the password first (`create_own_token`); the
+    CLI runs as the machine's operator."""
     name = without_nul(name).strip()
     if not name:
         raise Refused("Give the token a name, so you can recognise it later.", field="name")
+    scope_text = clean_scopes(scopes)
     days = current_app.config["API_TOKEN_DAYS"] if days is None else days
     if not 1 <= days <= MAX_API_TOKEN_DAYS:
         raise Refused(f"A token lasts from 1 to {MAX_API_TOKEN_DAYS} days, not {days}.", field="days")
@@ -242,18 +262,21 @@ def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiTok
         token_hash=_token_digest(plain),
         prefix=plain[:10],
         expires_at=utcnow() + timedelta(days=days),
+        scopes=scope_text,
     )
     db.session.add(token)
     db.session.flush()
-    audit.record("token.created", user=user, target=token, detail=f"{name[:80]}, {days} days")
+    audit.record("token.created", user=user, target=token, detail=f"{name[:80]}, {days} days, scopes {scope_text}")
     db.session.commit()
     return token, plain
 
 
-def create_own_token(user: User, name: str, current_password: str) -> tuple[ApiToken, str]:
+def create_own_token(
+    user: User, name: str, current_password: str, scopes: Iterable[str] | None = None
+) -> tuple[ApiToken, str]:
     """A token made from the tokens page: a stolen session alone must not be enough to mint one."""
     check_current_password(user, current_password)
-    return create_token(user, name)
+    return create_token(user, name, scopes=scopes)
 
 
 def list_tokens(user: User) -> list[ApiToken]:
@@ -296,6 +319,12 @@ def revoke_all_tokens(user: User, actor: User | None, reason: str) -> int:
 
 def user_for_token(plain: str) -> User | None:
     """The active user owning this token, when it is neither revoked nor expired; else None."""
+    token = token_for(plain)
+    return token.user if token is not None else None
+
+
+def token_for(plain: str) -> ApiToken | None:
+    """The token, when it is neither revoked nor expired and its owner is active; else None. Notes its use."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
@@ -307,4 +336,4 @@ def user_for_token(plain: str) -> User | None:
     if last is None or (now - as_utc(last)) > timedelta(minutes=1):
         token.last_used_at = now
         db.session.commit()
-    return token.user
+    return token

@@ -103,7 +103,9 @@ def create_token():
     status = 400
     if form.validate_on_submit():
         try:
-            _, new_token = service.create_own_token(current_user, form.name.data, form.current_password.data)
+            _, new_token = service.create_own_token(
+                current_user, form.name.data, form.current_password.data, scopes=form.scopes.data
+            )
         except Refused as refusal:
             show_beside_field(form, refusal)
         else:
