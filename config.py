@@ -236,6 +236,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("PASSWORD_HASH_METHOD", text, "scrypt"),
         Setting("PASSWORD_MIN_LENGTH", whole(), 10),
         Setting("API_TOKEN_DAYS", whole(minimum=1, maximum=MAX_API_TOKEN_DAYS), 90),
+        Setting("ADMIN_REVIEW_NOTIFY", flag, True),
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
@@ -400,6 +401,9 @@ class BaseConfig:
         self.PASSWORD_MIN_LENGTH = read("PASSWORD_MIN_LENGTH")
         # API tokens stop working this many days after they are made (the CLI's --days chooses per token).
         self.API_TOKEN_DAYS = read("API_TOKEN_DAYS")
+        # An admin opening someone's conversation, file or face result gives a reason first; with this on, the owner
+        # sees on their history page that an administrator opened it, when and why (the audit log keeps it anyway).
+        self.ADMIN_REVIEW_NOTIFY = read("ADMIN_REVIEW_NOTIFY")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 

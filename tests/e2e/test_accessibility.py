@@ -22,7 +22,7 @@ from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import login
+from tests.support.web import give_reason, login
 from webapp import create_app
 
 pytestmark = pytest.mark.e2e
@@ -54,6 +54,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("admin.file_list", {}),
     ("chat_admin.index", {}),
     ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
+    ("review.ask", {"kind": "conversation", "id": "staff_conversation"}),
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
 
@@ -158,6 +159,8 @@ def seed(live_server, openai_server) -> dict[str, int]:
     staff_client = app.test_client()
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    # The admin said why, so the review page itself is checked too (the reason form is a page of its own above).
+    give_reason(client, "conversation", objects["staff_conversation"])
     return objects
 
 
