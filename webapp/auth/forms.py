@@ -45,7 +45,8 @@ class TokenForm(FlaskForm):
         choices=[SelectChoice(scope, label) for scope, label in SCOPE_LABELS.items()],
         default=list(FULL_ACCESS),
     )
-    current_password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+    # Required by the service for an account with a password (a company account signs in again instead).
+    current_password = PasswordField("Your password", validators=[Length(max=1024)])
     submit = SubmitField("Create token")
 
 

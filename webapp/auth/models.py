@@ -13,6 +13,8 @@ from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow
 
 ROLES = ("admin", "staff")
+# The password hash of an account made by a company sign-in: not a hash format, so no password ever matches it.
+NO_PASSWORD = "!no-password"
 
 # What an API token may do. `chat`, `files` and `faces` each open one area of the API (reading and changing);
 # `read-only` lets a token read every area and change nothing. A token's scopes add up: {files, read-only} reads
@@ -44,6 +46,8 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The `sub` of the person's company account (OpenID Connect), once they have signed in with it.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -52,6 +56,11 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def has_password(self) -> bool:
+        """False for accounts made by a company sign-in: their hash is NO_PASSWORD, which no password matches."""
+        return not self.password_hash.startswith(NO_PASSWORD)
 
     def get_id(self) -> str:
         """Flask-Login keeps this, signed, in the session and the "keep me signed in" cookie: the id, the session

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import MAX_API_TOKEN_DAYS
 from webapp.audit import service as audit
-from webapp.auth.models import FULL_ACCESS, ROLES, SCOPES, ApiToken, User
+from webapp.auth.models import FULL_ACCESS, NO_PASSWORD, ROLES, SCOPES, ApiToken, User
 from webapp.bounds import without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -23,6 +23,8 @@ from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "wb_"
+# An account without a password (company sign-in) makes a token only this soon after signing in.
+RECENT_SIGN_IN = timedelta(minutes=10)
 
 
 @functools.cache
@@ -94,6 +96,51 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     user.last_login_at = utcnow()
     audit.record("auth.login", user=user, target=user)
+    db.session.commit()
+    return user
+
+
+def sign_in_with_company_account(
+    subject: str, email: str | None, name: str | None, groups: list[str], email_verified: bool | None = None
+) -> User:
+    """The Workbench user a company sign-in (OpenID Connect) stands for.
+
+    Found by the provider's `sub`; else an account with the same (verified) email is linked to it; else the first
+    sign-in creates the user, with no password. When OIDC_ADMIN_GROUP is set the role follows it at every sign-in
+    (the last active admin is kept, as on the admin pages). A deactivated user stays out (403)."""
+    config = current_app.config
+    subject = without_nul(subject)[:255]
+    user = db.session.scalar(select(User).where(User.oidc_subject == subject))
+    if user is None:
+        email = normalize_email(email or "")
+        if "@" not in email:
+            raise Refused("Your company account has no email address, which Workbench needs. Ask IT to add one.", 403)
+        user = find_user_by_email(email)
+        if user is not None:
+            if email_verified is False:
+                raise Refused(f"Your company account's email {email} is not verified, so it cannot be linked.", 403)
+            if user.oidc_subject is not None:
+                raise Refused(f"{email} is already linked to another company account.", 403)
+            user.oidc_subject = subject
+            audit.record("user.company_account_linked", user=user, target=user)
+        else:
+            user = User(email=email, name=without_nul(name or "").strip()[:120] or email, password_hash=NO_PASSWORD)
+            user.oidc_subject = subject
+            user.role = "admin" if config["OIDC_ADMIN_GROUP"] in groups and config["OIDC_ADMIN_GROUP"] else "staff"
+            db.session.add(user)
+            db.session.flush()
+            audit.record("user.created", target=user, detail=f"{email} as {user.role}, first company sign-in")
+    if not user.is_active:
+        audit.record("auth.login_failed", user=user, target=user, detail="account deactivated (company sign-in)")
+        db.session.commit()
+        raise Refused("This account is deactivated. Ask an administrator if you need it again.", 403)
+    if config["OIDC_ADMIN_GROUP"]:
+        role = "admin" if config["OIDC_ADMIN_GROUP"] in groups else "staff"
+        if role != user.role and not (role == "staff" and user.is_admin and count_active_admins(excluding=user) == 0):
+            user.role = role
+            audit.record("user.role_changed", target=user, detail=f"now {role}, from the company groups")
+    user.last_login_at = utcnow()
+    audit.record("auth.login", user=user, target=user, detail="company sign-in")
     db.session.commit()
     return user
 
@@ -274,8 +321,19 @@ def create_token(
 def create_own_token(
     user: User, name: str, current_password: str, scopes: Iterable[str] | None = None
 ) -> tuple[ApiToken, str]:
-    """A token made from the tokens page: a stolen session alone must not be enough to mint one."""
-    check_current_password(user, current_password)
+    """A token made from the tokens page: a stolen session alone must not be enough to mint one. The password
+    proves it is the person; an account without one (company sign-in) must have signed in moments ago."""
+    if user.has_password:
+        check_current_password(user, current_password)
+    else:
+        signed_in_ms = getattr(user, "signed_in_ms", None) or 0
+        if time.time() * 1000 - signed_in_ms > RECENT_SIGN_IN.total_seconds() * 1000:
+            minutes = int(RECENT_SIGN_IN.total_seconds() // 60)
+            raise Refused(
+                f"Sign out and in again with your company account: a token is made within {minutes} minutes "
+                "of signing in.",
+                field="current_password",
+            )
     return create_token(user, name, scopes=scopes)
 
 
