@@ -54,7 +54,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("admin.file_list", {}),
     ("chat_admin.index", {}),
     ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
-    ("review.ask", {"kind": "conversation", "id": "staff_conversation"}),
+    ("review.ask", {"kind": "file", "id": "photo"}),  # (a kind named like an object of `seed` would be its id)
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
 
@@ -77,8 +77,13 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "auth.company_login": "redirects to the company's sign-in page (test_company_sign_in_flow.py)",
+    "auth.company_callback": "the company's sign-in sends the browser back here; it redirects on",
 }
-NOT_PAGE_BLUEPRINTS = {"api": "JSON for scripts, described by its own contract"}
+NOT_PAGE_BLUEPRINTS = {
+    "api": "JSON for scripts, described by its own contract",
+    "gateway": "the OpenAI-compatible /v1 API for scripts",
+}
 
 MARKDOWN_REPLY = """The sky looks **blue** because air scatters short wavelengths more (Rayleigh scattering).
 

@@ -66,13 +66,14 @@ def ensure_admin_command() -> None:
     type=click.Choice(SCOPES),
     help="What it may do; repeat for several (default: chat, files and faces).",
 )
-def create_token_command(email: str, name: str, days: int | None, scopes: tuple[str, ...]) -> None:
+@click.option("--no-history", is_flag=True, help="Calls through the /v1 gateway are counted, never stored.")
+def create_token_command(email: str, name: str, days: int | None, scopes: tuple[str, ...], no_history: bool) -> None:
     """Create an API token for EMAIL and print it once."""
     user = service.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"There is no user with the email {email}.")
     try:
-        _, plain = service.create_token(user, name, days=days, scopes=scopes or None)
+        _, plain = service.create_token(user, name, days=days, scopes=scopes or None, keep_history=not no_history)
     except ServiceError as error:
         fail(error)
     click.echo(plain)

@@ -45,6 +45,7 @@ class TokenForm(FlaskForm):
         choices=[SelectChoice(scope, label) for scope, label in SCOPE_LABELS.items()],
         default=list(FULL_ACCESS),
     )
+    keep_history = BooleanField("Keep the calls this token makes through the /v1 gateway in my history", default=True)
     # Required by the service for an account with a password (a company account signs in again instead).
     current_password = PasswordField("Your password", validators=[Length(max=1024)])
     submit = SubmitField("Create token")

@@ -90,6 +90,8 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The token's scopes, comma-separated in SCOPES order ("chat,files"); see `allows`.
     scopes: Mapped[str] = mapped_column(String(64), default=",".join(FULL_ACCESS))
+    # False: calls through the /v1 gateway with this token are counted in the usage ledger, never stored.
+    keep_history: Mapped[bool] = mapped_column(Boolean, default=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

@@ -290,7 +290,11 @@ def clean_scopes(scopes: Iterable[str] | None) -> str:
 
 
 def create_token(
-    user: User, name: str, days: int | None = None, scopes: Iterable[str] | None = None
+    user: User,
+    name: str,
+    days: int | None = None,
+    scopes: Iterable[str] | None = None,
+    keep_history: bool = True,
 ) -> tuple[ApiToken, str]:
     """Make a token for scripts, valid `days` (default API_TOKEN_DAYS), for `scopes` (default: full access). The
     plain token is returned once and never stored. The pages ask for the password first (`create_own_token`); the
@@ -310,16 +314,20 @@ def create_token(
         prefix=plain[:10],
         expires_at=utcnow() + timedelta(days=days),
         scopes=scope_text,
+        keep_history=keep_history,
     )
     db.session.add(token)
     db.session.flush()
-    audit.record("token.created", user=user, target=token, detail=f"{name[:80]}, {days} days, scopes {scope_text}")
+    history = "" if keep_history else ", gateway calls not kept"
+    audit.record(
+        "token.created", user=user, target=token, detail=f"{name[:80]}, {days} days, scopes {scope_text}{history}"
+    )
     db.session.commit()
     return token, plain
 
 
 def create_own_token(
-    user: User, name: str, current_password: str, scopes: Iterable[str] | None = None
+    user: User, name: str, current_password: str, scopes: Iterable[str] | None = None, keep_history: bool = True
 ) -> tuple[ApiToken, str]:
     """A token made from the tokens page: a stolen session alone must not be enough to mint one. The password
     proves it is the person; an account without one (company sign-in) must have signed in moments ago."""
@@ -334,7 +342,7 @@ def create_own_token(
                 "of signing in.",
                 field="current_password",
             )
-    return create_token(user, name, scopes=scopes)
+    return create_token(user, name, scopes=scopes, keep_history=keep_history)
 
 
 def list_tokens(user: User) -> list[ApiToken]:

@@ -140,7 +140,11 @@ def create_token():
     if form.validate_on_submit():
         try:
             _, new_token = service.create_own_token(
-                current_user, form.name.data, form.current_password.data, scopes=form.scopes.data
+                current_user,
+                form.name.data,
+                form.current_password.data,
+                scopes=form.scopes.data,
+                keep_history=form.keep_history.data,
             )
         except Refused as refusal:
             show_beside_field(form, refusal)

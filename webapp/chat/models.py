@@ -50,6 +50,8 @@ class Conversation(db.Model):
     model: Mapped[str] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "chat" (the chat page, /api/chat) or "gateway" (a call through /v1, kept as the caller's API conversation).
+    origin: Mapped[str] = mapped_column(String(16), default="chat")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
