@@ -146,7 +146,7 @@ def test_tokens_made_before_scopes_keep_full_access(app, client, db_backend):
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(revision="0008")  # the schema before scopes
+        upgrade(revision="0009")  # the schema before scopes
         now = datetime.now(UTC)
         values = {"now": now, "true": True}
         db.session.execute(
