@@ -4,6 +4,7 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.projects.models import Project
 from webapp.review.models import AdminReview
 from webapp.usage.models import UsageEvent
 
@@ -18,6 +19,7 @@ __all__ = [
     "FaceComparison",
     "FaceEmbedding",
     "Message",
+    "Project",
     "StoredFile",
     "UsageEvent",
     "User",

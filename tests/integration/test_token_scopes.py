@@ -87,7 +87,7 @@ def test_the_openapi_document_lists_the_403_of_every_scoped_operation(client):
     document = client.get("/api/openapi.json").get_json()
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            scoped = operation["tags"][0] in ("chat", "files", "faces")
+            scoped = operation["tags"][0] in ("chat", "projects", "files", "faces")
             assert ("403" in operation["responses"]) == scoped, (method, path)
 
 
@@ -146,7 +146,7 @@ def test_tokens_made_before_scopes_keep_full_access(app, client, db_backend):
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(revision="0009")  # the schema before scopes
+        upgrade(revision="0010")  # the schema before scopes
         now = datetime.now(UTC)
         values = {"now": now, "true": True}
         db.session.execute(

@@ -8,7 +8,7 @@ from typing import Any
 from flask import abort, g, request
 
 from webapp.api import bp
-from webapp.api.spec import OPERATION_TAGS, SCOPED_TAGS
+from webapp.api.spec import OPERATION_TAGS, TAG_SCOPES
 from webapp.auth import service
 from webapp.auth.models import READ_ONLY, ApiToken, User
 from webapp.errors import Refused
@@ -31,9 +31,9 @@ def require_token() -> None:
     token = bearer_token()
     if token is None:
         abort(401)
-    tag = OPERATION_TAGS.get((request.endpoint or "").rpartition(".")[2])
-    if tag in SCOPED_TAGS:
-        require_scope(token, tag)
+    scope = TAG_SCOPES.get(OPERATION_TAGS.get((request.endpoint or "").rpartition(".")[2], ""))
+    if scope is not None:
+        require_scope(token, scope)
     g.api_user = token.user
     g.api_token = token
 

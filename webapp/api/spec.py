@@ -31,10 +31,11 @@ from webapp.bounds import MAX_DATABASE_ID
 from webapp.errors import Refused
 from webapp.schemas import ErrorBody, explain
 
-TAGS = ("chat", "files", "faces", "account", "service")
-# The tags whose operations a token needs a scope for: the scope of the same name (webapp.auth.models.SCOPES), or
-# `read-only` for a GET. The account and service operations are about the token itself, open to every token.
-SCOPED_TAGS = ("chat", "files", "faces")
+TAGS = ("chat", "projects", "files", "faces", "account", "service")
+# The scope (webapp.auth.models.SCOPES) a token needs for each tag's operations, or `read-only` for a GET; projects
+# organise conversations, so they are chat's. The account and service operations are about the token itself, open
+# to every token.
+TAG_SCOPES = {"chat": "chat", "projects": "chat", "files": "files", "faces": "faces"}
 # Each declared operation's tag, by its view's name (the endpoint's name in the API blueprint).
 OPERATION_TAGS: dict[str, str] = {}
 
@@ -167,7 +168,7 @@ def operation(
     both, it receives whichever the request sent, and None for the other)."""
     if tag not in TAGS:
         raise ValueError(f"{tag!r} is not one of the API's tags {TAGS}")
-    if tag in SCOPED_TAGS:
+    if tag in TAG_SCOPES:
         answered = (*answered, 403)  # the token's scopes may not cover it (webapp.api.auth)
     response = answers(*answered)
     validate = spec.validate(query=query, json=json, form=form, resp=response, tags=[tag])
