@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_conversation, stored_message
 from tests.support.databases import reset_to_empty
-from tests.support.web import bearer
+from tests.support.web import bearer, give_reason
 from webapp.auth.models import User
 from webapp.chat import history
 from webapp.chat.branches import thread, tree
@@ -58,8 +58,8 @@ def two_exchanges(chat: ChatClient) -> tuple[int, list[int]]:
 def test_the_migration_makes_each_stored_conversation_one_branch_ending_at_its_last_message(app):
     with app.app_context():
         reset_to_empty()
-        upgrade(revision="0010")
-        # Raw SQL with the columns of revision 0010; two conversations whose messages' ids interleave, one empty.
+        upgrade(revision="0014")
+        # Raw SQL with the columns of revision 0014; two conversations whose messages' ids interleave, one empty.
         now = utcnow()
         db.session.execute(
             text(
@@ -290,6 +290,7 @@ def test_search_finds_text_of_other_branches_and_opens_the_conversation_on_the_c
 
 def test_the_admin_review_shows_the_current_branch_and_says_there_are_others(app, chat, admin_client, openai_server):
     conversation_id, ids = branched_conversation(chat)
+    give_reason(admin_client, "conversation", conversation_id)
     page = admin_client.get(f"/admin/history/{conversation_id}").get_data(as_text=True)
     assert "This conversation has 2 branches" in page
     assert "Second, edited" in page and f'id="message-{ids[2]}"' not in page
