@@ -58,8 +58,8 @@ def two_exchanges(chat: ChatClient) -> tuple[int, list[int]]:
 def test_the_migration_makes_each_stored_conversation_one_branch_ending_at_its_last_message(app):
     with app.app_context():
         reset_to_empty()
-        upgrade(revision="0014")
-        # Raw SQL with the columns of revision 0014; two conversations whose messages' ids interleave, one empty.
+        upgrade(revision="0013")
+        # Raw SQL with the columns of revision 0013; two conversations whose messages' ids interleave, one empty.
         now = utcnow()
         db.session.execute(
             text(
