@@ -14,6 +14,7 @@ from webapp.chat.schemas import (
     ConversationPage,
     ConversationQuery,
 )
+from webapp.governance.schemas import ModelRefused, OverBudget
 
 
 @bp.post("/chat")
@@ -21,9 +22,11 @@ from webapp.chat.schemas import (
     "chat",
     (200, ChatReply, "The reply."),
     400,
+    (403, ModelRefused, "Your groups do not allow that model; `allowed_models` names those you may use."),
     404,
     (409, "The previous reply of this conversation is still being written."),
     413,
+    (429, OverBudget, "A monthly limit is reached: nothing was sent; `limit` and `resets_at` say which and when."),
     (503, ChatFailure, "The model service failed: your message is kept; the failed reply is `message_id`."),
     json=ChatRequest,
 )

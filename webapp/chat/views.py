@@ -11,6 +11,7 @@ from markupsafe import escape
 from webapp.chat import bp, service
 from webapp.chat.forms import MessageForm, SettingsForm
 from webapp.errors import error_response
+from webapp.governance import service as governance
 
 
 def is_htmx() -> bool:
@@ -20,10 +21,10 @@ def is_htmx() -> bool:
 def message_form(conversation=None) -> MessageForm:
     """An empty composer, its model picker set to the conversation's model (or the default)."""
     form = MessageForm(formdata=None)
-    choices = service.model_choices()
+    choices = governance.allowed_models(current_user)  # only the models the user's groups allow
     form.model.choices = [(choice.value, choice.label) for choice in choices]
     if choices:
-        form.model.data = service.resolve_model(None, conversation).value
+        form.model.data = governance.choose_model(current_user, None, conversation).value
     return form
 
 
