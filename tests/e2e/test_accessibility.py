@@ -24,6 +24,7 @@ from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import login
 from webapp import create_app
+from webapp.governance import service as governance
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +55,11 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("admin.file_list", {}),
     ("chat_admin.index", {}),
     ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
+    ("governance.groups", {}),
+    ("governance.group", {"group_id": "group"}),
+    ("governance.limits", {}),
+    ("usage.my_usage", {}),
+    ("usage.admin_report", {}),
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
 
@@ -76,6 +82,7 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "usage.admin_csv": "a download",
 }
 NOT_PAGE_BLUEPRINTS = {"api": "JSON for scripts, described by its own contract"}
 
@@ -158,6 +165,18 @@ def seed(live_server, openai_server) -> dict[str, int]:
     staff_client = app.test_client()
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    # A group with a member, a model list and limits; the admin near their own limit (the chat page's warning).
+    runner = app.test_cli_runner()
+    for command in (
+        ["groups", "create", "Interns"],
+        ["groups", "add", "Interns", staff.email],
+        ["groups", "models", "Interns", "gpt-4o-mini"],
+        ["usage", "limit", "--group", "Interns", "--monthly-tokens", "100000"],
+        ["usage", "limit", admin.email, "--monthly-requests", "2"],
+    ):
+        assert runner.invoke(args=command).exit_code == 0
+    with app.app_context():
+        objects["group"] = governance.find_group("Interns").id
     return objects
 
 
