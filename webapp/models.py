@@ -5,6 +5,7 @@ from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.governance.models import Group, UserLimit, group_members
+from webapp.projects.models import Project
 from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
@@ -18,6 +19,7 @@ __all__ = [
     "FaceEmbedding",
     "Group",
     "Message",
+    "Project",
     "StoredFile",
     "UsageEvent",
     "UsageMonth",

@@ -204,14 +204,20 @@ def check_model_allowed(user: User, choice: ModelChoice) -> None:
     )
 
 
-def choose_model(user: User, value: str | None, conversation: Conversation | None = None) -> ModelChoice:
-    """The model `value` names, if the user may use it (403 otherwise); by default the conversation's model when
-    the user may still use it, else the first model they may use."""
+def choose_model(
+    user: User, value: str | None, conversation: Conversation | None = None, preferred: str | None = None
+) -> ModelChoice:
+    """The model `value` names, if the user may use it (403 otherwise). Without a value: `preferred` (a project's
+    default model) or the conversation's model when the user may use it, else the first model they may use."""
     from webapp.chat import service as chat
 
-    choice = chat.resolve_model(value, conversation)  # 503 with no model at all, 400 for one not configured
-    if not (value or "").strip():
+    if (value or "").strip():
+        choice = chat.resolve_model(value, conversation)  # 503 with no model at all, 400 for one not configured
+    else:
         allowed = allowed_models(user)
+        choice = chat.resolve_model(preferred, conversation)
+        if choice not in allowed and preferred:
+            choice = chat.resolve_model(None, conversation)
         if choice not in allowed and allowed:
             choice = allowed[0]
     check_model_allowed(user, choice)
