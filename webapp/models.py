@@ -6,11 +6,13 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
+from webapp.review.models import AdminReview
 from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
 __all__ = [
+    "AdminReview",
     "ApiToken",
     "AuditEvent",
     "Conversation",

@@ -360,3 +360,41 @@ def test_staff_get_403_and_visitors_the_sign_in_page_on_every_governance_and_adm
             response = visitor.open(url, method=method, data={"csrf_token": visitor_token})
             assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
     assert group_of(app, "Anyone").model_list is None
+
+
+def test_temporary_chats_are_held_to_model_access_and_the_budget_too(app, staff, staff_token, client, openai_server):
+    cli(app, "groups", "create", "Mini")
+    cli(app, "groups", "add", "Mini", staff.email)
+    cli(app, "groups", "models", "Mini", "gpt-4o-mini")
+    cli(app, "usage", "limit", staff.email, "--monthly-requests", "1")
+
+    assert ask(client, staff_token, temporary=True, model="gpt-4o").status_code == 403
+    assert ask(client, staff_token, temporary=True).status_code == 200
+    refused = ask(client, staff_token, temporary=True)
+
+    assert refused.status_code == 429 and refused.get_json()["limit"]["monthly_requests"] == 1
+    assert upstream_calls(openai_server) == 1
+
+
+def test_the_gateway_lists_only_allowed_models_and_refuses_others_and_over_budget_in_openais_shape(
+    app, staff, client, openai_server
+):
+    token = make_token(app, staff)
+    cli(app, "groups", "create", "Mini")
+    cli(app, "groups", "add", "Mini", staff.email)
+    cli(app, "groups", "models", "Mini", "gpt-4o-mini")
+    cli(app, "usage", "limit", staff.email, "--monthly-requests", "1")
+
+    def complete(model: str):
+        body = {"model": model, "messages": [{"role": "user", "content": "Hi"}]}
+        return client.post("/v1/chat/completions", json=body, headers=bearer(token))
+
+    listed = client.get("/v1/models", headers=bearer(token)).get_json()
+    assert [model["id"] for model in listed["data"]] == ["gpt-4o-mini"]
+    refused = complete("gpt-4o")
+    assert refused.status_code == 403 and "openai:gpt-4o-mini" in refused.get_json()["error"]["message"]
+    assert complete("gpt-4o-mini").status_code == 200
+    over = complete("gpt-4o-mini")
+    assert over.status_code == 429
+    assert f"resets on {next_month_start(current_month()):%-d %B %Y}" in over.get_json()["error"]["message"]
+    assert upstream_calls(openai_server) == 1
