@@ -4,9 +4,10 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
 from webapp.review.models import AdminReview
-from webapp.usage.models import UsageEvent
+from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
@@ -18,11 +19,15 @@ __all__ = [
     "FaceAnalysis",
     "FaceComparison",
     "FaceEmbedding",
+    "Group",
     "Message",
     "Project",
     "StoredFile",
     "UsageEvent",
+    "UsageMonth",
     "User",
+    "UserLimit",
+    "group_members",
 ]
 
 

@@ -29,6 +29,7 @@ from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversati
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
 from webapp.extensions import db
+from webapp.governance import service as governance
 from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 from webapp.usage.models import CHAT
@@ -283,9 +284,8 @@ def send_message(
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
     project = project_for_new_conversation(user, project_id) if conversation is None else None
-    if project is not None and not (model or "").strip():
-        model = project_model(project)
-    choice = resolve_model(model, conversation)
+    preferred = project_model(project) if project is not None else None  # the project's default model
+    choice = governance.choose_model(user, model, conversation, preferred=preferred)  # 403 naming those allowed
     if conversation is not None:
         refuse_if_replying(conversation)
 
@@ -312,6 +312,14 @@ def send_message(
         shown = thread(conversation)
         parent_id = shown[-1].id if shown else None
     question, reply = _ask(conversation, parent_id, text, choice)
+    try:
+        governance.check_budget(user)
+    except Refused as over_budget:
+        # Over a monthly limit (429): the message is kept as always, its reply says why, nothing goes upstream.
+        reply.status, reply.error, reply.completed_at = ERROR, over_budget.message, now
+        db.session.commit()
+        over_budget.details.update(conversation_id=conversation.id, message_id=reply.id)
+        raise
     db.session.commit()
     return Exchange(conversation, question, reply, created)
 
@@ -383,8 +391,9 @@ def edit_message(user: User, message_id: int, text: str | None, model: str | Non
         raise Refused("Only a message you sent can be edited; regenerate a reply instead.", status=409)
     text = clean_message_text(text)
     conversation = earlier.conversation
-    choice = resolve_model(model, conversation)
+    choice = governance.choose_model(user, model, conversation)
     refuse_if_replying(conversation)
+    governance.check_budget(user)  # 429 over a monthly limit: nothing is stored, nothing is sent
     conversation.provider, conversation.model = choice.provider, choice.model
     conversation.updated_at = utcnow()
     question, reply = _ask(conversation, earlier.parent_id, text, choice)
@@ -400,8 +409,9 @@ def regenerate(user: User, message_id: int, model: str | None = None) -> Exchang
     if earlier.role != "assistant":
         raise Refused("Only a reply can be regenerated; edit your message instead.", status=409)
     conversation = earlier.conversation
-    choice = resolve_model(model, conversation)
+    choice = governance.choose_model(user, model, conversation)
     refuse_if_replying(conversation)
+    governance.check_budget(user)  # 429 over a monthly limit: nothing is stored, nothing is sent
     if earlier.status == PENDING and not expire_if_stale(earlier):
         raise Refused("This reply is still being written. Wait for it to finish, or stop it.", status=409)
     question = db.session.get(Message, earlier.parent_id) if earlier.parent_id else None
