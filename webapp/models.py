@@ -6,7 +6,8 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.usage.models import UsageEvent
 
-from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
+from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
+from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
 
 __all__ = [
     "ApiToken",
@@ -14,8 +15,13 @@ __all__ = [
     "Conversation",
     "FaceAnalysis",
     "FaceComparison",
+    "Face",
     "FaceEmbedding",
+    "FaceLibraryVersion",
+    "FaceSearch",
+    "IndexedPhoto",
     "Message",
+    "Person",
     "StoredFile",
     "UsageEvent",
     "User",

@@ -22,7 +22,7 @@ from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import login
+from tests.support.web import csrf_token, login
 from webapp import create_app
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +46,8 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("faces.history", {}),
     ("faces.comparison_detail", {"row_id": "comparison"}),
     ("faces.analysis_detail", {"row_id": "analysis"}),
+    ("people.search_page", {}),
+    ("people.search_detail", {"row_id": "search"}),
     ("auth.account", {}),
     ("auth.tokens", {}),
     ("admin.user_list", {}),
@@ -61,6 +63,7 @@ SIGNED_OUT_PAGES = ["auth.login"]
 NOT_PAGES = {
     "static": "stylesheets, scripts and images",
     "faces.index": "redirects to the compare page",
+    "people.index_status": "htmx fragment polled into the search page (the same partial is in it)",
     "faces.comparison_result": "htmx fragment polled into the compare page; the same partial is in the detail page",
     "faces.analysis_result": "htmx fragment polled into the analyse page; the same partial is in the detail page",
     "faces.photo": "image bytes of a face result",
@@ -150,6 +153,16 @@ def seed(live_server, openai_server) -> dict[str, int]:
         compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg")).get_data(as_text=True)
     )
     objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
+    # The library's faces indexed, then a search that finds the other photo of the same person.
+    indexing = app.test_cli_runner().invoke(args=["faces", "index"])
+    assert indexing.exit_code == 0, indexing.output
+    searched = client.post(
+        "/faces/search",
+        data={"csrf_token": csrf_token(client, "/faces/search"), "file": str(names_now(app)["obama.jpg"])},
+        content_type="multipart/form-data",
+    )
+    assert searched.status_code == 303, searched.get_data(as_text=True)
+    objects["search"] = int(searched.headers["Location"].rsplit("/", 1)[1])
 
     staff = make_user(app, email="sam@example.com", name="Sam Staff")
     objects["staff"] = staff.id
@@ -159,6 +172,10 @@ def seed(live_server, openai_server) -> dict[str, int]:
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
     return objects
+
+
+def names_now(app: Flask) -> dict[str, int]:
+    return {stored.original_name: stored.id for stored in rows(app)}
 
 
 def check(page: Page, problems: dict[str, list[str]], label: str) -> None:

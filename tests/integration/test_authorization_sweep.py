@@ -41,7 +41,7 @@ class Entry:
 OWNER = Entry()
 ADMIN_REVIEW_OF_USERS = Entry(admin_views=frozenset({"user"}), admin_only=True)
 FACE_RESULTS = frozenset({"comparison", "analysis"})
-COMPARISON, ANALYSIS = frozenset({"comparison"}), frozenset({"analysis"})
+COMPARISON, ANALYSIS, SEARCH = frozenset({"comparison"}), frozenset({"analysis"}), frozenset({"search"})
 
 # URL argument → the owner's objects it can name, as (kind of object, value) pairs. Arguments that only qualify an
 # id (kind, side) name the object they belong with, so a request only combines values of the same object.
@@ -50,7 +50,11 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "conversation_id": lambda world: [("conversation", world.ids["conversation"])],
     "message_id": lambda world: [("question", world.ids["question"]), ("reply", world.ids["reply"])],
     "file_id": lambda world: [("image", world.ids["image"]), ("document", world.ids["document"])],
-    "row_id": lambda world: [("comparison", world.ids["comparison"]), ("analysis", world.ids["analysis"])],
+    "row_id": lambda world: [
+        ("comparison", world.ids["comparison"]),
+        ("analysis", world.ids["analysis"]),
+        ("search", world.ids["search"]),
+    ],
     "kind": lambda world: [("comparison", "comparisons"), ("analysis", "analyses")],
     "side": lambda world: [("comparison", "a"), ("comparison", "b"), ("analysis", "photo")],
     "token_id": lambda world: [("api_token", world.ids["api_token"])],
@@ -94,6 +98,7 @@ SWEEP: dict[str, Entry] = {
     "faces.photo": Entry(admin_views=FACE_RESULTS),
     "faces.thumbnail": Entry(admin_views=FACE_RESULTS),
     "faces.choose_faces": Entry(only=COMPARISON),
+    "people.search_detail": Entry(only=SEARCH, admin_views=SEARCH),
     "files.delete": OWNER,
     "files.detail": OWNER,
     "files.download": OWNER,

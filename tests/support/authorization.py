@@ -17,7 +17,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from tests.support.factories import make_conversation, make_face_result, make_file, make_user
+from tests.support.factories import make_conversation, make_face_result, make_face_search, make_file, make_user
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import Account
 from webapp.audit.models import AuditEvent
@@ -56,6 +56,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
     question, reply = conversation.messages
     comparison = make_face_result(app, owner, "comparison", file=image)
     analysis = make_face_result(app, owner, "analysis", file=image)
+    search = make_face_search(app, owner, file=image)
     ids = {
         "user": owner.id,
         "api_token": api_token_id,
@@ -66,6 +67,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         "reply": reply.id,
         "comparison": comparison.id,
         "analysis": analysis.id,
+        "search": search.id,
         # A download link for the owner's file signed with a key that is not the app's.
         "image_link": forged_link(image.id, image.storage_key),
         "document_link": forged_link(document.id, document.storage_key),
