@@ -328,3 +328,24 @@ def test_the_openapi_document_lists_the_index_and_search_operations(client: Flas
     assert {"200", "403", "404", "422"} <= set(search["responses"])
     assert {"application/json", "multipart/form-data"} <= set(search["requestBody"]["content"])
     assert any(parameter["name"] == "all" for parameter in search["parameters"])
+
+
+def test_a_photo_indexed_in_this_process_joins_its_cached_matrix_without_a_reload(app: Flask, staff: Account):
+    from webapp.people import service
+
+    first = add_photo(app, staff, "obama.jpg")
+    indexed(app)
+    cache = app.extensions["face_matrices"]
+    with app.app_context():
+        before = service.owner_faces(staff.id)
+        loads = cache.loads
+    add_photo(app, staff, "obama2.jpg")
+    indexed(app)
+    with app.app_context():
+        after = service.owner_faces(staff.id)
+        assert cache.loads == loads  # appended, not read again
+        assert after.version == before.version + 1 and len(after) == 2
+        fresh = service._load(staff.id, after.version)
+    assert sorted(after.face_ids.tolist()) == sorted(fresh.face_ids.tolist())
+    assert np.allclose(after.vectors[np.argsort(after.face_ids)], fresh.vectors[np.argsort(fresh.face_ids)])
+    assert first in after.file_ids.tolist()

@@ -143,6 +143,29 @@ class MatrixCache:
                 self._entries.popitem(last=False)
         return entry
 
+    def append(
+        self, owner_id: int, after_version: int, version: int, rows: list[tuple[int, int, int | None, bytes]]
+    ) -> bool:
+        """Add faces this process just committed as the owner's change number `version`, when the cached matrix is
+        at `after_version` (the number before that change): no other change can lie between, so appending gives
+        exactly what a reload would. Otherwise nothing is changed (the next search reloads). True when appended."""
+        with self._lock:
+            entry = self._entries.get(owner_id)
+            if entry is None or entry.version != after_version or version != after_version + 1:
+                return False
+            dimensions = entry.vectors.shape[1] if len(entry) else len(from_bytes(rows[0][3])) if rows else 128
+            added = FaceRows(len(rows), dimensions)
+            added.add(rows)
+            new = added.build(version)
+            self._entries[owner_id] = OwnerFaces(
+                version=version,
+                face_ids=np.concatenate((entry.face_ids, new.face_ids)),
+                file_ids=np.concatenate((entry.file_ids, new.file_ids)),
+                person_ids=np.concatenate((entry.person_ids, new.person_ids)),
+                vectors=np.concatenate((entry.vectors, new.vectors)) if len(entry) else new.vectors,
+            )
+            return True
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -73,14 +73,16 @@ def library_version(user_id: int) -> int:
     return int(version or 0)
 
 
-def bump(user_id: int) -> None:
-    """Count one change to the owner's faces, in the caller's transaction (its commit publishes both together)."""
+def bump(user_id: int) -> int:
+    """Count one change to the owner's faces, in the caller's transaction (its commit publishes both together);
+    returns the change's number. The row stays locked until that commit, so the number before it is exactly
+    this one minus one: no other change can commit in between."""
     insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(FaceLibraryVersion).values(user_id=user_id, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=[FaceLibraryVersion.user_id], set_={"version": FaceLibraryVersion.version + 1}
-    )
-    db.session.execute(statement)
+    ).returning(FaceLibraryVersion.version)
+    return int(db.session.execute(statement).scalar_one())
 
 
 def owner_faces(user_id: int) -> OwnerFaces:
@@ -166,12 +168,12 @@ def store_faces(stored: StoredFile, width: int, height: int, detected: list[Dete
     limit = threshold()
     excluded = exclusions(stored.user_id)
     library = owner_faces(stored.user_id) if detected else None
-    kept = 0
+    added: list[Face] = []
     for index, face in enumerate(detected):
         vector = np.asarray(face.embedding, dtype=np.float32)
         if excluded is not None and excluded.nearest(vector, limit, 1):
             continue
-        db.session.add(
+        added.append(
             Face(
                 user_id=stored.user_id,
                 file_id=stored.id,
@@ -185,13 +187,19 @@ def store_faces(stored: StoredFile, width: int, height: int, detected: list[Dete
                 person_id=_person_for(library, vector, limit),
             )
         )
-        kept += 1
+    db.session.add_all(added)
     row = IndexedPhoto(
-        file_id=stored.id, user_id=stored.user_id, status=INDEXED, faces=kept, width=width, height=height
+        file_id=stored.id, user_id=stored.user_id, status=INDEXED, faces=len(added), width=width, height=height
     )
-    if kept:
-        bump(stored.user_id)
-    return _record(row)
+    owner_id, file_id = stored.user_id, stored.id
+    version = bump(owner_id) if added else None
+    db.session.flush()
+    rows = [(face.id, file_id, face.person_id, face.embedding) for face in added]
+    recorded = _record(row)
+    if recorded is row and version is not None:
+        # This process's matrix takes the new faces at once, instead of reloading every face on the next search.
+        matrices().append(owner_id, version - 1, version, rows)
+    return recorded
 
 
 def _record(row: IndexedPhoto) -> IndexedPhoto | None:
