@@ -48,6 +48,9 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("faces.analysis_detail", {"row_id": "analysis"}),
     ("people.search_page", {}),
     ("people.search_detail", {"row_id": "search"}),
+    ("people.people", {}),
+    ("people.person", {"person_id": "person"}),
+    ("people.unnamed", {}),
     ("auth.account", {}),
     ("auth.tokens", {}),
     ("admin.user_list", {}),
@@ -163,6 +166,16 @@ def seed(live_server, openai_server) -> dict[str, int]:
     )
     assert searched.status_code == 303, searched.get_data(as_text=True)
     objects["search"] = int(searched.headers["Location"].rsplit("/", 1)[1])
+    named = client.post(
+        "/people/unnamed",
+        data={
+            "csrf_token": csrf_token(client, "/people/unnamed"),
+            "name": "Barack Obama",
+            "face_ids": obama_faces(app),
+        },
+    )
+    assert named.status_code == 303, named.get_data(as_text=True)
+    objects["person"] = int(named.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
     staff = make_user(app, email="sam@example.com", name="Sam Staff")
     objects["staff"] = staff.id
@@ -172,6 +185,19 @@ def seed(live_server, openai_server) -> dict[str, int]:
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
     return objects
+
+
+def obama_faces(app: Flask) -> list[str]:
+    """The face of obama.jpg in the library (the rest of the library's faces stay unnamed for that page)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.people.models import Face
+
+    with app.app_context():
+        return [
+            str(face) for face in db.session.scalars(select(Face.id).where(Face.file_id == names_now(app)["obama.jpg"]))
+        ]
 
 
 def names_now(app: Flask) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""End to end in Chromium: search the library by face, choose another face, find the search in the history."""
+"""End to end in Chromium: search the library by face, choose another face, find the search in the history, and
+name a suggested group of unnamed faces."""
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -10,7 +11,7 @@ from tests.support.photos import test_photo
 pytestmark = pytest.mark.e2e
 
 
-def test_search_the_library_by_face_and_choose_another_face(page: Page, live_server):
+def test_search_the_library_by_face_choose_another_face_and_name_a_suggested_group(page: Page, live_server):
     base, admin, app = live_server.url, live_server.admin, live_server.app
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
@@ -58,4 +59,18 @@ def test_search_the_library_by_face_and_choose_another_face(page: Page, live_ser
 
     result.get_by_role("link", name="History").click()
     expect(page.locator("tr.history-row[data-kind='search']")).to_have_count(3)
+
+    # People → Unnamed faces: Obama's three faces make the first suggested group; naming it makes him a person.
+    page.get_by_role("navigation", name="Faces").get_by_role("link", name="People").click()
+    page.get_by_role("link", name="Unnamed faces").click()
+    group = page.locator("section.face-group").first
+    expect(group.get_by_role("heading")).to_have_text("Suggested person 1: 3 faces")
+    group.get_by_label("Name").fill("Barack Obama")
+    group.get_by_role("button", name="Name this person").click()
+    expect(page.get_by_role("heading", name="Barack Obama", level=1)).to_be_visible()
+    expect(page.get_by_text("3 photos, 3 faces.")).to_be_visible()
+    expect(page.locator("li.search-match")).to_have_count(3)
+    page.get_by_role("navigation", name="Faces").get_by_role("link", name="People").click()
+    expect(page.locator("article.person-card")).to_have_count(1)
+    expect(page.locator("article.person-card svg.face-crop")).to_have_count(1)
     assert problems == []

@@ -36,6 +36,9 @@ class Entry:
     admin_only: bool = False  # behind admin_required: staff get 403, the owner included
     owner_refused: frozenset[str] = frozenset()  # kinds with nothing to show here even to their owner
     signed_link: bool = False  # the URL's token is the credential; the sweep tries forged ones
+    # The route also takes an id in its body (a second person, a face): the sweep's one body cannot name the
+    # owner's, so the owner is refused too (400 or 404); their own tests show the owner succeeding.
+    body_names_another: bool = False
 
 
 OWNER = Entry()
@@ -58,6 +61,7 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "kind": lambda world: [("comparison", "comparisons"), ("analysis", "analyses")],
     "side": lambda world: [("comparison", "a"), ("comparison", "b"), ("analysis", "photo")],
     "token_id": lambda world: [("api_token", world.ids["api_token"])],
+    "person_id": lambda world: [("person", world.ids["person"])],
     "user_id": lambda world: [("user", world.ids["user"])],
     "token": lambda world: [("image", world.ids["image_link"]), ("document", world.ids["document_link"])],
     "filename": None,  # /static/<path:filename>: the app's own assets
@@ -99,6 +103,17 @@ SWEEP: dict[str, Entry] = {
     "faces.thumbnail": Entry(admin_views=FACE_RESULTS),
     "faces.choose_faces": Entry(only=COMPARISON),
     "people.search_detail": Entry(only=SEARCH, admin_views=SEARCH),
+    "people.person": OWNER,
+    "people.rename": OWNER,
+    "people.forget": OWNER,
+    "people.delete": OWNER,
+    "people.merge": Entry(body_names_another=True),
+    "people.split": Entry(body_names_another=True),
+    "api.person_detail": OWNER,
+    "api.person_change": OWNER,
+    "api.person_delete": OWNER,
+    "api.person_merge": Entry(body_names_another=True),
+    "api.person_split": Entry(body_names_another=True),
     "files.delete": OWNER,
     "files.detail": OWNER,
     "files.download": OWNER,
@@ -127,6 +142,10 @@ FORM = {
     "new_password": "a new password for this account",
     "face_a": "0",
     "face_b": "0",
+    # People: ids a person's merge and split read from the body (numbers, as the API's JSON wants them).
+    "into": 1,
+    "face_ids": [1],
+    "face_id": 1,
     "next": "/history",
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -337,6 +356,8 @@ def test_the_owner_reaches_every_object_route(app: Flask, world: World) -> None:
         refused = attempt.kind in attempt.entry.owner_refused or attempt.entry.signed_link
         if refused and response.status_code != 404:
             problems.append(f"{attempt}: {response.status_code}, expected 404 even for the owner")
+        if attempt.entry.body_names_another and response.status_code in {400, 404}:
+            continue
         if not refused and response.status_code in {400, 401, 403, 404}:
             problems.append(f"{attempt}: {response.status_code} for the owner")
     assert not problems, "\n".join(problems)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from tests.support.apps import build_app
 from tests.support.faces import HTMX, gradient_png, group_photo, photo_bytes
 from tests.support.factories import make_file
+from tests.support.people import add_photo, indexed
 from tests.support.web import Account, bearer, csrf_token
 from webapp.audit.models import AuditEvent
 from webapp.extensions import db
@@ -28,15 +29,6 @@ from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
     return {"FACE_INDEX_ON_UPLOAD": True}
-
-
-def indexed(app: Flask) -> None:
-    """Wait for the app's background indexer to finish every photo handed to it."""
-    app.extensions["face_indexer"].join()
-
-
-def add_photo(app: Flask, owner: Account, name: str, content: bytes | None = None) -> int:
-    return make_file(app, owner, name=name, content=photo_bytes(name) if content is None else content).id
 
 
 def face_rows(app: Flask) -> list[tuple[int, int, int, bytes]]:

@@ -17,7 +17,14 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from tests.support.factories import make_conversation, make_face_result, make_face_search, make_file, make_user
+from tests.support.factories import (
+    make_conversation,
+    make_face_result,
+    make_face_search,
+    make_file,
+    make_person,
+    make_user,
+)
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import Account
 from webapp.audit.models import AuditEvent
@@ -57,6 +64,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
     comparison = make_face_result(app, owner, "comparison", file=image)
     analysis = make_face_result(app, owner, "analysis", file=image)
     search = make_face_search(app, owner, file=image)
+    person = make_person(app, owner, f"Someone {SECRET}")
     ids = {
         "user": owner.id,
         "api_token": api_token_id,
@@ -68,6 +76,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         "comparison": comparison.id,
         "analysis": analysis.id,
         "search": search.id,
+        "person": person.id,
         # A download link for the owner's file signed with a key that is not the app's.
         "image_link": forged_link(image.id, image.storage_key),
         "document_link": forged_link(document.id, document.storage_key),

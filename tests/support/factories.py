@@ -32,6 +32,7 @@ from webapp.faces.analyzers import Box, FaceAttributes
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceSearch
 from webapp.files import service as files
 from webapp.files.models import StoredFile
+from webapp.people.models import Person
 from webapp.timeutil import utcnow
 
 MODEL = "gpt-4o-mini"
@@ -219,6 +220,15 @@ def make_face_search(app: Flask, user: Owner, *, file: StoredFile | None = None)
         db.session.add(search)
         db.session.commit()
         return _detached(search)
+
+
+def make_person(app: Flask, user: Owner, name: str = "Ada") -> Person:
+    """A person of the user's library (with no face yet)."""
+    with app.app_context():
+        person = Person(user_id=user.id, name=name)
+        db.session.add(person)
+        db.session.commit()
+        return _detached(person)
 
 
 def _detached(row: Row, *relationships: str) -> Row:

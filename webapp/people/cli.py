@@ -45,3 +45,18 @@ def index_command(retry_failed: bool, email: str | None) -> None:
     click.echo(f"Indexed {len(pending) - failed} photos ({faces} faces); failed: {failed}.")
     if failed:
         click.echo("Run `flask --app wsgi faces index --retry-failed` to try the failed ones again.")
+
+
+@faces_cli.command("purge")
+def purge_command() -> None:
+    """Delete face embeddings older than FACE_EMBEDDING_RETENTION_DAYS (run it daily; unset keeps them)."""
+    from flask import current_app
+
+    from webapp.people import service
+
+    days = current_app.config["FACE_EMBEDDING_RETENTION_DAYS"]
+    if days is None:
+        click.echo("FACE_EMBEDDING_RETENTION_DAYS is not set: face embeddings are kept.")
+        return
+    purged = service.purge_embeddings(days)
+    click.echo(f"Face embeddings older than {days} days deleted: {purged}.")

@@ -85,3 +85,62 @@ class SearchResult(Schema):
                 for match in source.matches
             ],
         )
+
+
+# --- people ------------------------------------------------------------------------------------------------
+
+
+class Person(Schema):
+    id: DatabaseId
+    name: str
+    faces: int = Field(ge=0, description="Faces of theirs in your photos.")
+    photos: int = Field(ge=0, description="Photos they appear in.")
+    do_not_recognise: bool = False
+
+
+class PersonDetail(Person):
+    file_ids: list[DatabaseId] = Field(description="The photos they appear in, newest first.")
+
+
+class PeopleList(Schema):
+    items: list[Person]
+
+
+class NewPerson(JsonRequest):
+    """A name, and the photos (each with exactly one face) or faces that are theirs."""
+
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"name": "Ada", "file_ids": [3, 4]}]})
+
+    name: str = Field(max_length=500)
+    file_ids: list[DatabaseId] = Field(default_factory=list, max_length=500)
+    face_ids: list[DatabaseId] = Field(default_factory=list, max_length=500)
+
+
+class PersonChange(JsonRequest):
+    """A new name, or `do_not_recognise: true` (their faces' embeddings are deleted; faces matching them are
+    neither stored, assigned nor found from then on)."""
+
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"name": "Ada Lovelace"}]})
+
+    name: str | None = Field(None, max_length=500)
+    do_not_recognise: bool | None = None
+
+
+class Merge(JsonRequest):
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"into": 2}]})
+
+    into: DatabaseId = Field(description="The person who keeps every face of both.")
+
+
+class Split(JsonRequest):
+    """Faces wrongly given to the person: they become unnamed, or a new person when `name` is given."""
+
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"face_ids": [7]}]})
+
+    face_ids: list[DatabaseId] = Field(min_length=1, max_length=500)
+    name: str | None = Field(None, max_length=500)
+
+
+class SplitResult(Schema):
+    person: Person = Field(description="The person, without the faces taken away.")
+    new_person: Person | None = Field(description="The person the faces were given to, when `name` was sent.")

@@ -24,21 +24,21 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.errors import Refused
+from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.faces import service as faces
 from webapp.faces.engine import Face as DetectedFace
 from webapp.faces.models import DONE, FAILED, RUNNING, FaceSearch
 from webapp.files.models import StoredFile
 from webapp.people import indexer
-from webapp.people.matrix import FaceRows, MatrixCache, OwnerFaces, from_bytes, to_bytes, unit
+from webapp.people.matrix import FaceRows, MatrixCache, OwnerFaces, cosine_distances, from_bytes, to_bytes, unit
 from webapp.people.models import FAILED as INDEX_FAILED
 from webapp.people.models import INDEXED, Face, FaceLibraryVersion, IndexedPhoto, Person
 from webapp.timeutil import utcnow
@@ -341,8 +341,11 @@ def search(
         searched += len(library)
         # A few more than asked: the faces of the query photo itself are left out below.
         for position, distance in library.nearest(query, None if include_all else limit_value, limit + len(detected)):
-            if int(library.file_ids[position]) != photo.id:
-                found.append((distance, int(library.face_ids[position]), owner))
+            if int(library.file_ids[position]) == photo.id:
+                continue
+            if excluded is not None and excluded.nearest(library.vectors[position], limit_value, 1):
+                continue  # a face like someone not to be recognised (indexed before they were marked)
+            found.append((distance, int(library.face_ids[position]), owner))
     found.sort()
     row.faces = found_faces
     row.face = chosen
@@ -365,7 +368,8 @@ def query_faces(photo: StoredFile) -> tuple[int, int, list[DetectedFace], bool]:
     from webapp.faces.analyzers import Box
 
     indexed = db.session.get(IndexedPhoto, photo.id)
-    if indexed is not None and indexed.status == INDEXED and indexed.width:
+    # A photo indexed with no face is detected again: its faces may have been deleted (do not recognise).
+    if indexed is not None and indexed.status == INDEXED and indexed.width and indexed.faces:
         rows = list(db.session.scalars(select(Face).where(Face.file_id == photo.id).order_by(Face.face_index)))
         if len(rows) == indexed.faces and all(row.embedding is not None for row in rows):
             detected = [
@@ -434,3 +438,339 @@ def _fail(row_id: int, message: str, status: int, started: float, found_faces: d
         )
     )
     db.session.commit()
+
+
+# --- people --------------------------------------------------------------------------------------------------
+
+NO_SUCH_PERSON_MESSAGE = "There is no such person, or they are not in your library."
+NO_SUCH_FACE_IN_LIBRARY = "There is no such face in your library."
+NAME_REQUIRED = "Give the person a name."
+NAME_TOO_LONG = "A name can be at most 120 characters."
+NOT_ONE_FACE = "“{name}” shows {count} faces; choose a photo with exactly one face, or name the faces one by one."
+NOTHING_TO_NAME = "Choose at least one photo or face."
+MERGE_INTO_ITSELF = "A person cannot be merged into themselves."
+NOT_THEIR_FACE = "Face {face_id} is not one of this person's faces."
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    id: int
+    name: str
+    faces: int
+    photos: int
+    do_not_recognise: bool
+    cover: Face | None = None  # one of their faces, for the card's crop
+
+
+def clean_person_name(name: str | None) -> str:
+    from webapp.bounds import without_nul
+
+    cleaned = " ".join(without_nul(name or "").split())
+    if not cleaned:
+        raise Refused(NAME_REQUIRED, field="name")
+    if len(cleaned) > 120:
+        raise Refused(NAME_TOO_LONG, field="name")
+    return cleaned
+
+
+def get_person(user: User, person_id: int) -> Person:
+    from webapp.security import owned_or_404
+
+    return owned_or_404(Person, person_id, user, NO_SUCH_PERSON_MESSAGE)
+
+
+def _owned_faces(user: User, face_ids: list[int]) -> list[Face]:
+    from webapp.bounds import is_database_id
+
+    wanted = {face_id for face_id in face_ids if is_database_id(face_id)}
+    found = list(db.session.scalars(select(Face).where(Face.id.in_(wanted), Face.user_id == user.id)))
+    if len(found) != len(set(face_ids)):
+        raise NotFound(NO_SUCH_FACE_IN_LIBRARY)
+    return found
+
+
+def _faces_of_photos(user: User, file_ids: list[int]) -> list[Face]:
+    """The one face of each photo (indexed now if it was still pending); 422 naming a photo without exactly one."""
+    from webapp.files import service as files
+
+    chosen: list[Face] = []
+    for file_id in dict.fromkeys(file_ids):
+        stored = files.get_owned(user, file_id)
+        if not stored.is_image:
+            raise Refused(faces.NOT_A_PHOTO_MESSAGE.format(name=stored.original_name), status=422, field="file_ids")
+        if db.session.get(IndexedPhoto, stored.id) is None:
+            index_photo(stored.id)
+            stored = files.get_owned(user, file_id)
+        indexed = db.session.get(IndexedPhoto, stored.id)
+        if indexed is not None and indexed.status == INDEX_FAILED:
+            raise Refused(indexed.error or "", status=422, field="file_ids")
+        found = list(db.session.scalars(select(Face).where(Face.file_id == stored.id)))
+        if len(found) != 1:
+            message = NOT_ONE_FACE.format(name=stored.original_name, count=len(found) or "no")
+            raise Refused(message, status=422, field="file_ids")
+        chosen.append(found[0])
+    return chosen
+
+
+def create_person(
+    user: User, name: str, file_ids: list[int] | None = None, face_ids: list[int] | None = None
+) -> Person:
+    """A person named from photos (each with exactly one face) and/or faces of the library; the library's unnamed
+    faces within the threshold of theirs are given to them too."""
+    name = clean_person_name(name)
+    chosen = _faces_of_photos(user, file_ids or []) + _owned_faces(user, face_ids or [])
+    if not chosen:
+        raise Refused(NOTHING_TO_NAME, field="file_ids")
+    person = Person(user_id=user.id, name=name)
+    db.session.add(person)
+    db.session.flush()
+    for face in chosen:
+        face.person_id = person.id
+    db.session.flush()
+    _gather(user.id, person.id, [face.id for face in chosen])
+    bump(user.id)
+    audit.record("person.create", user, person, detail=f"{name}: {len(chosen)} faces")
+    db.session.commit()
+    return person
+
+
+def _gather(owner_id: int, person_id: int, face_ids: list[int]) -> None:
+    """Give the person every unnamed face of the library within the threshold of one of `face_ids`."""
+    library = owner_faces(owner_id)
+    if not len(library):
+        return
+    positions = np.flatnonzero(np.isin(library.face_ids, face_ids))
+    unnamed = library.person_ids == 0
+    if not len(positions) or not unnamed.any():
+        return
+    distances = 1.0 - library.vectors[unnamed] @ library.vectors[positions].T
+    near = np.round(distances.min(axis=1), 6) <= threshold()
+    gathered = library.face_ids[unnamed][near].tolist()
+    if gathered:
+        db.session.execute(
+            update(Face)
+            .where(Face.id.in_(gathered), Face.person_id.is_(None), Face.user_id == owner_id)
+            .values(person_id=person_id)
+        )
+
+
+def summaries(user: User) -> list[PersonSummary]:
+    """The user's people by name, with their counts of faces and photos, and one face each for a crop."""
+    counts = {
+        person_id: (faces_count, photos)
+        for person_id, faces_count, photos in db.session.execute(
+            select(Face.person_id, func.count(Face.id), func.count(func.distinct(Face.file_id)))
+            .where(Face.user_id == user.id, Face.person_id.is_not(None))
+            .group_by(Face.person_id)
+        ).all()
+    }
+    covers = {
+        face.person_id: face
+        for face in db.session.scalars(
+            select(Face).where(
+                Face.id.in_(
+                    select(func.min(Face.id))
+                    .where(Face.user_id == user.id, Face.person_id.is_not(None))
+                    .group_by(Face.person_id)
+                )
+            )
+        )
+    }
+    people = db.session.scalars(select(Person).where(Person.user_id == user.id).order_by(Person.name, Person.id))
+    return [
+        PersonSummary(
+            id=person.id,
+            name=person.name,
+            faces=counts.get(person.id, (0, 0))[0],
+            photos=counts.get(person.id, (0, 0))[1],
+            do_not_recognise=person.do_not_recognise,
+            cover=covers.get(person.id),
+        )
+        for person in people
+    ]
+
+
+def summary(person: Person) -> PersonSummary:
+    faces_count, photos = db.session.execute(
+        select(func.count(Face.id), func.count(func.distinct(Face.file_id))).where(Face.person_id == person.id)
+    ).one()
+    return PersonSummary(person.id, person.name, faces_count, photos, person.do_not_recognise)
+
+
+def person_faces(person: Person) -> list[tuple[Face, IndexedPhoto | None]]:
+    """The person's faces, newest photo first, each with its photo's index row (its size, for the boxes)."""
+    return list(
+        db.session.execute(
+            select(Face, IndexedPhoto)
+            .outerjoin(IndexedPhoto, IndexedPhoto.file_id == Face.file_id)
+            .where(Face.person_id == person.id)
+            .order_by(Face.file_id.desc(), Face.face_index)
+        ).all()
+    )
+
+
+def photo_ids(person: Person) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Face.file_id).where(Face.person_id == person.id).distinct().order_by(Face.file_id.desc())
+        )
+    )
+
+
+def rename_person(user: User, person: Person, name: str) -> Person:
+    name = clean_person_name(name)
+    if name != person.name:
+        audit.record("person.rename", user, person, detail=f"{person.name} → {name}")
+        person.name = name
+        db.session.commit()
+    return person
+
+
+def delete_person(user: User, person: Person) -> None:
+    """Delete the person; their faces stay in the index, unnamed."""
+    db.session.execute(update(Face).where(Face.person_id == person.id).values(person_id=None))
+    bump(person.user_id)
+    audit.record("person.delete", user, person, detail=person.name)
+    db.session.delete(person)
+    db.session.commit()
+
+
+def merge_people(user: User, person: Person, into: Person) -> Person:
+    """Every face of `person` becomes `into`'s; `person` is deleted."""
+    if person.id == into.id:
+        raise Refused(MERGE_INTO_ITSELF, field="into")
+    db.session.execute(update(Face).where(Face.person_id == person.id).values(person_id=into.id))
+    bump(person.user_id)
+    audit.record("person.merge", user, into, detail=f"{person.name} → {into.name}")
+    db.session.delete(person)
+    db.session.commit()
+    return into
+
+
+def split_faces(user: User, person: Person, face_ids: list[int], name: str | None = None) -> Person | None:
+    """Take faces away from a person (wrongly given to them): unnamed, or a new person when `name` is given."""
+    chosen = _owned_faces(user, face_ids)
+    if not chosen:
+        raise Refused(NOTHING_TO_NAME, field="face_ids")
+    for face in chosen:
+        if face.person_id != person.id:
+            raise Refused(NOT_THEIR_FACE.format(face_id=face.id), field="face_ids")
+    new = None
+    if name is not None and name.strip():
+        new = Person(user_id=user.id, name=clean_person_name(name))
+        db.session.add(new)
+        db.session.flush()
+    for face in chosen:
+        face.person_id = new.id if new is not None else None
+    bump(person.user_id)
+    audit.record("person.split", user, person, detail=f"{len(chosen)} faces → {new.name if new else 'unnamed'}")
+    db.session.commit()
+    return new
+
+
+@dataclass(frozen=True)
+class FaceGroup:
+    """Unnamed faces that look like one person: each within the threshold of another of the group."""
+
+    faces: list[tuple[Face, IndexedPhoto | None]]
+
+
+def suggested_groups(user: User, limit: int = 2000) -> list[FaceGroup]:
+    """The library's unnamed faces (the newest `limit`) grouped into suggested people: faces closer than the
+    threshold are joined (single linkage, the same distance and threshold as search), largest group first."""
+    rows = list(
+        db.session.execute(
+            select(Face, IndexedPhoto)
+            .outerjoin(IndexedPhoto, IndexedPhoto.file_id == Face.file_id)
+            .where(Face.user_id == user.id, Face.person_id.is_(None), Face.embedding.is_not(None))
+            .order_by(Face.id.desc())
+            .limit(limit)
+        ).all()
+    )
+    if not rows:
+        return []
+    vectors = np.stack([unit(from_bytes(face.embedding)) for face, _ in rows])  # type: ignore[arg-type]
+    close = np.round(1.0 - vectors @ vectors.T, 6) <= threshold()
+    parent = list(range(len(rows)))
+
+    def root(item: int) -> int:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    for first, second in zip(*np.nonzero(np.triu(close, 1)), strict=True):
+        parent[root(int(first))] = root(int(second))
+    groups: dict[int, list[tuple[Face, IndexedPhoto | None]]] = {}
+    for position, row in enumerate(rows):
+        groups.setdefault(root(position), []).append(row)
+    return [FaceGroup(faces=members) for members in sorted(groups.values(), key=lambda group: -len(group))]
+
+
+# --- face data under the owner's control ---------------------------------------------------------------------
+
+
+def do_not_recognise(user: User, person: Person) -> Person:
+    """Stop recognising a person: their faces (and the library's unnamed faces that match them) are deleted, and
+    only the mean of their unit embeddings is kept on the person, so that a face matching them from now on is
+    neither stored, assigned nor returned by search."""
+    if person.do_not_recognise:
+        return person
+    theirs = list(db.session.scalars(select(Face).where(Face.person_id == person.id, Face.embedding.is_not(None))))
+    vectors = [unit(from_bytes(face.embedding)) for face in theirs]  # type: ignore[arg-type]
+    if vectors:
+        person.exclusion = to_bytes(unit(np.mean(vectors, axis=0)))
+    doomed = {face.id: face.file_id for face in db.session.scalars(select(Face).where(Face.person_id == person.id))}
+    if person.exclusion is not None:
+        library = owner_faces(person.user_id)
+        if len(library):
+            near = cosine_distances(library.vectors, from_bytes(person.exclusion)) <= threshold()
+            for face_id, file_id, person_id in zip(
+                library.face_ids[near].tolist(),
+                library.file_ids[near].tolist(),
+                library.person_ids[near].tolist(),
+                strict=True,
+            ):
+                if person_id == 0:
+                    doomed[face_id] = file_id
+    _delete_faces(doomed)
+    person.do_not_recognise = True
+    bump(person.user_id)
+    audit.record("person.do_not_recognise", user, person, detail=f"{person.name}: {len(doomed)} faces deleted")
+    db.session.commit()
+    return person
+
+
+def _delete_faces(doomed: dict[int, int]) -> None:
+    """Delete faces (id → photo id), keeping each photo's count of faces right."""
+    if not doomed:
+        return
+    db.session.execute(delete(Face).where(Face.id.in_(list(doomed))))
+    per_photo: dict[int, int] = {}
+    for file_id in doomed.values():
+        per_photo[file_id] = per_photo.get(file_id, 0) + 1
+    for file_id, count in per_photo.items():
+        db.session.execute(
+            update(IndexedPhoto).where(IndexedPhoto.file_id == file_id).values(faces=IndexedPhoto.faces - count)
+        )
+
+
+def purge_embeddings(days: int) -> int:
+    """Delete the embeddings of faces indexed more than `days` days ago (their boxes and names stay; they are no
+    longer searched nor grouped), and the comparisons' cached embeddings as old. Returns how many went."""
+    from datetime import timedelta
+
+    from webapp.faces.models import FaceEmbedding
+
+    before = utcnow() - timedelta(days=days)
+    owners = list(
+        db.session.scalars(select(Face.user_id).where(Face.created_at < before, Face.embedding.is_not(None)).distinct())
+    )
+    purged = db.session.execute(
+        update(Face).where(Face.created_at < before, Face.embedding.is_not(None)).values(embedding=None)
+    ).rowcount
+    cached = db.session.execute(delete(FaceEmbedding).where(FaceEmbedding.created_at < before)).rowcount
+    for owner in owners:
+        bump(owner)
+    db.session.commit()
+    return int(purged or 0) + int(cached or 0)
