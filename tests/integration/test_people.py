@@ -261,3 +261,29 @@ def test_the_purge_deletes_embeddings_older_than_the_retention(
         assert db.session.scalar(select(func.count(FaceEmbedding.id))) == 0
     found = client.post("/api/face/search", json={"file_id": library["obama2.jpg"]}, headers=bearer(staff_token))
     assert library["obama.jpg"] not in [match["file_id"] for match in found.get_json()["matches"]]
+
+
+def test_the_library_shows_only_the_photos_with_every_chosen_person_or_with_nobody_recognised(
+    app: Flask, client: FlaskClient, staff_client: FlaskClient, staff_token: str, library: dict[str, int]
+):
+    def shown(query: str) -> set[str]:
+        html = staff_client.get(f"/files/?view=list{query}").get_data(as_text=True)
+        return {name for name in library if f">{name}<" in html}
+
+    obama = client.post(
+        "/api/people", json={"name": "Obama", "file_ids": [library["obama.jpg"]]}, headers=bearer(staff_token)
+    ).get_json()["id"]
+    biden = client.post(
+        "/api/people", json={"name": "Biden", "file_ids": [library["biden.jpg"]]}, headers=bearer(staff_token)
+    ).get_json()["id"]
+    assert shown(f"&person={obama}") == {"obama.jpg", "obama2.jpg", "obama3.jpg", "group.jpg"}
+    assert shown(f"&person={obama}&person={biden}") == {"group.jpg"}
+    assert shown("") == set(library)
+    page = staff_client.get(f"/files/?person={obama}").get_data(as_text=True)
+    assert f'value="{obama}" checked' in page and "Nobody recognised" in page
+    client.post(
+        f"/api/people/{biden}/split",
+        json={"face_ids": faces_of(app, library["biden.jpg"])},
+        headers=bearer(staff_token),
+    )
+    assert shown("&person=none") == {"biden.jpg"}

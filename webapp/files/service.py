@@ -308,6 +308,26 @@ def listen(app: Any, event: str, listener: Callable[[StoredFile], None]) -> None
     app.extensions.setdefault("files.listeners", {}).setdefault(event, []).append(listener)
 
 
+@dataclass(frozen=True)
+class LibraryFilter:
+    """What a feature's filter of the library page found in the request: the file ids to keep (a statement, or
+    None when it does not narrow), the query arguments that keep it on other links, and its form part."""
+
+    within: Any
+    arguments: dict[str, Any]
+    template: str
+    context: dict[str, Any]
+
+
+def add_library_filter(app: Any, build: Callable[[User, Any], LibraryFilter]) -> None:
+    """A filter of the library page: `build(user, request.args)` is called on each visit."""
+    app.extensions.setdefault("files.library_filters", []).append(build)
+
+
+def library_filters(user: User, arguments: Any) -> list[LibraryFilter]:
+    return [build(user, arguments) for build in current_app.extensions.get("files.library_filters", ())]
+
+
 def _tell(event: str, stored: StoredFile) -> None:
     for listener in current_app.extensions.get("files.listeners", {}).get(event, ()):
         if event == "deleting":
@@ -365,9 +385,20 @@ def _filtered(query, search: str = "", kind: str | None = None):
     return query.order_by(StoredFile.created_at.desc(), StoredFile.id.desc())
 
 
-def list_files(user: User, search: str = "", kind: str | None = None, page: int = 1, per_page: int | None = None):
-    """The user's files, newest first, as a Flask-SQLAlchemy pagination."""
-    query = _filtered(_visible().where(StoredFile.user_id == user.id), search, kind)
+def list_files(
+    user: User,
+    search: str = "",
+    kind: str | None = None,
+    page: int = 1,
+    per_page: int | None = None,
+    within: Sequence[Any] = (),
+):
+    """The user's files, newest first, as a Flask-SQLAlchemy pagination; `within`: statements selecting file ids
+    the files must be among (each of them), from the library's filters other features add (People)."""
+    query = _visible().where(StoredFile.user_id == user.id)
+    for ids in within:
+        query = query.where(StoredFile.id.in_(ids))
+    query = _filtered(query, search, kind)
     per_page = per_page or current_app.config["FILES_PAGE_SIZE"]
     return db.paginate(query, page=page_number(page), per_page=min(max(per_page, 1), 100), error_out=False)
 
@@ -568,6 +599,8 @@ __all__ = [
     "get_owned",
     "list_all_files",
     "list_files",
+    "add_library_filter",
+    "library_filters",
     "list_images",
     "listen",
     "open_original",

@@ -16,7 +16,7 @@ bp = Blueprint("people", __name__)
 def init_app(app: Flask) -> None:
     """Follow the file library (index new photos, drop deleted ones' faces), start the indexer, the matrices'
     cache, the pages and `flask faces`. After `faces`, whose Celery app the indexing task joins."""
-    from webapp.files.service import listen
+    from webapp.files.service import add_library_filter, listen
     from webapp.people import indexer, service
     from webapp.people.cli import faces_cli
     from webapp.people.matrix import MatrixCache
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     app.extensions["face_matrices"] = MatrixCache()
     listen(app, "stored", service.on_stored)
     listen(app, "deleting", service.on_deleting)
+    add_library_filter(app, service.library_filter)
     app.register_blueprint(bp)
     app.cli.add_command(faces_cli)
 

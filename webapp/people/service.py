@@ -774,3 +774,39 @@ def purge_embeddings(days: int) -> int:
         bump(owner)
     db.session.commit()
     return int(purged or 0) + int(cached or 0)
+
+
+# --- the library filtered by people ------------------------------------------------------------------------
+
+
+def library_filter(user: User, arguments: Any) -> Any:
+    """The file library's "People" filter: photos with every chosen person (`?person=ID&person=ID`), or photos
+    with nobody recognised in them (`?person=none`)."""
+    from webapp.bounds import is_database_id
+    from webapp.files.service import LibraryFilter
+
+    values = arguments.getlist("person")
+    unrecognised = "none" in values
+    chosen = sorted({int(value) for value in values if value.isdigit() and is_database_id(int(value))})
+    choices = [item for item in summaries(user) if not item.do_not_recognise]
+    within = None
+    if unrecognised:
+        named = select(Face.file_id).where(Face.user_id == user.id, Face.person_id.is_not(None))
+        within = select(StoredFile.id).where(
+            StoredFile.user_id == user.id, StoredFile.kind == "image", StoredFile.id.not_in(named)
+        )
+        chosen = []
+    elif chosen:
+        within = (
+            select(Face.file_id)
+            .where(Face.user_id == user.id, Face.person_id.in_(chosen))
+            .group_by(Face.file_id)
+            .having(func.count(func.distinct(Face.person_id)) == len(chosen))
+        )
+    kept = ["none"] if unrecognised else [str(person_id) for person_id in chosen]
+    return LibraryFilter(
+        within=within,
+        arguments={"person": kept} if kept else {},
+        template="people/_library_filter.html",
+        context={"people": choices, "chosen": chosen, "unrecognised": unrecognised},
+    )
