@@ -90,15 +90,20 @@ class FaceRows:
         self.vectors = np.empty((count, dimensions), dtype=DTYPE)
 
     def add(self, rows: Iterable[tuple[int, int, int | None, bytes]]) -> None:
-        for face_id, file_id, person_id, embedding in rows:
-            vector = from_bytes(embedding)
-            if self.count == len(self.face_ids) or vector.shape[0] != self.vectors.shape[1]:
-                continue  # a face added since the count, or of another model: the next version reads it
-            self.face_ids[self.count] = face_id
-            self.file_ids[self.count] = file_id
-            self.person_ids[self.count] = person_id or 0
-            self.vectors[self.count] = vector
-            self.count += 1
+        """Add a chunk of rows: one copy of their bytes into the matrix, no Python object per number."""
+        width = self.vectors.shape[1] * 4
+        # A face of another model (another length), or one added since the count, waits for the next version.
+        kept = [row for row in rows if len(row[3]) == width][: len(self.face_ids) - self.count]
+        if not kept:
+            return
+        end = self.count + len(kept)
+        self.face_ids[self.count : end] = [row[0] for row in kept]
+        self.file_ids[self.count : end] = [row[1] for row in kept]
+        self.person_ids[self.count : end] = [row[2] or 0 for row in kept]
+        self.vectors[self.count : end] = np.frombuffer(b"".join(row[3] for row in kept), dtype="<f4").reshape(
+            len(kept), -1
+        )
+        self.count = end
 
     def build(self, version: int) -> OwnerFaces:
         vectors = self.vectors[: self.count]
