@@ -260,6 +260,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
         Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
         Setting("PAGE_SIZE", whole(), 50),
         Setting("DASHBOARD_DAYS", whole(minimum=1, maximum=366), 30),
@@ -452,6 +453,9 @@ class BaseConfig:
         self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
         self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
+        # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
+        # streamed to disk and read a conversation at a time, so this bounds disk and time, not memory.
+        self.CHAT_IMPORT_MAX_MB = read("CHAT_IMPORT_MAX_MB")
 
         # Pages
         self.PAGE_SIZE = read("PAGE_SIZE")
