@@ -287,3 +287,15 @@ def test_the_library_shows_only_the_photos_with_every_chosen_person_or_with_nobo
         headers=bearer(staff_token),
     )
     assert shown("&person=none") == {"biden.jpg"}
+
+
+def test_odd_ids_in_the_people_filter_and_the_naming_form_are_refused_without_an_error(
+    app: Flask, staff_client: FlaskClient
+):
+    # "²" is a digit to str.isdigit but not a number to int(): never a 500.
+    assert staff_client.get("/files/?person=%C2%B2&person=99999999999999999999").status_code == 200
+    token = csrf_token(staff_client, "/people/unnamed")
+    named = staff_client.post("/people/unnamed", data={"csrf_token": token, "name": "X", "face_ids": ["²", "-1"]})
+    assert named.status_code == 400 and "Choose at least one photo or face" in named.get_data(as_text=True)
+    merged = staff_client.post("/people/1/merge", data={"csrf_token": token, "into": "²"})
+    assert merged.status_code == 404

@@ -787,7 +787,7 @@ def library_filter(user: User, arguments: Any) -> Any:
 
     values = arguments.getlist("person")
     unrecognised = "none" in values
-    chosen = sorted({int(value) for value in values if value.isdigit() and is_database_id(int(value))})
+    chosen = sorted({int(value) for value in values if value.isdecimal() and is_database_id(int(value))})
     choices = [item for item in summaries(user) if not item.do_not_recognise]
     within = None
     if unrecognised:

@@ -99,7 +99,7 @@ def unnamed():
 @login_required
 def name_group():
     """Name a suggested group in one step: its faces become a new person (with their look-alikes)."""
-    face_ids = [int(value) for value in request.form.getlist("face_ids") if value.isdigit()]
+    face_ids = [int(value) for value in request.form.getlist("face_ids") if value.isdecimal()]
     person = service.create_person(current_user, request.form.get("name", ""), face_ids=face_ids)
     flash(f"Named {person.name}.", "success")
     return redirect(url_for("people.person", person_id=person.id), 303)
