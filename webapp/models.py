@@ -4,6 +4,7 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.projects.models import Project
 from webapp.usage.models import UsageEvent
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
@@ -22,6 +23,7 @@ __all__ = [
     "IndexedPhoto",
     "Message",
     "Person",
+    "Project",
     "StoredFile",
     "UsageEvent",
     "User",
