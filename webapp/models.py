@@ -5,12 +5,14 @@ from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.projects.models import Project
+from webapp.review.models import AdminReview
 from webapp.usage.models import UsageEvent
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
 from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
 
 __all__ = [
+    "AdminReview",
     "ApiToken",
     "AuditEvent",
     "Conversation",

@@ -10,6 +10,7 @@ from webapp.faces import service as faces
 from webapp.files.uploads import accepts_uploads
 from webapp.people import bp, service
 from webapp.people.forms import SearchForm
+from webapp.review import views as review
 
 FORM_ERROR = "The form could not be read. Reload the page and try again."
 
@@ -51,6 +52,8 @@ def search():
 @bp.get("/faces/searches/<int:row_id>")
 @login_required
 def search_detail(row_id: int):
+    if (asked := review.ask_first("search", row_id)) is not None:
+        return asked  # an admin opening someone else's search says why first
     row = faces.get_search(current_user, row_id, audit_review=True)
     return render_template("people/search_detail.html", row=row), faces.result_status(row)
 
