@@ -35,6 +35,8 @@ FEATURES = (
     "api",
     "review",
     "gateway",
+    "governance",
+    "usage",
 )
 
 

@@ -4,9 +4,10 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
 from webapp.review.models import AdminReview
-from webapp.usage.models import UsageEvent
+from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
 from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
@@ -23,12 +24,16 @@ __all__ = [
     "FaceLibraryVersion",
     "FaceSearch",
     "IndexedPhoto",
+    "Group",
     "Message",
     "Person",
     "Project",
     "StoredFile",
     "UsageEvent",
+    "UsageMonth",
     "User",
+    "UserLimit",
+    "group_members",
 ]
 
 
