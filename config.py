@@ -258,6 +258,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
         Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
+        Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
         # Pages
         Setting("PAGE_SIZE", whole(), 50),
         Setting("DASHBOARD_DAYS", whole(minimum=1, maximum=366), 30),
@@ -445,6 +447,9 @@ class BaseConfig:
         self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
         self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
+        # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
+        self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
+        self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")
 
         # Pages
         self.PAGE_SIZE = read("PAGE_SIZE")

@@ -4,6 +4,8 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.prompts.models import SavedPrompt
+from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
@@ -12,10 +14,14 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Conversation",
+    "ConversationShare",
     "FaceAnalysis",
     "FaceComparison",
     "FaceEmbedding",
     "Message",
+    "SavedPrompt",
+    "ShareView",
+    "SharedMessage",
     "StoredFile",
     "UsageEvent",
     "User",

@@ -31,11 +31,12 @@ from webapp.bounds import MAX_DATABASE_ID
 from webapp.errors import Refused
 from webapp.schemas import ErrorBody, explain
 
-TAGS = ("chat", "files", "faces", "account", "service")
+TAGS = ("chat", "prompts", "files", "faces", "account", "service")
 
 ERROR_DESCRIPTIONS = {
     400: "The request was understood and refused; `error` says why (a field the schema refuses is named).",
     401: "No valid API token: send `Authorization: Bearer <token>`.",
+    403: "Allowed to administrators only.",
     404: "No such object among the token owner's (another user's object is a 404 too, never a 403).",
     409: "Conflicts with the object's state; `error` says what to wait for.",
     413: "Larger than the server accepts (`MAX_UPLOAD_MB`, `CHAT_MAX_MESSAGE_CHARS`).",
@@ -58,6 +59,10 @@ def not_an_object(json_schema: type[BaseModel], takes_form: bool) -> str:
     return f"Send a JSON object{example} with Content-Type: application/json{form}."
 
 
+def every_field_optional(schema: type[BaseModel]) -> bool:
+    return not any(field.is_required() for field in schema.model_fields.values())
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
@@ -73,7 +78,9 @@ class WorkbenchFlaskPlugin(FlaskPlugin):
             if json is None and not is_form:
                 raise Refused("Send a multipart/form-data form.")
             sent_json = json is not None and not (form is not None and is_form)
-            if sent_json and not isinstance(request.get_json(silent=True), dict):
+            # A body whose every field is optional may be left out altogether (POST …/share without a body).
+            left_out = json is not None and every_field_optional(json) and not request.get_data(cache=True)
+            if sent_json and not isinstance(request.get_json(silent=True), dict) and not left_out:
                 raise Refused(not_an_object(json, form is not None))
         super().request_validation(request, query, json, form, headers, cookies)
 
