@@ -260,6 +260,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
         Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
         Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
+        Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
         Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
         Setting("PAGE_SIZE", whole(), 50),
@@ -451,6 +452,8 @@ class BaseConfig:
         # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
         self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
         self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")
+        # Temporary chats (never stored, never logged; only their token counts are kept) may be turned off.
+        self.CHAT_TEMPORARY_ALLOWED = read("CHAT_TEMPORARY_ALLOWED")
         # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
         # streamed to disk and read a conversation at a time, so this bounds disk and time, not memory.
         self.CHAT_IMPORT_MAX_MB = read("CHAT_IMPORT_MAX_MB")

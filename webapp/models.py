@@ -4,6 +4,7 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.projects.models import Project
 from webapp.prompts.models import SavedPrompt
 from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent
@@ -19,6 +20,7 @@ __all__ = [
     "FaceComparison",
     "FaceEmbedding",
     "Message",
+    "Project",
     "SavedPrompt",
     "ShareView",
     "SharedMessage",

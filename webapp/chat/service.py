@@ -256,15 +256,21 @@ def send_message(
     conversation_id: int | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    project_id: int | None = None,
 ) -> Exchange:
     """Save the user's message and a pending reply in one transaction; the reply is streamed afterwards.
 
     A new conversation is started when `conversation_id` is None; its title comes from the message. A given
-    `system_prompt` replaces the conversation's. Nothing is stored when the message is refused.
+    `system_prompt` replaces the conversation's. A new conversation starts in the user's project `project_id`
+    (another user's is a 404), with the project's default model unless `model` names one. Nothing is stored when
+    the message is refused.
     """
     text = clean_message_text(text)
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
+    project = project_for_new_conversation(user, project_id) if conversation is None else None
+    if project is not None and not (model or "").strip():
+        model = project_model(project)
     choice = resolve_model(model, conversation)
     if conversation is not None:
         refuse_if_replying(conversation)
@@ -278,6 +284,7 @@ def send_message(
             provider=choice.provider,
             model=choice.model,
             system_prompt=system,
+            project_id=project.id if project is not None else None,
             created_at=now,
             updated_at=now,
         )
@@ -294,6 +301,21 @@ def send_message(
     db.session.add_all([question, reply])
     db.session.commit()
     return Exchange(conversation, question, reply, created)
+
+
+def project_for_new_conversation(user: User, project_id: int | None):
+    """The user's project a new conversation starts in (None for none); another user's is a 404."""
+    if project_id is None:
+        return None
+    from webapp.projects import service as projects  # projects build on chat: imported when used
+
+    return projects.get_project(user, project_id)
+
+
+def project_model(project) -> str | None:
+    from webapp.projects import service as projects
+
+    return projects.default_model(project)
 
 
 def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
@@ -362,6 +384,22 @@ def request_stop(user: User, message_id: int) -> Message:
 
 
 # -- the conversation as the model sees it -----------------------------------------------------------------------
+
+
+def compose_system_prompt(project_instructions: str | None, system_prompt: str | None) -> str | None:
+    """One system prompt: the project's instructions first, then the conversation's own (either may be missing)."""
+    parts = [part for part in (project_instructions, system_prompt) if part]
+    return "\n\n".join(parts) or None
+
+
+def system_prompt_for(conversation: Conversation) -> str | None:
+    """What a conversation's model is told first: its project's instructions, then its own system prompt."""
+    instructions = None
+    if conversation.project_id is not None:
+        from webapp.projects.models import Project
+
+        instructions = db.session.scalar(select(Project.instructions).where(Project.id == conversation.project_id))
+    return compose_system_prompt(instructions, conversation.system_prompt)
 
 
 def trim_context(system_prompt: str | None, turns: list[ChatTurn], budget_chars: int) -> list[ChatTurn]:
@@ -474,7 +512,7 @@ class ReplyStream:
             return
         provider_name, model = message.provider or "", message.model or ""
         provider = providers().get(provider_name)
-        turns = turns_before(message.conversation_id, message.conversation.system_prompt, message.id)
+        turns = turns_before(message.conversation_id, system_prompt_for(message.conversation), message.id)
         # Committed before the model is called: no database connection is held while it thinks. The ORM objects
         # are expired now and are not touched again in this stream (only plain values from here on).
         db.session.commit()
