@@ -6,12 +6,14 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.projects.models import Project
 from webapp.prompts.models import SavedPrompt
+from webapp.review.models import AdminReview
 from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
 __all__ = [
+    "AdminReview",
     "ApiToken",
     "AuditEvent",
     "Conversation",

@@ -23,7 +23,7 @@ from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_project, make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import login
+from tests.support.web import give_reason, login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.prompts.models import SavedPrompt
@@ -68,6 +68,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("sharing.manage", {"conversation_id": "conversation"}),
     ("sharing.view", {"share_token": "share_link"}),
     ("sharing_admin.index", {}),
+    ("review.ask", {"kind": "file", "id": "photo"}),  # (a kind named like an object of `seed` would be its id)
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
 
@@ -90,8 +91,13 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "auth.company_login": "redirects to the company's sign-in page (test_company_sign_in_flow.py)",
+    "auth.company_callback": "the company's sign-in sends the browser back here; it redirects on",
 }
-NOT_PAGE_BLUEPRINTS = {"api": "JSON for scripts, described by its own contract"}
+NOT_PAGE_BLUEPRINTS = {
+    "api": "JSON for scripts, described by its own contract",
+    "gateway": "the OpenAI-compatible /v1 API for scripts",
+}
 
 MARKDOWN_REPLY = """The sky looks **blue** because air scatters short wavelengths more (Rayleigh scattering).
 
@@ -181,6 +187,8 @@ def seed(live_server, openai_server) -> dict[str, int]:
     staff_client = app.test_client()
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    # The admin said why, so the review page itself is checked too (the reason form is a page of its own above).
+    give_reason(client, "conversation", objects["staff_conversation"])
     return objects
 
 

@@ -8,7 +8,11 @@ from webapp.api.spec import operation
 from webapp.prompts import service
 from webapp.prompts.schemas import Prompt, PromptChange, PromptList, PromptRequest
 
-FORBIDDEN = (403, "Only an administrator can share a prompt with everyone.")
+FORBIDDEN = (
+    403,
+    "Only an administrator can share a prompt with everyone; or the token's scopes do not cover this operation "
+    "(`error` says which).",
+)
 TAKEN = (409, "You already have a prompt with this command.")
 
 
