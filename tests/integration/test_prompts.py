@@ -240,3 +240,13 @@ def _rows(app: Flask) -> list[SavedPrompt]:
         rows = db.session.scalars(select(SavedPrompt)).all()
         db.session.expunge_all()
         return list(rows)
+
+
+def test_saved_prompts_need_a_token_with_the_chat_scope_and_a_read_only_one_lists_them(app, client, staff):
+    files_only = make_token(app, staff, "files", scopes=("files",))
+    response = client.post("/api/prompts", json=SUMMARIZE, headers=bearer(files_only))
+    assert response.status_code == 403 and "chat" in response.get_json()["error"]
+    assert stored(app) == []
+    read_only = make_token(app, staff, "report", scopes=("read-only",))
+    assert client.get("/api/prompts", headers=bearer(read_only)).status_code == 200
+    assert client.post("/api/prompts", json=SUMMARIZE, headers=bearer(read_only)).status_code == 403
