@@ -36,6 +36,8 @@ FEATURES = (
     "api",
     "review",
     "gateway",
+    "governance",
+    "usage",
 )
 
 

@@ -4,11 +4,12 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
 from webapp.prompts.models import SavedPrompt
 from webapp.review.models import AdminReview
 from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
-from webapp.usage.models import UsageEvent
+from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
@@ -21,6 +22,7 @@ __all__ = [
     "FaceAnalysis",
     "FaceComparison",
     "FaceEmbedding",
+    "Group",
     "Message",
     "Project",
     "SavedPrompt",
@@ -28,7 +30,10 @@ __all__ = [
     "SharedMessage",
     "StoredFile",
     "UsageEvent",
+    "UsageMonth",
     "User",
+    "UserLimit",
+    "group_members",
 ]
 
 

@@ -26,6 +26,7 @@ from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import give_reason, login
 from webapp import create_app
 from webapp.extensions import db
+from webapp.governance import service as governance
 from webapp.prompts.models import SavedPrompt
 from webapp.sharing.models import ConversationShare
 from webapp.sharing.service import link_token
@@ -68,6 +69,11 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("sharing.manage", {"conversation_id": "conversation"}),
     ("sharing.view", {"share_token": "share_link"}),
     ("sharing_admin.index", {}),
+    ("governance.groups", {}),
+    ("governance.group", {"group_id": "group"}),
+    ("governance.limits", {}),
+    ("usage.my_usage", {}),
+    ("usage.admin_report", {}),
     ("review.ask", {"kind": "file", "id": "photo"}),  # (a kind named like an object of `seed` would be its id)
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
@@ -91,6 +97,7 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "usage.admin_csv": "a download",
     "auth.company_login": "redirects to the company's sign-in page (test_company_sign_in_flow.py)",
     "auth.company_callback": "the company's sign-in sends the browser back here; it redirects on",
 }
@@ -189,6 +196,18 @@ def seed(live_server, openai_server) -> dict[str, int]:
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
     # The admin said why, so the review page itself is checked too (the reason form is a page of its own above).
     give_reason(client, "conversation", objects["staff_conversation"])
+    # A group with a member, a model list and limits; the admin near their own limit (the chat page's warning).
+    runner = app.test_cli_runner()
+    for command in (
+        ["groups", "create", "Interns"],
+        ["groups", "add", "Interns", staff.email],
+        ["groups", "models", "Interns", "gpt-4o-mini"],
+        ["usage", "limit", "--group", "Interns", "--monthly-tokens", "100000"],
+        ["usage", "limit", admin.email, "--monthly-requests", "2"],
+    ):
+        assert runner.invoke(args=command).exit_code == 0
+    with app.app_context():
+        objects["group"] = governance.find_group("Interns").id
     return objects
 
 

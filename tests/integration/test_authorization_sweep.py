@@ -62,6 +62,9 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "share_id": lambda world: [("share", world.ids["share"])],
     "share_token": lambda world: [("share_link", world.ids["share_link"])],
     "filename": None,  # /static/<path:filename>: the app's own assets
+    # /admin/groups/<group_id>: groups are the company's, nobody's own; every route with it is admin-only, which
+    # test_governance.py's staff-get-403 test checks for each route of the blueprint, read from the URL map.
+    "group_id": None,
 }
 
 SWEEP: dict[str, Entry] = {

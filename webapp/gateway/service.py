@@ -28,6 +28,7 @@ from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.gateway.schemas import ChatMessage, CompletionRequest
+from webapp.governance import service as governance
 from webapp.timeutil import utcnow
 from webapp.usage.models import GATEWAY
 from webapp.usage.service import record_usage
@@ -55,11 +56,12 @@ class GatewayModel:
     choice: chat.ModelChoice
 
 
-def models() -> list[GatewayModel]:
-    """Every configured model, under the id a client sends: the bare name, or "provider:model" when two providers
-    offer the same name (`resolve_model` takes either)."""
-    choices = chat.model_choices()
-    names = [choice.model for choice in choices]
+def models(user: User | None = None) -> list[GatewayModel]:
+    """Every configured model (those `user` may use, when given), under the id a client sends: the bare name, or
+    "provider:model" when two providers offer the same name (`resolve_model` takes either)."""
+    configured = chat.model_choices()
+    names = [choice.model for choice in configured]
+    choices = configured if user is None else governance.allowed_models(user, configured)
     return [
         GatewayModel(choice.model if names.count(choice.model) == 1 else choice.value, choice) for choice in choices
     ]
@@ -193,8 +195,10 @@ def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
     """Check a call (model, messages) and, when `token` keeps history, store it as the caller's API conversation
     with a pending reply, before anything is sent to the model. Commits, so no connection is held while it thinks."""
     choice = resolve(request.model)
+    governance.check_model_allowed(user, choice)  # 403 naming the models the caller may use
     turns = turns_of(request.messages)
     provider = chat.providers()[choice.provider]
+    governance.check_budget(user)  # 429 over a monthly limit: nothing is stored or sent upstream
     reply_id = _store(user, choice, turns) if token.keep_history else None
     db.session.commit()
     return Call(user.id, choice.provider, choice.model, request.model, provider, turns, reply_id)

@@ -72,7 +72,7 @@ def list_models() -> Response:
     """The models the caller may use, in OpenAI's list shape."""
     data = [
         {"id": model.id, "object": "model", "created": 0, "owned_by": model.choice.provider}
-        for model in service.models()
+        for model in service.models(g.api_user)
     ]
     return jsonify({"object": "list", "data": data})
 
