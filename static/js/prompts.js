@@ -166,6 +166,9 @@
     if (option) choose(options().indexOf(option));
   });
 
+  // A "/" typed while the page was still loading this script (the box has autofocus) opens the list now.
+  if (isPickerBox(document.activeElement)) update(document.activeElement);
+
   // Moving the caret away from the "/word" (clicks, Home/End) or leaving the box closes the list.
   document.addEventListener("selectionchange", () => {
     const box = state.box;

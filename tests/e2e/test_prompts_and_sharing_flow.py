@@ -50,6 +50,7 @@ def test_typing_a_slash_offers_saved_prompts_and_the_keyboard_picks_one(
     save_prompt(page, "tone", "House tone", "Rewrite this in our house style:")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
+    page.wait_for_load_state("load")  # the page's scripts run: typing is for the picker from here on
     box = page.get_by_label("Message")
     listbox = page.get_by_role("listbox", name="Saved prompts")
     status = page.locator("#prompt-status")
