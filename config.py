@@ -254,6 +254,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("OIDC_SCOPES", text, "openid email profile"),
         Setting("OIDC_GROUPS_CLAIM", text, "groups"),
         Setting("OIDC_ADMIN_GROUP", text, ""),  # empty: roles are managed in Workbench
+        Setting("OIDC_DEFAULT_GROUP", text, ""),  # empty: new company accounts join no group
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
@@ -434,6 +435,8 @@ class BaseConfig:
         # The claim (ID token or userinfo) listing the person's groups; members of OIDC_ADMIN_GROUP are admins.
         self.OIDC_GROUPS_CLAIM = read("OIDC_GROUPS_CLAIM")
         self.OIDC_ADMIN_GROUP = read("OIDC_ADMIN_GROUP")
+        # The Workbench group (webapp/governance: model access, budgets) a first company sign-in joins.
+        self.OIDC_DEFAULT_GROUP = read("OIDC_DEFAULT_GROUP")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
@@ -565,6 +568,7 @@ class TestingConfig(BaseConfig):
             "OIDC_CLIENT_ID",
             "OIDC_CLIENT_SECRET",
             "OIDC_ADMIN_GROUP",
+            "OIDC_DEFAULT_GROUP",
         ):
             setattr(self, name, SETTINGS[name].default)
 
