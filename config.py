@@ -279,6 +279,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
         Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
+        Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
         Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
         Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
@@ -487,6 +489,9 @@ class BaseConfig:
         self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
         self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
+        # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
+        self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
+        self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")
         # Temporary chats (never stored, never logged; only their token counts are kept) may be turned off.
         self.CHAT_TEMPORARY_ALLOWED = read("CHAT_TEMPORARY_ALLOWED")
         # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
