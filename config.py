@@ -238,6 +238,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("FACE_PICKER_SIZE", whole(), 24),
         Setting("CELERY_BROKER_URL", text, ""),
         Setting("FACE_QUEUE", text, "faces"),
+        Setting("FACE_INDEX_ON_UPLOAD", flag, True),
+        Setting("FACE_EMBEDDING_RETENTION_DAYS", whole()),  # None: keep face embeddings
         # Sign-in and sessions
         Setting("SESSION_COOKIE_SECURE", flag),  # None: off, on in production
         Setting("HSTS_SECONDS", whole()),  # None: 0, a year in production with secure cookies
@@ -254,6 +256,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("OIDC_SCOPES", text, "openid email profile"),
         Setting("OIDC_GROUPS_CLAIM", text, "groups"),
         Setting("OIDC_ADMIN_GROUP", text, ""),  # empty: roles are managed in Workbench
+        Setting("OIDC_DEFAULT_GROUP", text, ""),  # empty: new company accounts join no group
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
@@ -276,6 +279,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
         Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
+        Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
         Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
         Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
@@ -398,6 +403,11 @@ class BaseConfig:
         # Celery: unset runs face jobs inline in the request; set (redis://...) sends them to `make worker`.
         self.CELERY_BROKER_URL = read("CELERY_BROKER_URL")
         self.FACE_QUEUE = read("FACE_QUEUE")
+        # People: every photo stored is indexed (its faces found and embedded) in the background, on the worker
+        # with a broker; off leaves new photos pending for `flask faces index`.
+        self.FACE_INDEX_ON_UPLOAD = read("FACE_INDEX_ON_UPLOAD")
+        # Unset keeps face embeddings; `flask faces purge` deletes those older than this many days.
+        self.FACE_EMBEDDING_RETENTION_DAYS = read("FACE_EMBEDDING_RETENTION_DAYS")
 
         # Sign-in and sessions
         self.SESSION_COOKIE_HTTPONLY = True
@@ -432,6 +442,8 @@ class BaseConfig:
         # The claim (ID token or userinfo) listing the person's groups; members of OIDC_ADMIN_GROUP are admins.
         self.OIDC_GROUPS_CLAIM = read("OIDC_GROUPS_CLAIM")
         self.OIDC_ADMIN_GROUP = read("OIDC_ADMIN_GROUP")
+        # The Workbench group (webapp/governance: model access, budgets) a first company sign-in joins.
+        self.OIDC_DEFAULT_GROUP = read("OIDC_DEFAULT_GROUP")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
@@ -477,6 +489,9 @@ class BaseConfig:
         self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
         self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
+        # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
+        self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
+        self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")
         # Temporary chats (never stored, never logged; only their token counts are kept) may be turned off.
         self.CHAT_TEMPORARY_ALLOWED = read("CHAT_TEMPORARY_ALLOWED")
         # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
@@ -555,13 +570,18 @@ class TestingConfig(BaseConfig):
             "BEDROCK_MODELS",
             "BEDROCK_ENDPOINT_URL",
             "CHAT_RETENTION_DAYS",
+            "FACE_EMBEDDING_RETENTION_DAYS",
             "PASSWORD_LOGIN",
             "OIDC_ISSUER",
             "OIDC_CLIENT_ID",
             "OIDC_CLIENT_SECRET",
             "OIDC_ADMIN_GROUP",
+            "OIDC_DEFAULT_GROUP",
         ):
             setattr(self, name, SETTINGS[name].default)
+        # Each photo a test uploads would otherwise be embedded in the background (about a second of a shared
+        # core each); the People tests turn it on.
+        self.FACE_INDEX_ON_UPLOAD = False
 
 
 class ProductionConfig(BaseConfig):

@@ -6,22 +6,34 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
+from webapp.prompts.models import SavedPrompt
 from webapp.review.models import AdminReview
+from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent, UsageMonth
 
-from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
+from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
+from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
 
 __all__ = [
     "AdminReview",
     "ApiToken",
     "AuditEvent",
     "Conversation",
+    "ConversationShare",
     "FaceAnalysis",
     "FaceComparison",
+    "Face",
     "FaceEmbedding",
+    "FaceLibraryVersion",
+    "FaceSearch",
+    "IndexedPhoto",
     "Group",
     "Message",
+    "Person",
     "Project",
+    "SavedPrompt",
+    "ShareView",
+    "SharedMessage",
     "StoredFile",
     "UsageEvent",
     "UsageMonth",
