@@ -40,8 +40,19 @@ def path_of(url: str) -> str:
 
 
 def add_message(app: Flask, conversation_id: int, role: str, content: str, status: str = "complete") -> None:
+    """A message after the last one shown (the conversation's current branch goes on to it)."""
     with app.app_context():
-        db.session.add(Message(conversation_id=conversation_id, role=role, content=content, status=status))
+        conversation = db.session.get(Conversation, conversation_id)
+        message = Message(
+            conversation_id=conversation_id,
+            parent_id=conversation.current_message_id,
+            role=role,
+            content=content,
+            status=status,
+        )
+        db.session.add(message)
+        db.session.flush()
+        conversation.current_message_id = message.id
         db.session.commit()
 
 
