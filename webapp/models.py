@@ -6,6 +6,14 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.usage.models import UsageEvent
 
+from webapp.attachments.models import (  # isort: skip  (they point at files and messages)
+    FilePassage,
+    FileText,
+    MessageFile,
+    MessageSource,
+    is_passage_index_table,
+)
+
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
 __all__ = [
@@ -15,7 +23,11 @@ __all__ = [
     "FaceAnalysis",
     "FaceComparison",
     "FaceEmbedding",
+    "FilePassage",
+    "FileText",
     "Message",
+    "MessageFile",
+    "MessageSource",
     "StoredFile",
     "UsageEvent",
     "User",
@@ -25,4 +37,4 @@ __all__ = [
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     """Alembic's filter when comparing the database with the models: SQLite's FTS5 tables are made by DDL (see
     webapp/chat/models.py), not described by a model, so they are left out rather than reported as extra."""
-    return not (type_ == "table" and name is not None and is_search_index_table(name))
+    return not (type_ == "table" and name is not None and (is_search_index_table(name) or is_passage_index_table(name)))

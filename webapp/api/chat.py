@@ -32,7 +32,9 @@ def chat(json: ChatRequest) -> ChatReply:
 
     Saves your message first; the reply comes back whole (the pages stream it)."""
     user = api_user()
-    exchange = service.send_message(user, json.message, json.conversation_id, json.model, json.system)
+    exchange = service.send_message(
+        user, json.message, json.conversation_id, json.model, json.system, file_ids=json.file_ids
+    )
     return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)
 
 

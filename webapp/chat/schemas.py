@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
+from webapp.attachments.schemas import AttachedFile, Source
 from webapp.schemas import (
     BlankIsNone,
     DatabaseId,
@@ -30,6 +31,11 @@ class ChatRequest(JsonRequest):
     )
     model: str | None = Field(default=None, description="`provider:model` as in the picker, or a bare model name.")
     system: str | None = Field(default=None, description="A system prompt for a new conversation.")
+    file_ids: list[DatabaseId] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Files of your library to attach (`GET /api/files`); another user's file is a 404.",
+    )
 
 
 class Usage(Schema):
@@ -48,6 +54,7 @@ class ChatReply(Schema):
     provider: str | None
     model: str | None
     usage: Usage
+    sources: list[Source] = Field(default_factory=list, description="The excerpts of attached files it was given.")
 
     @classmethod
     def of(cls, source: Any, *, exchange: Any) -> Self:  # type: ignore[override]
@@ -60,6 +67,7 @@ class ChatReply(Schema):
             provider=source.provider,
             model=source.model,
             usage=Usage.of(source),
+            sources=[Source.of(item) for item in getattr(source, "sources", [])],
         )
 
 
@@ -84,6 +92,8 @@ class Message(Schema):
     finish_reason: str | None
     created_at: Timestamp
     completed_at: Timestamp | None
+    files: list[AttachedFile] = Field(default_factory=list, validation_alias="attachments")
+    sources: list[Source] = Field(default_factory=list)
 
 
 class ConversationSummary(Schema):

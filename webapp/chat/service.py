@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import joinedload
 
+from webapp.attachments import service as attachments
 from webapp.auth.models import User
 from webapp.bounds import without_nul
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
@@ -229,6 +230,7 @@ def delete_conversations(conversation_ids: list[int]) -> int:
     """Delete conversations and their messages (explicitly: SQLite does not enforce the cascade by itself)."""
     if not conversation_ids:
         return 0
+    attachments.forget_conversations(conversation_ids)
     db.session.execute(delete(Message).where(Message.conversation_id.in_(conversation_ids)))
     result = db.session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
     return result.rowcount or 0
@@ -253,16 +255,19 @@ def send_message(
     conversation_id: int | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    file_ids: Sequence[int] | None = None,
 ) -> Exchange:
     """Save the user's message and a pending reply in one transaction; the reply is streamed afterwards.
 
     A new conversation is started when `conversation_id` is None; its title comes from the message. A given
-    `system_prompt` replaces the conversation's. Nothing is stored when the message is refused.
+    `system_prompt` replaces the conversation's. `file_ids` attaches files of the user's library (404 for anyone
+    else's). Nothing is stored when the message is refused.
     """
     text = clean_message_text(text)
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
     choice = resolve_model(model, conversation)
+    attached = attachments.check_files(user, file_ids, choice.provider, choice.model)
     if conversation is not None:
         refuse_if_replying(conversation)
 
@@ -289,6 +294,9 @@ def send_message(
     )
     reply = pending_reply(conversation, choice)
     db.session.add_all([question, reply])
+    if attached:
+        db.session.flush()
+        attachments.attach(question.id, attached)
     db.session.commit()
     return Exchange(conversation, question, reply, created)
 
@@ -395,6 +403,31 @@ def turns_before(conversation_id: int, system_prompt: str | None, reply_id: int)
     return trim_context(system_prompt, turns, current_app.config["CHAT_CONTEXT_CHARS"])
 
 
+def reply_turns(message: Message) -> list[ChatTurn]:
+    """What the model is sent for the reply `message`: the conversation and, when files are attached to it, their
+    excerpts (numbered to be cited, kept as the reply's sources) and images (with the newest question)."""
+    conversation = message.conversation
+    question = db.session.scalar(
+        select(Message.content)
+        .where(Message.conversation_id == conversation.id, Message.role == "user", Message.id < message.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    files = attachments.reply_context(
+        conversation.id,
+        message.id,
+        question or "",
+        conversation.system_prompt,
+        message.provider or "",
+        message.model or "",
+    )
+    system = "\n\n".join(part for part in (conversation.system_prompt, files.block()) if part) or None
+    turns = turns_before(conversation.id, system, message.id)
+    if files.images and turns and turns[-1].role == "user":
+        turns[-1] = replace(turns[-1], images=tuple(files.images))
+    return turns
+
+
 # -- streaming a reply -------------------------------------------------------------------------------------------
 
 
@@ -471,7 +504,7 @@ class ReplyStream:
             return
         provider_name, model = message.provider or "", message.model or ""
         provider = providers().get(provider_name)
-        turns = turns_before(message.conversation_id, message.conversation.system_prompt, message.id)
+        turns = reply_turns(message)
         # Committed before the model is called: no database connection is held while it thinks. The ORM objects
         # are expired now and are not touched again in this stream (only plain values from here on).
         db.session.commit()

@@ -27,6 +27,11 @@ def message_form(conversation=None) -> MessageForm:
     return form
 
 
+def attached_ids() -> list[int]:
+    """The files ticked in the composer's attach picker (or uploaded in place); anything but an id is ignored."""
+    return request.form.getlist("file_ids", type=int)
+
+
 def render_chat(conversation=None, status: int = 200):
     """The chat page, or (for htmx) its #chat section alone."""
     context = {
@@ -53,7 +58,9 @@ def new_conversation():
 @login_required
 def start_conversation():
     form = MessageForm()
-    exchange = service.send_message(current_user, form.message.data, None, form.model.data, form.system_prompt.data)
+    exchange = service.send_message(
+        current_user, form.message.data, None, form.model.data, form.system_prompt.data, file_ids=attached_ids()
+    )
     url = url_for("chat.conversation", conversation_id=exchange.conversation.id)
     if not is_htmx():
         return redirect(url, 303)
@@ -71,7 +78,9 @@ def conversation(conversation_id: int):
 @login_required
 def send(conversation_id: int):
     form = MessageForm()
-    exchange = service.send_message(current_user, form.message.data, conversation_id, form.model.data)
+    exchange = service.send_message(
+        current_user, form.message.data, conversation_id, form.model.data, file_ids=attached_ids()
+    )
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
     return render_template("chat/_exchange.html", messages=[exchange.question, exchange.reply]), 201

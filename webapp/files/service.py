@@ -211,7 +211,16 @@ def store_upload(user: User, upload: FileStorage | None, name: str | None = None
             incoming.path, allowed_types(), current_app.config["MAX_IMAGE_PIXELS"], name, decode_slot=decode_slot
         )
         thumbnail = _thumbnail(incoming.path, info)
-        return _persist(user, name, incoming, info, thumbnail)
+        stored = _persist(user, name, incoming, info, thumbnail)
+    for hook in current_app.extensions.get("file_hooks", {}).get("stored", ()):
+        hook(stored)
+    return stored
+
+
+def register_hook(app: Any, event: str, hook: Any) -> None:
+    """Let another feature act when a file is kept (`stored`, after its row is committed) or about to be removed
+    for good (`purged`, in the transaction that deletes its row): chat reads a document's text, and forgets it."""
+    app.extensions.setdefault("file_hooks", {}).setdefault(event, []).append(hook)
 
 
 def _incoming(upload: FileStorage) -> IncomingFile:
@@ -505,6 +514,8 @@ def _purge(stored: StoredFile) -> None:
     if stored.thumbnail_key:
         store.delete(stored.thumbnail_key)
     store.delete(stored.storage_key)
+    for hook in current_app.extensions.get("file_hooks", {}).get("purged", ()):
+        hook(stored)
     db.session.delete(stored)
     db.session.commit()
 
