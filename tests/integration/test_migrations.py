@@ -4,22 +4,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
+from tests.support.databases import reset_to_empty
 from webapp.extensions import db
-
-
-def reset_to_empty(app) -> None:
-    db.drop_all()
-    with db.engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    assert inspect(db.engine).get_table_names() == []
 
 
 @pytest.mark.both_databases
 def test_upgrading_an_empty_database_gives_exactly_the_models_schema(app):
     with app.app_context():
-        reset_to_empty(app)
+        reset_to_empty()
         upgrade()
         with db.engine.connect() as connection:
             # The app's own Alembic settings (its filter of tables the models do not describe), as `flask db migrate`.
@@ -32,7 +26,7 @@ def test_upgrading_an_empty_database_gives_exactly_the_models_schema(app):
 @pytest.mark.both_databases
 def test_migrations_downgrade_to_empty_and_upgrade_again(app):
     with app.app_context():
-        reset_to_empty(app)
+        reset_to_empty()
         upgrade()
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}

@@ -9,8 +9,8 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
-from tests.integration.test_migrations import reset_to_empty
 from tests.support.chat import chat_settings, reset
+from tests.support.databases import reset_to_empty
 from tests.support.web import bearer
 from webapp.extensions import db
 from webapp.timeutil import utcnow
@@ -66,7 +66,7 @@ def test_record_usage_refuses_an_unknown_source(app, staff):
 @pytest.mark.both_databases
 def test_the_migration_counts_the_replies_already_stored_that_reached_a_model(app, staff):
     with app.app_context():
-        reset_to_empty(app)
+        reset_to_empty()
         upgrade(revision="0007")
         # Raw SQL with the columns of revision 0007: later migrations may add more.
         now = utcnow()

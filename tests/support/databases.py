@@ -3,7 +3,7 @@ at the end, so parallel runs on one server never meet."""
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 
@@ -35,3 +35,14 @@ def drop_database(server_url: str, database: str) -> None:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     finally:
         engine.dispose()
+
+
+def reset_to_empty() -> None:
+    """Drop every table of the app's database (in an app context), Alembic's version table too: a migration test
+    then starts from nothing."""
+    from webapp.extensions import db
+
+    db.drop_all()
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    assert inspect(db.engine).get_table_names() == []
