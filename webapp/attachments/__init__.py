@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
-
-bp = Blueprint("attachments", __name__, url_prefix="/chat/files")
+from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Read a document's text when the files service keeps it and forget it when the file goes; the attach picker."""
+    """Read a document's text when the files service keeps it and forget it when the file goes; the composer's
+    picker and the citation links of replies."""
     from webapp.attachments.citations import link_citations
     from webapp.attachments.service import on_file_purged, on_file_stored
     from webapp.files.service import register_hook
 
     register_hook(app, "stored", on_file_stored)
     register_hook(app, "purged", on_file_purged)
-    app.register_blueprint(bp)
     app.add_template_filter(link_citations, "citations")
+    app.add_template_global(attachable_files, "attachable_files")
 
 
-from webapp.attachments import views  # noqa: E402,F401
+def attachable_files() -> list:
+    """The signed-in user's newest files, for the composer's attach picker."""
+    from flask_login import current_user
+
+    from webapp.attachments.service import PICKER_SIZE
+    from webapp.files import service as files
+
+    return list(files.list_files(current_user, per_page=PICKER_SIZE).items)

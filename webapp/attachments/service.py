@@ -31,6 +31,8 @@ from webapp.units import MEGABYTE
 
 log = logging.getLogger("webapp.attachments")
 
+# Files the composer's picker lists (the newest; older ones are found on the files page).
+PICKER_SIZE = 50
 # What may be attached to one message.
 MAX_FILES_PER_MESSAGE = 10
 # Newest images sent with a question (those of earlier questions of the conversation included).
