@@ -61,7 +61,7 @@ class FilePassage(db.Model):
     text: Mapped[str] = mapped_column(Text)
     # PostgreSQL: the passage's lexemes, written with the passage, so ranking reads them instead of parsing the
     # text again for every question (the GIN index finds the passages, ts_rank orders them). Unused on SQLite.
-    search_vector: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"))
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), deferred=True)
 
 
 class MessageFile(db.Model):

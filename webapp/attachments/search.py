@@ -8,9 +8,10 @@ has more, so a question phrased unlike the file still finds something.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, literal_column, select, text
 
 from webapp.attachments.models import SEARCH_CONFIG, SQLITE_PASSAGE_TABLE, FilePassage
 from webapp.extensions import db
@@ -52,8 +53,45 @@ def rank(file_ids: Sequence[int], question: str, limit: int) -> list[int]:
     return _rank_sqlite(list(file_ids), words, limit)
 
 
+# A lexeme in more than this share of all passages says little about which passage answers (the made-up words of
+# bench/retrieval.py's commonest ranks, "data" in a data team's files): left out of the query, unless every word
+# of the question is that common. Ranking then reads a few thousand passages at most, not every one.
+COMMON_SHARE = 0.02
+# How long a process keeps PostgreSQL's statistics of the passages' lexemes (they change with ANALYZE only).
+STATISTICS_SECONDS = 300.0
+_statistics: dict[str, object] = {"at": -STATISTICS_SECONDS, "shares": {}}
+_LEXEMES = text("SELECT unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :words)))")
+_SHARES = text(
+    "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+    "WHERE tablename = 'file_passages' AND attname = 'search_vector'"
+)
+
+
+def _lexeme_shares() -> dict[str, float]:
+    """The share of passages each common lexeme is in, from the statistics ANALYZE keeps (autovacuum runs it):
+    one small query every few minutes per process, instead of counting for every question."""
+    if time.monotonic() - float(_statistics["at"]) < STATISTICS_SECONDS:  # type: ignore[arg-type]
+        return _statistics["shares"]  # type: ignore[return-value]
+    row = db.session.execute(_SHARES).first()
+    shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _statistics.update(at=time.monotonic(), shares=shares)
+    return shares
+
+
+def _telling(lexemes: list[str]) -> list[str]:
+    """The lexemes that tell passages apart: the rare ones, or the two rarest when every one is common."""
+    shares = _lexeme_shares()
+    rare = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_SHARE]
+    return rare or sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]
+
+
 def _rank_postgresql(file_ids: list[int], words: list[str], limit: int) -> list[int]:
-    query = func.websearch_to_tsquery(SEARCH_CONFIG, bindparam("words", " or ".join(words)))
+    lexemes = list(db.session.scalars(_LEXEMES, {"config": SEARCH_CONFIG, "words": " ".join(words)}))
+    if not lexemes:
+        return []
+    # Lexemes are letters and digits (the words were): quoted, each is one term of an OR query.
+    terms = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in _telling(lexemes))
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("terms", terms))
     statement = (
         select(FilePassage.id)
         .where(FilePassage.file_id.in_(file_ids), FilePassage.search_vector.op("@@")(query))
