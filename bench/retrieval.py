@@ -172,7 +172,7 @@ def measure_first_byte(folder: Path) -> None:
             "OPENAI_MODELS": "gpt-4o-mini",
             "CHAT_MAX_RETRIES": 0,
         }
-        app = build_app(folder, f"sqlite:///{folder / 'first-byte.db'}", settings)
+        app = build_app(folder, f"sqlite:///{folder / 'first-byte.db'}", {**settings, "LOG_LEVEL": "WARNING"})
         from webapp.extensions import db
 
         with app.app_context():
@@ -245,7 +245,7 @@ def main() -> int:
                 url = create_database(server, name)
             else:
                 url = f"sqlite:///{folder / 'retrieval.db'}"
-            app = build_app(folder / kind, url)
+            app = build_app(folder / kind, url, {"LOG_LEVEL": "WARNING"})
             from webapp.extensions import db
 
             with app.app_context():

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, stored_counts
 from tests.support.documents import csv_text, pdf_with_text, pdf_without_text
@@ -18,7 +18,7 @@ from tests.support.factories import make_file
 from tests.support.samples import jpeg
 from tests.support.web import bearer
 from webapp.attachments import service as attachments
-from webapp.attachments.models import MessageSource
+from webapp.attachments.models import FilePassage, MessageSource
 from webapp.extensions import db
 
 OTTERS = "River otters hold hands while they sleep so they do not drift apart."
@@ -234,3 +234,28 @@ def test_deleting_a_conversation_removes_its_attachments_and_sources(app, api, s
     with app.app_context():
         assert db.session.scalars(select(MessageSource)).all() == []
         assert attachments.conversation_files(body["conversation_id"], 10**6) == []
+
+
+@pytest.mark.both_databases
+def test_words_found_nearly_everywhere_are_left_out_of_a_large_search(app, staff, monkeypatch):
+    from webapp.attachments import search
+
+    monkeypatch.setattr(search, "FILTER_FROM", 10)
+    monkeypatch.setitem(search._statistics, "at", -search.STATISTICS_SECONDS)
+    monkeypatch.setitem(search._sqlite_total, "at", -search.STATISTICS_SECONDS)
+    common = [
+        make_file(app, staff, name=f"log{n}.txt", content=f"Harbour log {n}: calm water.\n".encode()) for n in range(60)
+    ]
+    keeper = make_file(app, staff, name="keeper.txt", content=b"Harbour log: the lighthouse keeper's cats.\n")
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE file_passages"))
+            db.session.commit()
+        ids = [stored.id for stored in common] + [keeper.id]
+
+        found = search.rank(ids, "harbour lighthouse", limit=50)
+        unfiltered = search.rank(ids, "harbour lighthouse", limit=50, passages=0)
+
+        keeper_passage = db.session.scalar(select(FilePassage.id).where(FilePassage.file_id == keeper.id))
+        assert found == [keeper_passage]  # "harbour" is in every passage: ranking reads only the keeper's
+        assert unfiltered[0] == keeper_passage and len(unfiltered) == 50

@@ -2,7 +2,8 @@
 
 PostgreSQL ranks with `ts_rank` over each passage's stored `tsvector` (found through its GIN index); SQLite with
 FTS5's `bm25`. A question's words are OR-ed: a passage that has some of them still counts, ranked below one that
-has more, so a question phrased unlike the file still finds something.
+has more, so a question phrased unlike the file still finds something. Words found nearly everywhere are left out
+first (see COMMON_SHARE): ranking every passage of a large library for them would take seconds and tell nothing.
 """
 
 from __future__ import annotations
@@ -43,20 +44,30 @@ def terms(question: str) -> list[str]:
     return list(seen)
 
 
-def rank(file_ids: Sequence[int], question: str, limit: int) -> list[int]:
-    """Ids of the passages of `file_ids` that match `question` best, best first (at most `limit`)."""
+def rank(file_ids: Sequence[int], question: str, limit: int, passages: int | None = None) -> list[int]:
+    """Ids of the passages of `file_ids` that match `question` best, best first (at most `limit`).
+
+    `passages` is how many passages those files have (counted when not given): past FILTER_FROM, the question's
+    common words are left out.
+    """
     words = terms(question)
     if not words or not file_ids or limit <= 0:
         return []
+    if passages is None:
+        passages = db.session.scalar(select(func.count(FilePassage.id)).where(FilePassage.file_id.in_(file_ids))) or 0
+    filtering = passages >= FILTER_FROM
     if db.session.get_bind().dialect.name == "postgresql":
-        return _rank_postgresql(list(file_ids), words, limit)
-    return _rank_sqlite(list(file_ids), words, limit)
+        return _rank_postgresql(list(file_ids), words, limit, filtering)
+    return _rank_sqlite(list(file_ids), words, limit, filtering)
 
 
 # A lexeme in more than this share of all passages says little about which passage answers (the made-up words of
 # bench/retrieval.py's commonest ranks, "data" in a data team's files): left out of the query, unless every word
 # of the question is that common. Ranking then reads a few thousand passages at most, not every one.
 COMMON_SHARE = 0.02
+# Only for this many passages or more: ranking fewer takes milliseconds whatever the words, and a word common in
+# everyone's files may be the very one that tells a person's few files apart.
+FILTER_FROM = 2_000
 # How long a process keeps PostgreSQL's statistics of the passages' lexemes (they change with ANALYZE only).
 STATISTICS_SECONDS = 300.0
 _statistics: dict[str, object] = {"at": -STATISTICS_SECONDS, "shares": {}}
@@ -85,12 +96,13 @@ def _telling(lexemes: list[str]) -> list[str]:
     return rare or sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]
 
 
-def _rank_postgresql(file_ids: list[int], words: list[str], limit: int) -> list[int]:
+def _rank_postgresql(file_ids: list[int], words: list[str], limit: int, filtering: bool) -> list[int]:
     lexemes = list(db.session.scalars(_LEXEMES, {"config": SEARCH_CONFIG, "words": " ".join(words)}))
     if not lexemes:
         return []
     # Lexemes are letters and digits (the words were): quoted, each is one term of an OR query.
-    terms = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in _telling(lexemes))
+    kept = _telling(lexemes) if filtering else lexemes
+    terms = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in kept)
     query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("terms", terms))
     statement = (
         select(FilePassage.id)
@@ -108,7 +120,28 @@ _SQLITE_RANK = text(
 ).bindparams(bindparam("file_ids", expanding=True))
 
 
-def _rank_sqlite(file_ids: list[int], words: list[str], limit: int) -> list[int]:
+_SQLITE_PASSAGES = text("SELECT count(*) FROM file_passages")
+_SQLITE_COUNT = text(
+    f"SELECT count(*) FROM (SELECT 1 FROM {SQLITE_PASSAGE_TABLE} WHERE {SQLITE_PASSAGE_TABLE} MATCH :match LIMIT :cap)"
+)
+_sqlite_total: dict[str, float] = {"at": -STATISTICS_SECONDS, "passages": 0}
+
+
+def _sqlite_passages() -> int:
+    """How many passages there are, counted again every few minutes per process."""
+    if time.monotonic() - _sqlite_total["at"] >= STATISTICS_SECONDS:
+        _sqlite_total.update(at=time.monotonic(), passages=db.session.scalar(_SQLITE_PASSAGES) or 0)
+    return int(_sqlite_total["passages"])
+
+
+def _rank_sqlite(file_ids: list[int], words: list[str], limit: int, filtering: bool) -> list[int]:
     # Each word quoted: FTS5 then reads it as a plain token, whatever it is ("near", "*", a column name).
-    match = " OR ".join(f'"{word}"' for word in words)
+    quoted = [f'"{word}"' for word in words]
+    if filtering:
+        # As on PostgreSQL, the words in more than COMMON_SHARE of the passages are left out: each is counted up to
+        # that share only (FTS5 walks its list of passages for the word, and stops there).
+        cap = max(2, int(_sqlite_passages() * COMMON_SHARE))
+        counts = {term: db.session.scalar(_SQLITE_COUNT, {"match": term, "cap": cap}) or 0 for term in quoted}
+        quoted = [term for term in quoted if counts[term] < cap] or sorted(quoted, key=counts.__getitem__)[:2]
+    match = " OR ".join(quoted)
     return list(db.session.scalars(_SQLITE_RANK, {"match": match, "file_ids": file_ids, "limit": limit}))

@@ -326,7 +326,8 @@ def build_context(
                 chosen[stored.id] = passages
                 used += cost
         long_ids = [stored.id for stored, _ in texts if stored.id not in chosen]
-        ranked = rank(long_ids, question, limit=max(1, budget // 500))
+        in_long = sum(text.passages for stored, text in texts if stored.id not in chosen)
+        ranked = rank(long_ids, question, limit=max(1, budget // 500), passages=in_long)
         picked = _by_id(ranked) if ranked else _openings(long_ids, budget)
         for passage in picked:
             cost = overhead(passage)
