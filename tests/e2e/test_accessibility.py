@@ -36,6 +36,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("chat.conversation", {"conversation_id": "conversation"}),
     ("history.index", {}),
     ("history.index", {"q": "sky"}),
+    ("imports.page", {}),
     ("files.index", {}),
     ("files.index", {"view": "list"}),
     ("files.upload_page", {}),

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.support.apps import build_app
 from tests.support.chat import chat_settings, reset
+from tests.support.exports import as_bytes, chatgpt_branched
 from tests.support.faces import photo_bytes
 from tests.support.factories import make_token, make_user
 from tests.support.web import bearer
@@ -116,6 +117,10 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
+    ("POST", "/api/conversations/import"): {
+        "body": {"file": as_bytes([chatgpt_branched()])},
+        "media_type": "multipart/form-data",
+    },
     ("POST", "/api/upload"): {"body": {"file": b"more notes\n"}, "media_type": "multipart/form-data"},
     ("GET", "/api/files"): {"query": {"kind": "image"}},
     ("GET", "/api/files/{file_id}"): {"path_parameters": {"file_id": 2}},

@@ -24,7 +24,7 @@ from tests.support.web import bearer, csrf_token
 from webapp.errors import CSRF_MESSAGE
 
 MEGABYTE = 1024 * 1024
-UPLOAD_ROUTES = ["/files/upload", "/faces/compare", "/faces/analyze"]
+UPLOAD_ROUTES = ["/files/upload", "/faces/compare", "/faces/analyze", "/import"]
 
 
 class WatchedBody(io.RawIOBase):
@@ -110,7 +110,7 @@ def test_a_small_upload_from_someone_signed_out_is_sent_to_sign_in_unread(app: F
 
 @pytest.mark.parametrize("url", UPLOAD_ROUTES)
 def test_an_upload_with_a_wrong_csrf_token_writes_nothing(app: Flask, staff_client: FlaskClient, url):
-    file_field = "file" if url == "/files/upload" else "file_a"
+    file_field = "file_a" if url.startswith("/faces/") else "file"
     wrong_field = WatchedBody([("csrf_token", "not-the-token")], 5 * MEGABYTE, temp_dir(app), file_field)
     wrong_header = WatchedBody([], 5 * MEGABYTE, temp_dir(app), file_field)
     files_first = WatchedBody([], 5 * MEGABYTE, temp_dir(app), file_field)

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DDL, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event, func, literal_column
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -40,6 +53,9 @@ class Conversation(db.Model):
         Index("ix_conversations_title_search", _search_vector("title"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
         ),
+        # An imported conversation is there once per user: importing the same export again finds it by this.
+        # (Conversations started here have no source: NULLs are never equal, so they never collide.)
+        UniqueConstraint("user_id", "import_source", "import_source_id", name="uq_conversations_import_source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +68,10 @@ class Conversation(db.Model):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Imported conversations (webapp/imports): the tool they came from ("chatgpt", "openwebui", "workbench")
+    # and their id there.
+    import_source: Mapped[str | None] = mapped_column(String(16))
+    import_source_id: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User] = relationship("User")
     messages: Mapped[list[Message]] = relationship(

@@ -53,6 +53,17 @@ def accepts_uploads(view: F) -> F:
     return view
 
 
+def accepts_upload_up_to(limit_key: str) -> Callable[[F], F]:
+    """Mark a view as taking one file of up to `app.config[limit_key]` bytes (instead of MAX_UPLOAD_MB a file,
+    MAX_FILES_PER_UPLOAD at once): the same streaming to disk and the same checks before the first byte."""
+
+    def mark(view: F) -> F:
+        view.upload_limit_key = limit_key  # type: ignore[attr-defined]
+        return accepts_uploads(view)
+
+    return mark
+
+
 def signed_in() -> bool:
     """Whether the request comes from someone signed in: a bearer token (the API sets `g.api_user`) or a session."""
     return g.get("api_user") is not None or current_user.is_authenticated
@@ -219,16 +230,27 @@ class UploadRequest(Request):
     _cleared_for_files = False
 
     @property
+    def _view(self) -> Any:
+        return current_app.view_functions.get(self.url_rule.endpoint) if self.url_rule else None
+
+    @property
     def takes_uploads(self) -> bool:
         """Whether this request's view is marked `accepts_uploads`."""
-        view = current_app.view_functions.get(self.url_rule.endpoint) if self.url_rule else None
-        return getattr(view, "accepts_uploads", False)
+        return getattr(self._view, "accepts_uploads", False)
+
+    @property
+    def file_limit_bytes(self) -> int:
+        """The most one file may be here: MAX_UPLOAD_BYTES, or the view's own (`accepts_upload_up_to`)."""
+        key = getattr(self._view, "upload_limit_key", None)
+        return current_app.config[key or "MAX_UPLOAD_BYTES"]
 
     @property
     def max_content_length(self) -> int | None:  # type: ignore[override]
         if self._max_content_length is not None or not current_app:
             return super().max_content_length
         if self.takes_uploads and signed_in():
+            if getattr(self._view, "upload_limit_key", None):
+                return self.file_limit_bytes + MEGABYTE  # one file, with its form fields and multipart framing
             return current_app.config["MAX_UPLOAD_REQUEST_BYTES"]
         return super().max_content_length
 
@@ -320,7 +342,7 @@ class UploadRequest(Request):
         storage = current_app.extensions["storage"]
         incoming = IncomingFile(
             current_app.extensions["upload_temp_dir"],
-            current_app.config["MAX_UPLOAD_BYTES"],
+            self.file_limit_bytes,
             sync_ahead=getattr(storage, "temp_dir", None) is not None,
         )
         # Kept here too: if parsing fails half-way, werkzeug never lists the part in `files`, yet it must go.

@@ -14,6 +14,7 @@ from webapp.files import bp, service
 from webapp.files.forms import LibraryFilterForm, RenameForm, UploadForm
 from webapp.files.responses import stream_stored_file, thumbnail_response
 from webapp.files.uploads import accepts_uploads, drain_refused_body, signed_in
+from webapp.units import MEGABYTE
 
 # Names of form fields the picker may use: Faces asks for "photo_a", "photo_b"…
 PICKER_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
@@ -88,6 +89,8 @@ def request_too_large(error: RequestEntityTooLarge):
         return error_response(413, message)
     if request.endpoint == "api.upload":
         return error_response(413, f"The file is larger than the {limit} MB limit.")
+    if getattr(request, "takes_uploads", False):
+        limit = request.file_limit_bytes // MEGABYTE  # a view with its own limit (an import)
     return error_response(413, f"What you sent is larger than this server accepts ({limit} MB).")
 
 
