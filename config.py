@@ -266,6 +266,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_IMAGE_MAX_SIDE", whole(minimum=64), 1568),
         Setting("OPENAI_VISION_MODELS", names, ("gpt-4o-mini", "gpt-4o")),
         Setting("BEDROCK_VISION_MODELS", names, ()),
+        Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
         Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
         Setting("PAGE_SIZE", whole(), 50),
@@ -464,6 +465,8 @@ class BaseConfig:
         self.CHAT_IMAGE_MAX_SIDE = read("CHAT_IMAGE_MAX_SIDE")
         self.OPENAI_VISION_MODELS = read("OPENAI_VISION_MODELS")
         self.BEDROCK_VISION_MODELS = read("BEDROCK_VISION_MODELS")
+        # Temporary chats (never stored, never logged; only their token counts are kept) may be turned off.
+        self.CHAT_TEMPORARY_ALLOWED = read("CHAT_TEMPORARY_ALLOWED")
         # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
         # streamed to disk and read a conversation at a time, so this bounds disk and time, not memory.
         self.CHAT_IMPORT_MAX_MB = read("CHAT_IMPORT_MAX_MB")

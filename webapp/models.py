@@ -4,6 +4,7 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.projects.models import Project
 from webapp.usage.models import UsageEvent
 
 from webapp.attachments.models import (  # isort: skip  (they point at files and messages)
@@ -28,6 +29,7 @@ __all__ = [
     "Message",
     "MessageFile",
     "MessageSource",
+    "Project",
     "StoredFile",
     "UsageEvent",
     "User",

@@ -20,7 +20,7 @@ from tests.support.axe import axe_problems, axe_script
 from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_message
 from tests.support.faces import analyze, compare, result_id
 from tests.support.faces import upload as photo_upload
-from tests.support.factories import make_token, make_user
+from tests.support.factories import make_project, make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import login
@@ -36,6 +36,9 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("chat.conversation", {"conversation_id": "conversation"}),
     ("history.index", {}),
     ("history.index", {"q": "sky"}),
+    ("projects.index", {}),
+    ("projects.detail", {"project_id": "project"}),
+    ("chat.new_conversation", {"project": "project"}),
     ("imports.page", {}),
     ("files.index", {}),
     ("files.index", {"view": "list"}),
@@ -136,7 +139,8 @@ def seed(live_server, openai_server) -> dict[str, int]:
     login(client, admin.email, admin.password)
     chat = ChatClient(client)
     openai_server.reply = MARKDOWN_REPLY
-    objects["conversation"], _ = chat.chat("Why is the sky blue?")
+    objects["project"] = make_project(app, admin, "Physics", instructions="Explain like a teacher.").id
+    objects["conversation"], _ = chat.chat("Why is the sky blue?", project_id=objects["project"])
     openai_server.error_status = 500
     failed = chat.send(objects["conversation"], "And sunsets?")
     chat.stream(failed)

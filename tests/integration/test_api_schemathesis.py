@@ -36,7 +36,8 @@ EXAMPLES_PER_OPERATION = 20
 
 
 def seed(client: FlaskClient, token: str) -> None:
-    """Something to find for the token's owner: a document (file 1), a photo (file 2), a conversation (1).
+    """Something to find for the token's owner: a document (file 1), a photo (file 2), a conversation (1), a
+    project (1).
 
     The photo is not file 1: generated ids are most often 1, and each hit on a photo runs the face engine."""
     for name, content in [("notes.txt", b"plain notes\n"), ("obama.jpg", photo_bytes("obama.jpg"))]:
@@ -48,6 +49,7 @@ def seed(client: FlaskClient, token: str) -> None:
         )
         assert response.status_code == 201, response.get_json()
     assert client.post("/api/chat", headers=bearer(token), json={"message": "Hello"}).status_code == 200
+    assert client.post("/api/projects", headers=bearer(token), json={"name": "Seeded"}).status_code == 201
 
 
 def load_schema() -> OpenApiSchema:
@@ -115,6 +117,18 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/me"): {},
     ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1}, "media_type": "application/json"},
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
+    ("POST", "/api/projects"): {
+        "body": {"name": "Grant", "instructions": "Be formal.", "model": "gpt-4o"},
+        "media_type": "application/json",
+    },
+    ("GET", "/api/projects"): {},
+    ("GET", "/api/projects/{project_id}"): {"path_parameters": {"project_id": 1}},
+    ("PATCH", "/api/projects/{project_id}"): {
+        "path_parameters": {"project_id": 1},
+        "body": {"name": "Seeded, renamed"},
+        "media_type": "application/json",
+    },
+    ("DELETE", "/api/projects/{project_id}"): {"path_parameters": {"project_id": 1}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
     ("POST", "/api/conversations/import"): {

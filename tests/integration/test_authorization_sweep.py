@@ -48,6 +48,7 @@ COMPARISON, ANALYSIS = frozenset({"comparison"}), frozenset({"analysis"})
 # None: the argument names nobody's object.
 ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "conversation_id": lambda world: [("conversation", world.ids["conversation"])],
+    "project_id": lambda world: [("project", world.ids["project"])],
     "message_id": lambda world: [("question", world.ids["question"]), ("reply", world.ids["reply"])],
     "file_id": lambda world: [("image", world.ids["image"]), ("document", world.ids["document"])],
     "row_id": lambda world: [("comparison", world.ids["comparison"]), ("analysis", world.ids["analysis"])],
@@ -78,6 +79,9 @@ SWEEP: dict[str, Entry] = {
     "api.file_delete": OWNER,
     "api.file_detail": OWNER,
     "api.file_url": OWNER,
+    "api.project": OWNER,
+    "api.update_project": OWNER,
+    "api.delete_project": OWNER,
     "auth.revoke_token": OWNER,
     "chat.conversation": OWNER,
     "chat.retry": OWNER,
@@ -109,6 +113,10 @@ SWEEP: dict[str, Entry] = {
     "history.pin": OWNER,
     "history.rename": OWNER,
     "history.unpin": OWNER,
+    "projects.delete": OWNER,
+    "projects.detail": OWNER,
+    "projects.edit": OWNER,
+    "projects.move": OWNER,
 }
 
 # One body for every form: each field any object route reads, with a value its form accepts. Strangers ask for the
@@ -261,6 +269,8 @@ def test_the_sweep_knows_every_object_route(app: Flask) -> None:
         "admin.user_detail",
         "auth.revoke_token",
         "files.signed_download",
+        "projects.detail",
+        "api.update_project",
     } <= endpoints
     assert "static" not in endpoints
 
@@ -363,6 +373,9 @@ def test_someone_signed_out_is_sent_to_sign_in_on_every_object_route(app: Flask,
 # Ids that travel in a body rather than the URL: the same rule holds.
 BODY_IDS = [
     ("/api/chat", "json", lambda ids: {"message": "Hello", "conversation_id": ids["conversation"]}),
+    ("/api/chat", "json", lambda ids: {"message": "Hello", "project_id": ids["project"]}),
+    ("/api/chat", "json", lambda ids: {"message": "Hello", "project_id": ids["project"], "temporary": True}),
+    ("/chat", "form", lambda ids: {"message": "Hello", "project_id": ids["project"]}),
     ("/api/face/verify", "json", lambda ids: {"image1": ids["image"], "image2": ids["image"]}),
     ("/api/face/analyze", "json", lambda ids: {"image": ids["image"]}),
     ("/faces/compare", "form", lambda ids: {"file_a": ids["image"], "file_b": ids["image"]}),

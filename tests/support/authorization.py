@@ -17,7 +17,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from tests.support.factories import make_conversation, make_face_result, make_file, make_user
+from tests.support.factories import make_conversation, make_face_result, make_file, make_project, make_user
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import Account
 from webapp.audit.models import AuditEvent
@@ -44,6 +44,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         api_token_id = api_token.id
     image = make_file(app, owner, name=f"photo {SECRET}.jpg", content=jpeg())
     document = make_file(app, owner, name=f"report {SECRET}.pdf", content=minimal_pdf())
+    project = make_project(app, owner, f"Project {SECRET}", instructions=f"Instructions {SECRET}")
     # Stopped half-way: the owner could retry it, so a missing owner check would act, not just answer.
     conversation = make_conversation(
         app,
@@ -52,6 +53,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         title=f"Plans {SECRET}",
         system_prompt=f"Be brief {SECRET}",
         reply_status="interrupted",
+        project=project,
     )
     question, reply = conversation.messages
     comparison = make_face_result(app, owner, "comparison", file=image)
@@ -61,6 +63,7 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         "api_token": api_token_id,
         "image": image.id,
         "document": document.id,
+        "project": project.id,
         "conversation": conversation.id,
         "question": question.id,
         "reply": reply.id,

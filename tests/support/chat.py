@@ -131,13 +131,17 @@ class ChatClient:
             headers["HX-Request"] = "true"
         return self.client.post(url, data=data or {}, headers=headers)
 
-    def start(self, message: str, model: str | None = None, system: str | None = None) -> tuple[int, int]:
-        """Start a conversation; return (conversation id, pending reply id)."""
+    def start(
+        self, message: str, model: str | None = None, system: str | None = None, project_id: int | None = None
+    ) -> tuple[int, int]:
+        """Start a conversation (in the project `project_id`, if given); return (conversation id, pending reply id)."""
         data = {"message": message}
         if model:
             data["model"] = model
         if system:
             data["system_prompt"] = system
+        if project_id is not None:
+            data["project_id"] = str(project_id)
         response = self.post("/chat", data)
         assert response.status_code == 201, response.get_data(as_text=True)
         conversation_id = int(response.headers["HX-Push-Url"].rsplit("/", 1)[1])

@@ -8,6 +8,7 @@ exist is not testing how it came about. Rows come back detached from the session
     staff = make_user(app)                                  # a staff member (make_user(app, "admin") for an admin)
     token = make_token(app, staff)                          # an API token, in plain, as shown once
     conversation = make_conversation(app, staff, messages=3)
+    project = make_project(app, staff, instructions="Answer in French.")   # make_conversation(..., project=project)
     photo = make_file(app, staff, photo=True)
     comparison = make_face_result(app, staff, file=photo)   # or kind="analysis"
 """
@@ -32,6 +33,8 @@ from webapp.faces.analyzers import Box, FaceAttributes
 from webapp.faces.models import FaceAnalysis, FaceComparison
 from webapp.files import service as files
 from webapp.files.models import StoredFile
+from webapp.projects import service as projects
+from webapp.projects.models import Project
 from webapp.timeutil import utcnow
 
 MODEL = "gpt-4o-mini"
@@ -95,6 +98,7 @@ def make_conversation(
     provider: str = PROVIDER,
     system_prompt: str | None = None,
     reply_status: str = "complete",
+    project: Project | None = None,
 ) -> Conversation:
     """A conversation stored as if it had happened `at` (default now): `messages` alternate between the user's
     questions and the model's replies (a number, or (role, content) pairs). Replies have `reply_status`, the
@@ -112,6 +116,7 @@ def make_conversation(
             provider=provider,
             model=model,
             system_prompt=system_prompt,
+            project_id=project.id if project is not None else None,
             created_at=moment,
             updated_at=moment,
         )
@@ -133,6 +138,18 @@ def make_conversation(
             )
         db.session.commit()
         return _detached(conversation, "messages")
+
+
+def make_project(
+    app: Flask, user: Owner, name: str | None = None, *, instructions: str | None = None, model: str | None = None
+) -> Project:
+    """A project of the user made through the projects service (a unique name unless given); `model` as the picker
+    names it ("openai:gpt-4o") must be one the app offers."""
+    with app.app_context():
+        project = projects.create_project(
+            users.get_user(user.id), name or f"Project {next(_numbers)}", instructions, model
+        )
+        return _detached(project)
 
 
 def make_file(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from webapp.api import bp
 from webapp.api.auth import api_user
 from webapp.api.spec import operation
-from webapp.chat import history, service
+from webapp.chat import history, service, temporary
+from webapp.chat.models import COMPLETE
 from webapp.chat.schemas import (
     ChatFailure,
     ChatReply,
@@ -14,6 +15,7 @@ from webapp.chat.schemas import (
     ConversationPage,
     ConversationQuery,
 )
+from webapp.errors import Refused, Unavailable
 
 
 @bp.post("/chat")
@@ -21,21 +23,52 @@ from webapp.chat.schemas import (
     "chat",
     (200, ChatReply, "The reply."),
     400,
+    (403, "Temporary chats are turned off here (CHAT_TEMPORARY_ALLOWED)."),
     404,
     (409, "The previous reply of this conversation is still being written."),
     413,
-    (503, ChatFailure, "The model service failed: your message is kept; the failed reply is `message_id`."),
+    (
+        503,
+        ChatFailure,
+        "The model service failed: your message is kept (not in a temporary chat); the failed reply is `message_id`.",
+    ),
     json=ChatRequest,
 )
 def chat(json: ChatRequest) -> ChatReply:
     """Send a message and wait for the whole reply
 
-    Saves your message first; the reply comes back whole (the pages stream it)."""
+    Saves your message first; the reply comes back whole (the pages stream it). With `"temporary": true` nothing
+    is stored: send the earlier turns in `turns`; the answer's ids are null."""
     user = api_user()
+    if json.temporary:
+        if json.file_ids:
+            raise Refused("Files cannot be attached to a temporary chat: nothing of it is kept.", field="file_ids")
+        return temporary_chat(user, json)
+    if json.turns:
+        raise Refused("'turns' are for temporary chats only: a saved conversation keeps its own.", field="turns")
     exchange = service.send_message(
-        user, json.message, json.conversation_id, json.model, json.system, file_ids=json.file_ids
+        user,
+        json.message,
+        json.conversation_id,
+        json.model,
+        json.system,
+        project_id=json.project_id,
+        file_ids=json.file_ids,
     )
     return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)
+
+
+def temporary_chat(user, json: ChatRequest) -> ChatReply:
+    if json.conversation_id is not None:
+        raise Refused(
+            "A temporary chat cannot continue a saved conversation: leave out 'conversation_id'.",
+            field="conversation_id",
+        )
+    turns = [(turn.role, turn.content) for turn in json.turns]
+    outcome = temporary.prepare(user, json.message, turns, json.model, json.system, json.project_id).run()
+    if outcome.status != COMPLETE:
+        raise Unavailable(outcome.error or "The reply was interrupted before it was complete.")
+    return ChatReply.of_temporary(outcome)
 
 
 @bp.get("/conversations")

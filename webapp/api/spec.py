@@ -31,7 +31,7 @@ from webapp.bounds import MAX_DATABASE_ID
 from webapp.errors import Refused
 from webapp.schemas import ErrorBody, explain
 
-TAGS = ("chat", "files", "faces", "account", "service")
+TAGS = ("chat", "projects", "files", "faces", "account", "service")
 
 ERROR_DESCRIPTIONS = {
     400: "The request was understood and refused; `error` says why (a field the schema refuses is named).",

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, insert, select, update
@@ -445,10 +446,10 @@ def forget_conversations(conversation_ids: Sequence[int]) -> None:
 
 
 def reply_context(
-    conversation_id: int, reply_id: int, question: str, system_prompt: str | None, provider: str, model: str
+    conversation: Any, reply_id: int, question: str, system_prompt: str | None, provider: str, model: str
 ) -> FileContext:
     """The files' part of what the model is given for a reply, saved as the reply's sources (not committed)."""
-    attached = conversation_files(conversation_id, reply_id)
+    attached = conversation_files(conversation.id, reply_id)
     if not attached:
         return FileContext()
     budget = current_app.config["CHAT_CONTEXT_CHARS"]

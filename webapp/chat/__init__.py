@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     from webapp.chat.history import messages_per_day
     from webapp.chat.markdown import render_markdown
     from webapp.chat.providers import ProviderSettings, build_providers
+    from webapp.chat.temporary import quiet_model_clients
     from webapp.dashboard.activity import register_activity
     from webapp.dashboard.cards import register_card
 
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (bp, history_bp, admin_history_bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(render_markdown, "markdown")
+    quiet_model_clients()
     register_card(app, "chat", chat_card)
     register_card(app, "history", history_card)
     register_activity(app, "chat", "Chat messages", messages_per_day)

@@ -2,7 +2,7 @@
 these forms give the pages their labels and ids, and Flask-WTF's CSRF check covers every POST."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 
 
 class MessageForm(FlaskForm):
@@ -12,6 +12,8 @@ class MessageForm(FlaskForm):
     # Choices are the configured models; an unknown value is refused by the service with the list.
     model = SelectField("Model", validate_choice=False)
     system_prompt = TextAreaField("System prompt (optional)", render_kw={"rows": 3})
+    # The project a new conversation starts in (webapp/projects); blank for none.
+    project_id = HiddenField()
     submit = SubmitField("Send")
 
 

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from webapp.chat import history, schemas, service
 from webapp.chat import history_bp as bp
+from webapp.projects import service as projects
 from webapp.security import safe_next_url
 
 
@@ -39,6 +40,7 @@ def index():
         filters=filters,
         models=history.models_used(current_user.id),
         here=request.full_path.rstrip("?"),
+        projects=projects.list_projects(current_user),
     )
 
 

@@ -49,6 +49,8 @@ class Conversation(db.Model):
         Index("ix_conversations_user_id_pinned_updated_at_id", "user_id", "pinned", "updated_at", "id"),
         # The admins' review: everyone's conversations, newest activity first.
         Index("ix_conversations_updated_at_id", "updated_at", "id"),
+        # A project's page: its conversations by last activity (webapp/projects).
+        Index("ix_conversations_project_id_updated_at", "project_id", "updated_at"),
         # Title search on PostgreSQL (SQLite compares the few titles of one user with LIKE).
         Index("ix_conversations_title_search", _search_vector("title"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
@@ -66,6 +68,9 @@ class Conversation(db.Model):
     model: Mapped[str] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The project (a folder with its own instructions) the conversation is in; a deleted project's conversations
+    # move out (webapp/projects/service.py sets this to NULL: SQLite does not enforce ON DELETE by itself).
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Imported conversations (webapp/imports): the tool they came from ("chatgpt", "openwebui", "workbench")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import ConfigDict, Field
 
 from webapp.attachments.schemas import AttachedFile, Source
+from webapp.chat.temporary import MAX_TURNS
 from webapp.schemas import (
     BlankIsNone,
     DatabaseId,
@@ -18,6 +19,13 @@ from webapp.schemas import (
     Schema,
     Timestamp,
 )
+
+
+class Turn(JsonRequest):
+    """One earlier turn of a temporary chat, as its page (or script) kept it."""
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 class ChatRequest(JsonRequest):
@@ -36,6 +44,21 @@ class ChatRequest(JsonRequest):
         max_length=10,
         description="Files of your library to attach (`GET /api/files`); another user's file is a 404.",
     )
+    project_id: DatabaseId | None = Field(
+        default=None,
+        description="Start the new conversation in this project of yours: its instructions come before the system "
+        "prompt, and its default model applies unless `model` names one.",
+    )
+    temporary: bool = Field(
+        default=False,
+        description="A temporary chat: nothing of it is stored or logged (the answer's `conversation_id` is null); "
+        "only its token counts are. Send its earlier turns in `turns`. 403 when an administrator turned them off.",
+    )
+    turns: list[Turn] = Field(
+        default_factory=list,
+        max_length=MAX_TURNS,
+        description="Temporary chats only: the earlier turns, oldest first (the model gets the newest that fit).",
+    )
 
 
 class Usage(Schema):
@@ -45,12 +68,12 @@ class Usage(Schema):
 
 
 class ChatReply(Schema):
-    """The whole reply to a message, and where both are kept."""
+    """The whole reply to a message, and where both are kept (null ids: a temporary chat, kept nowhere)."""
 
     reply: str
-    conversation_id: DatabaseId
-    message_id: DatabaseId
-    question_id: DatabaseId
+    conversation_id: DatabaseId | None
+    message_id: DatabaseId | None
+    question_id: DatabaseId | None
     provider: str | None
     model: str | None
     usage: Usage
@@ -68,6 +91,19 @@ class ChatReply(Schema):
             model=source.model,
             usage=Usage.of(source),
             sources=[Source.of(item) for item in getattr(source, "sources", [])],
+        )
+
+    @classmethod
+    def of_temporary(cls, outcome: Any) -> Self:
+        """`outcome` is a temporary chat's finished reply (webapp.chat.temporary.Outcome)."""
+        return cls(
+            reply=outcome.text,
+            conversation_id=None,
+            message_id=None,
+            question_id=None,
+            provider=outcome.provider,
+            model=outcome.model,
+            usage=Usage.of(outcome),
         )
 
 
@@ -103,6 +139,7 @@ class ConversationSummary(Schema):
     model: str
     system_prompt: str | None
     pinned: bool
+    project_id: DatabaseId | None = Field(default=None, description="The project it is in (null: none).")
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -255,17 +255,22 @@ def send_message(
     conversation_id: int | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    project_id: int | None = None,
     file_ids: Sequence[int] | None = None,
 ) -> Exchange:
     """Save the user's message and a pending reply in one transaction; the reply is streamed afterwards.
 
     A new conversation is started when `conversation_id` is None; its title comes from the message. A given
-    `system_prompt` replaces the conversation's. `file_ids` attaches files of the user's library (404 for anyone
-    else's). Nothing is stored when the message is refused.
+    `system_prompt` replaces the conversation's. A new conversation starts in the user's project `project_id`
+    (another user's is a 404), with the project's default model unless `model` names one. `file_ids` attaches files
+    of the user's library (404 for anyone else's). Nothing is stored when the message is refused.
     """
     text = clean_message_text(text)
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
+    project = project_for_new_conversation(user, project_id) if conversation is None else None
+    if project is not None and not (model or "").strip():
+        model = project_model(project)
     choice = resolve_model(model, conversation)
     attached = attachments.check_files(user, file_ids, choice.provider, choice.model)
     if conversation is not None:
@@ -280,6 +285,7 @@ def send_message(
             provider=choice.provider,
             model=choice.model,
             system_prompt=system,
+            project_id=project.id if project is not None else None,
             created_at=now,
             updated_at=now,
         )
@@ -299,6 +305,21 @@ def send_message(
         attachments.attach(question.id, attached)
     db.session.commit()
     return Exchange(conversation, question, reply, created)
+
+
+def project_for_new_conversation(user: User, project_id: int | None):
+    """The user's project a new conversation starts in (None for none); another user's is a 404."""
+    if project_id is None:
+        return None
+    from webapp.projects import service as projects  # projects build on chat: imported when used
+
+    return projects.get_project(user, project_id)
+
+
+def project_model(project) -> str | None:
+    from webapp.projects import service as projects
+
+    return projects.default_model(project)
 
 
 def pending_reply(conversation: Conversation, choice: ModelChoice) -> Message:
@@ -369,6 +390,22 @@ def request_stop(user: User, message_id: int) -> Message:
 # -- the conversation as the model sees it -----------------------------------------------------------------------
 
 
+def compose_system_prompt(project_instructions: str | None, system_prompt: str | None) -> str | None:
+    """One system prompt: the project's instructions first, then the conversation's own (either may be missing)."""
+    parts = [part for part in (project_instructions, system_prompt) if part]
+    return "\n\n".join(parts) or None
+
+
+def system_prompt_for(conversation: Conversation) -> str | None:
+    """What a conversation's model is told first: its project's instructions, then its own system prompt."""
+    instructions = None
+    if conversation.project_id is not None:
+        from webapp.projects.models import Project
+
+        instructions = db.session.scalar(select(Project.instructions).where(Project.id == conversation.project_id))
+    return compose_system_prompt(instructions, conversation.system_prompt)
+
+
 def trim_context(system_prompt: str | None, turns: list[ChatTurn], budget_chars: int) -> list[ChatTurn]:
     """The system prompt, then the newest turns that fit in `budget_chars` (the newest one always).
 
@@ -413,15 +450,11 @@ def reply_turns(message: Message) -> list[ChatTurn]:
         .order_by(Message.id.desc())
         .limit(1)
     )
+    system_prompt = system_prompt_for(conversation)
     files = attachments.reply_context(
-        conversation.id,
-        message.id,
-        question or "",
-        conversation.system_prompt,
-        message.provider or "",
-        message.model or "",
+        conversation, message.id, question or "", system_prompt, message.provider or "", message.model or ""
     )
-    system = "\n\n".join(part for part in (conversation.system_prompt, files.block()) if part) or None
+    system = "\n\n".join(part for part in (system_prompt, files.block()) if part) or None
     turns = turns_before(conversation.id, system, message.id)
     if files.images and turns and turns[-1].role == "user":
         turns[-1] = replace(turns[-1], images=tuple(files.images))

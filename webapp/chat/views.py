@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import closing
 
 from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from markupsafe import escape
+from pydantic import ValidationError
 
-from webapp.chat import bp, service
+from webapp.chat import bp, service, temporary
 from webapp.chat.forms import MessageForm, SettingsForm
-from webapp.errors import error_response
+from webapp.chat.schemas import ChatRequest
+from webapp.errors import Refused, error_response
+from webapp.projects import service as projects
+from webapp.schemas import explain
 
 
 def is_htmx() -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
-def message_form(conversation=None) -> MessageForm:
-    """An empty composer, its model picker set to the conversation's model (or the default)."""
+def message_form(conversation=None, project=None) -> MessageForm:
+    """An empty composer, its model picker set to the conversation's model (or the project's, or the default)."""
     form = MessageForm(formdata=None)
     choices = service.model_choices()
     form.model.choices = [(choice.value, choice.label) for choice in choices]
     if choices:
-        form.model.data = service.resolve_model(None, conversation).value
+        starting = projects.default_model(project) if conversation is None else None
+        form.model.data = service.resolve_model(starting, conversation).value
+    if conversation is None and project is not None:
+        form.project_id.data = str(project.id)
     return form
 
 
@@ -32,16 +40,21 @@ def attached_ids() -> list[int]:
     return request.form.getlist("file_ids", type=int)
 
 
-def render_chat(conversation=None, status: int = 200):
-    """The chat page, or (for htmx) its #chat section alone."""
+def render_chat(conversation=None, status: int = 200, project=None):
+    """The chat page, or (for htmx) its #chat section alone. `project`: the one a new conversation starts in."""
+    if conversation is not None and conversation.project_id is not None:
+        project = projects.get_project(current_user, conversation.project_id)
     context = {
         "conversation": conversation,
+        "project": project,
+        "projects": projects.list_projects(current_user),
         "messages": conversation.messages if conversation else [],
-        "form": message_form(conversation),
+        "form": message_form(conversation, project),
         "settings_form": SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt)
         if conversation
         else None,
         "configured": service.is_configured(),
+        "temporary_allowed": temporary.allowed(),
         "recent": service.recent_conversations(current_user, limit=8),
     }
     template = "chat/_conversation.html" if is_htmx() else "chat/page.html"
@@ -51,21 +64,76 @@ def render_chat(conversation=None, status: int = 200):
 @bp.get("")
 @login_required
 def new_conversation():
-    return render_chat()
+    """A new conversation; `?project=<id>` starts it in one of the user's projects."""
+    project_id = projects.parse_project_id(request.args.get("project"))
+    return render_chat(project=projects.get_project(current_user, project_id) if project_id is not None else None)
 
 
 @bp.post("")
 @login_required
 def start_conversation():
     form = MessageForm()
+    if request.form.get("temporary"):
+        # The toggle was on, but the page's script did not send it (it failed to load): store nothing.
+        raise Refused("A temporary chat is sent by the page's script, which is not running. Reload the page.")
     exchange = service.send_message(
-        current_user, form.message.data, None, form.model.data, form.system_prompt.data, file_ids=attached_ids()
+        current_user,
+        form.message.data,
+        None,
+        form.model.data,
+        form.system_prompt.data,
+        project_id=projects.parse_project_id(form.project_id.data),
+        file_ids=attached_ids(),
     )
     url = url_for("chat.conversation", conversation_id=exchange.conversation.id)
     if not is_htmx():
         return redirect(url, 303)
     page, _ = render_chat(exchange.conversation)
     return page, 201, {"HX-Push-Url": url}
+
+
+@bp.post("/temporary")
+@login_required
+def temporary_reply():
+    """A temporary chat's next reply, for the page's script (static/js/temporary.js): the body is POST /api/chat's
+    (`temporary`, `message`, `turns`…) and the reply streams back as lines of JSON: `{"delta": text}` as the model
+    writes, then `{"done": true, "status": …, "html": the finished message}`. Nothing is stored or logged."""
+    asked = temporary_request()
+    reply = temporary.prepare(
+        current_user,
+        asked.message,
+        [(turn.role, turn.content) for turn in asked.turns],
+        asked.model,
+        asked.system,
+        asked.project_id,
+    )
+
+    def lines():
+        with closing(reply.events()) as deltas:
+            for text in deltas:
+                yield json.dumps({"delta": text}) + "\n"
+        outcome = reply.outcome
+        html = render_template("chat/_temporary_reply.html", outcome=outcome)
+        yield json.dumps({"done": True, "status": outcome.status, "html": html}) + "\n"
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="application/x-ndjson",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def temporary_request() -> ChatRequest:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused("Send the message as a JSON object.")
+    try:
+        asked = ChatRequest.model_validate(body)
+    except ValidationError as error:
+        raise Refused(explain(error)) from None
+    if asked.conversation_id is not None:
+        raise Refused("A temporary chat cannot continue a saved conversation.", field="conversation_id")
+    return asked
 
 
 @bp.get("/<int:conversation_id>")
@@ -98,6 +166,8 @@ def settings(conversation_id: int):
         conversation=conversation,
         settings_form=SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt),
         saved=True,
+        project=projects.get_project(current_user, conversation.project_id) if conversation.project_id else None,
+        projects=projects.list_projects(current_user),
     )
 
 
