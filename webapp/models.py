@@ -12,6 +12,7 @@ from webapp.attachments.models import (  # isort: skip  (they point at files and
     FileText,
     MessageFile,
     MessageSource,
+    ProjectFile,
     is_passage_index_table,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "MessageFile",
     "MessageSource",
     "Project",
+    "ProjectFile",
     "StoredFile",
     "UsageEvent",
     "User",

@@ -1,5 +1,5 @@
 """files in chat: text read from files and its passages (PostgreSQL tsvector, SQLite FTS5), files attached to
-messages, the sources a reply was given
+messages, the sources a reply was given, files of projects
 
 Revision ID: 0011
 Revises: 0010
@@ -87,9 +87,21 @@ def upgrade():
     )
     op.create_index("ix_message_sources_file_id", "message_sources", ["file_id"], unique=False)
     op.create_index("ix_message_sources_message_id", "message_sources", ["message_id"], unique=False)
+    op.create_table(
+        "project_files",
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("file_id", sa.Integer(), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["file_id"], ["stored_files.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("project_id", "file_id"),
+    )
+    op.create_index("ix_project_files_file_id", "project_files", ["file_id"], unique=False)
 
 
 def downgrade():
+    op.drop_index("ix_project_files_file_id", table_name="project_files")
+    op.drop_table("project_files")
     op.drop_index("ix_message_sources_message_id", table_name="message_sources")
     op.drop_index("ix_message_sources_file_id", table_name="message_sources")
     op.drop_table("message_sources")

@@ -259,3 +259,46 @@ def test_words_found_nearly_everywhere_are_left_out_of_a_large_search(app, staff
         keeper_passage = db.session.scalar(select(FilePassage.id).where(FilePassage.file_id == keeper.id))
         assert found == [keeper_passage]  # "harbour" is in every passage: ranking reads only the keeper's
         assert unfiltered[0] == keeper_passage and len(unfiltered) == 50
+
+
+def test_a_projects_files_are_searched_for_every_conversation_in_it(app, api, staff, staff_client, openai_server):
+    from tests.support.factories import make_project
+    from tests.support.web import csrf_token
+
+    project = make_project(app, staff, "Harbour")
+    rules = make_file(app, staff, name="rules.txt", content=b"Kayaks keep to the east side of the breakwater.\n")
+    token = csrf_token(staff_client, f"/projects/{project.id}")
+
+    added = staff_client.post(f"/projects/{project.id}/files", data={"csrf_token": token, "file_ids": [rules.id]})
+    page = staff_client.get(f"/projects/{project.id}").get_data(as_text=True)
+    first = api({"message": "Where do kayaks go?", "project_id": project.id})
+    second = api({"message": "And the breakwater?", "project_id": project.id})
+
+    assert added.status_code == 303 and "rules.txt" in page
+    assert first.status_code == 200 and second.status_code == 200
+    assert "[1] rules.txt, line 1:\nKayaks keep to the east side of the breakwater." in system_text(
+        openai_server.last_request.body
+    )
+    assert second.get_json()["sources"][0]["file_name"] == "rules.txt"
+
+
+def test_another_users_project_or_file_cannot_be_used_for_project_files(app, staff, other_staff, staff_client):
+    from tests.support.factories import make_project
+    from tests.support.web import csrf_token
+
+    mine = make_project(app, staff, "Mine")
+    theirs = make_project(app, other_staff, "Theirs")
+    my_file = make_file(app, staff, name="mine.txt", content=b"mine\n")
+    their_file = make_file(app, other_staff, name="theirs.txt", content=b"theirs\n")
+    token = csrf_token(staff_client, f"/projects/{mine.id}")
+
+    into_theirs = staff_client.post(
+        f"/projects/{theirs.id}/files", data={"csrf_token": token, "file_ids": [my_file.id]}
+    )
+    their_file_in_mine = staff_client.post(
+        f"/projects/{mine.id}/files", data={"csrf_token": token, "file_ids": [their_file.id]}
+    )
+
+    assert into_theirs.status_code == 404 and their_file_in_mine.status_code == 404
+    with app.app_context():
+        assert attachments.project_files(mine.id, staff.id) == []

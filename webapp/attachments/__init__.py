@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
+
+bp = Blueprint("attachments", __name__)
 
 
 def init_app(app: Flask) -> None:
@@ -16,6 +18,8 @@ def init_app(app: Flask) -> None:
     register_hook(app, "purged", on_file_purged)
     app.add_template_filter(link_citations, "citations")
     app.add_template_global(attachable_files, "attachable_files")
+    app.add_template_global(files_of_project, "project_files")
+    app.register_blueprint(bp)
 
 
 def attachable_files() -> list:
@@ -26,3 +30,13 @@ def attachable_files() -> list:
     from webapp.files import service as files
 
     return list(files.list_files(current_user, per_page=PICKER_SIZE).items)
+
+
+def files_of_project(project) -> list:
+    """The files attached to a project, for its page."""
+    from webapp.attachments.service import project_files
+
+    return project_files(project.id, project.user_id)
+
+
+from webapp.attachments import views  # noqa: E402,F401

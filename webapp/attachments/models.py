@@ -133,6 +133,18 @@ class MessageSource(db.Model):
     )
 
 
+class ProjectFile(db.Model):
+    """A file of the library attached to a project: searched for every conversation of the project."""
+
+    __tablename__ = "project_files"
+    # A file's deletion finds the projects it was in.
+    __table_args__ = (Index("ix_project_files_file_id", "file_id"),)
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # SQLite: FTS5 over the passages' text (porter stemming, as PostgreSQL's English configuration stems), reading the
 # text from `file_passages` itself; triggers keep it in step. The migration keeps its own copy of these statements.
 SQLITE_PASSAGE_INDEX = (

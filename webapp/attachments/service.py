@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import delete, insert, select, update
 
 from webapp.attachments.extraction import FAILED, NO_TEXT, READY, Extracted, Limits, extract, locator
-from webapp.attachments.models import SEARCH_CONFIG, FilePassage, FileText, MessageFile, MessageSource
+from webapp.attachments.models import SEARCH_CONFIG, FilePassage, FileText, MessageFile, MessageSource, ProjectFile
 from webapp.attachments.search import rank
 from webapp.auth.models import User
 from webapp.errors import Refused
@@ -153,6 +153,7 @@ def on_file_purged(stored: StoredFile) -> None:
     db.session.execute(delete(FilePassage).where(FilePassage.file_id == stored.id))
     db.session.execute(delete(FileText).where(FileText.file_id == stored.id))
     db.session.execute(delete(MessageFile).where(MessageFile.file_id == stored.id))
+    db.session.execute(delete(ProjectFile).where(ProjectFile.file_id == stored.id))
     db.session.execute(update(MessageSource).where(MessageSource.file_id == stored.id).values(file_id=None))
 
 
@@ -448,8 +449,11 @@ def forget_conversations(conversation_ids: Sequence[int]) -> None:
 def reply_context(
     conversation: Any, reply_id: int, question: str, system_prompt: str | None, provider: str, model: str
 ) -> FileContext:
-    """The files' part of what the model is given for a reply, saved as the reply's sources (not committed)."""
+    """The files' part of what the model is given for a reply, saved as the reply's sources (not committed): the
+    files attached to the conversation's messages, then those of its project."""
     attached = conversation_files(conversation.id, reply_id)
+    if conversation.project_id is not None:
+        attached = list(dict.fromkeys(attached + project_files(conversation.project_id, conversation.user_id)))
     if not attached:
         return FileContext()
     budget = current_app.config["CHAT_CONTEXT_CHARS"]
@@ -462,3 +466,50 @@ def reply_context(
         context.notes.append(f"(Images attached earlier in this conversation are not shown to {model}.)")
     save_sources(reply_id, context)
     return context
+
+
+# -- files of a project ------------------------------------------------------------------------------------------
+
+
+def project_files(project_id: int, owner_id: int) -> list[StoredFile]:
+    """The files attached to a project, oldest first; only the owner's own, kept files (SQLite does not enforce the
+    foreign keys, and may give a deleted project's id to a new one)."""
+    return list(
+        db.session.scalars(
+            select(StoredFile)
+            .join(ProjectFile, ProjectFile.file_id == StoredFile.id)
+            .where(
+                ProjectFile.project_id == project_id,
+                StoredFile.user_id == owner_id,
+                StoredFile.deleted_at.is_(None),
+            )
+            .order_by(ProjectFile.added_at, StoredFile.id)
+        )
+    )
+
+
+def add_project_files(user: User, project_id: int, file_ids: Sequence[int]) -> int:
+    """Attach files of the user's library to the user's project (404 for anyone else's); returns how many were new.
+    Their text is read now if it never was, so the first question does not wait for it."""
+    from webapp.projects.service import get_project
+
+    project = get_project(user, project_id)
+    chosen = [files.get_owned(user, file_id) for file_id in dict.fromkeys(file_ids)]
+    present = set(db.session.scalars(select(ProjectFile.file_id).where(ProjectFile.project_id == project.id)))
+    added = [stored for stored in chosen if stored.id not in present]
+    for stored in added:
+        db.session.add(ProjectFile(project_id=project.id, file_id=stored.id, added_at=utcnow()))
+    db.session.commit()
+    for stored in added:
+        if has_text(stored):
+            text_of(stored)
+    return len(added)
+
+
+def remove_project_file(user: User, project_id: int, file_id: int) -> None:
+    """Take a file out of the user's project (the file stays in the library)."""
+    from webapp.projects.service import get_project
+
+    project = get_project(user, project_id)
+    db.session.execute(delete(ProjectFile).where(ProjectFile.project_id == project.id, ProjectFile.file_id == file_id))
+    db.session.commit()
