@@ -1,8 +1,9 @@
 """Files in chat: text read once and kept, files attached to messages, the excerpts a reply is given and cites.
 
-The chat service calls `check_files` before it stores a message (another user's file is a 404, an image for a
-model that cannot see is refused before anything is sent), `attach` while it does, and `reply_context` when a reply
-is about to be asked for: the excerpts that fit, numbered, stored as the reply's sources.
+The chat service calls `owned_files` and `refuse_images_unseen` before it stores a message (another user's file is
+a 404, an image for a model that cannot see is refused before anything is sent), `attach` while it does, and
+`reply_context` when a reply is about to be asked for: the excerpts that fit, numbered, stored as the reply's
+sources.
 """
 
 from __future__ import annotations
@@ -171,17 +172,18 @@ def sees_images(provider: str, model: str) -> bool:
     return model in vision_models(provider)
 
 
-def check_files(user: User, file_ids: Sequence[int] | None, provider: str, model: str) -> list[StoredFile]:
-    """The files to attach, the user's own (another's, or a deleted one, is a 404), before anything is stored.
-
-    Images need a model that accepts them: for any other the message is refused, naming the models that do.
-    """
+def owned_files(user: User, file_ids: Sequence[int] | None) -> list[StoredFile]:
+    """The files to attach, the user's own (another's, or a deleted one, is a 404), before anything is stored."""
     if not file_ids:
         return []
     unique = list(dict.fromkeys(file_ids))
     if len(unique) > MAX_FILES_PER_MESSAGE:
         raise Refused(TOO_MANY_FILES, field="file_ids")
-    chosen = [files.get_owned(user, file_id) for file_id in unique]
+    return [files.get_owned(user, file_id) for file_id in unique]
+
+
+def refuse_images_unseen(chosen: Sequence[StoredFile], provider: str, model: str) -> None:
+    """Images need a model that accepts them: for any other the message is refused, naming the models that do."""
     if any(stored.is_image for stored in chosen) and not sees_images(provider, model):
         offered = {choice.value for choice in _choices()}
         seeing = [
@@ -192,7 +194,6 @@ def check_files(user: User, file_ids: Sequence[int] | None, provider: str, model
         ]
         which = f"Choose one that does: {', '.join(seeing)}." if seeing else "None of the models here accepts images."
         raise Refused(f"The model {model} does not accept images, so nothing was sent. {which}", field="file_ids")
-    return chosen
 
 
 def _choices():

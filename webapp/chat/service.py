@@ -271,8 +271,9 @@ def send_message(
     project = project_for_new_conversation(user, project_id) if conversation is None else None
     if project is not None and not (model or "").strip():
         model = project_model(project)
+    attached = attachments.owned_files(user, file_ids)
     choice = resolve_model(model, conversation)
-    attached = attachments.check_files(user, file_ids, choice.provider, choice.model)
+    attachments.refuse_images_unseen(attached, choice.provider, choice.model)
     if conversation is not None:
         refuse_if_replying(conversation)
 
