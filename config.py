@@ -98,6 +98,16 @@ def flag(raw: str) -> bool:
     return raw.lower() in {"1", "true", "yes", "on"}
 
 
+def on_off(raw: str) -> bool:
+    """A switch written on or off (true/false, yes/no, 1/0 too); anything else is refused, not read as off."""
+    value = raw.lower()
+    if value in {"on", "true", "yes", "1"}:
+        return True
+    if value in {"off", "false", "no", "0"}:
+        return False
+    raise ValueError("must be 'on' or 'off'")
+
+
 def whole(minimum: int | None = None, maximum: int | None = None) -> Parser:
     def parse(raw: str) -> int:
         try:
@@ -237,6 +247,14 @@ SETTINGS: dict[str, Setting] = {
         Setting("PASSWORD_HASH_METHOD", text, "scrypt"),
         Setting("PASSWORD_MIN_LENGTH", whole(), 10),
         Setting("API_TOKEN_DAYS", whole(minimum=1, maximum=MAX_API_TOKEN_DAYS), 90),
+        Setting("ADMIN_REVIEW_NOTIFY", flag, True),
+        Setting("PASSWORD_LOGIN", on_off, True),
+        Setting("OIDC_ISSUER", text, ""),  # empty: no company sign-in
+        Setting("OIDC_CLIENT_ID", text, ""),
+        Setting("OIDC_CLIENT_SECRET", text, ""),
+        Setting("OIDC_SCOPES", text, "openid email profile"),
+        Setting("OIDC_GROUPS_CLAIM", text, "groups"),
+        Setting("OIDC_ADMIN_GROUP", text, ""),  # empty: roles are managed in Workbench
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
@@ -410,6 +428,18 @@ class BaseConfig:
         self.PASSWORD_MIN_LENGTH = read("PASSWORD_MIN_LENGTH")
         # API tokens stop working this many days after they are made (the CLI's --days chooses per token).
         self.API_TOKEN_DAYS = read("API_TOKEN_DAYS")
+        # An admin opening someone's conversation, file or face result gives a reason first; with this on, the owner
+        # sees on their history page that an administrator opened it, when and why (the audit log keeps it anyway).
+        self.ADMIN_REVIEW_NOTIFY = read("ADMIN_REVIEW_NOTIFY")
+        # Company sign-in (OpenID Connect, webapp/auth/oidc.py) next to passwords, or instead of them.
+        self.PASSWORD_LOGIN = read("PASSWORD_LOGIN")
+        self.OIDC_ISSUER = read("OIDC_ISSUER").rstrip("/")
+        self.OIDC_CLIENT_ID = read("OIDC_CLIENT_ID")
+        self.OIDC_CLIENT_SECRET = read("OIDC_CLIENT_SECRET")
+        self.OIDC_SCOPES = read("OIDC_SCOPES")
+        # The claim (ID token or userinfo) listing the person's groups; members of OIDC_ADMIN_GROUP are admins.
+        self.OIDC_GROUPS_CLAIM = read("OIDC_GROUPS_CLAIM")
+        self.OIDC_ADMIN_GROUP = read("OIDC_ADMIN_GROUP")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
@@ -503,6 +533,10 @@ class BaseConfig:
         """Rules between settings an app needs before it builds its adapters, in every environment."""
         if self.STORAGE_BACKEND == "s3" and not self.S3_BUCKET_NAME:
             raise ConfigError("S3_BUCKET_NAME must be set when STORAGE_BACKEND is s3")
+        if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):
+            raise ConfigError("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set when OIDC_ISSUER is")
+        if not self.PASSWORD_LOGIN and not self.OIDC_ISSUER:
+            raise ConfigError("PASSWORD_LOGIN is off but OIDC_ISSUER is not set, so nobody could sign in")
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting by name, as Flask's `app.config.from_object` would take them."""
@@ -539,6 +573,11 @@ class TestingConfig(BaseConfig):
             "BEDROCK_MODELS",
             "BEDROCK_ENDPOINT_URL",
             "CHAT_RETENTION_DAYS",
+            "PASSWORD_LOGIN",
+            "OIDC_ISSUER",
+            "OIDC_CLIENT_ID",
+            "OIDC_CLIENT_SECRET",
+            "OIDC_ADMIN_GROUP",
         ):
             setattr(self, name, SETTINGS[name].default)
 

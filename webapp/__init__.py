@@ -22,7 +22,22 @@ from webapp.units import MEGABYTE
 
 # Every feature package, in order: each wires itself in its `init_app(app)` (blueprints, dashboard card, activity
 # source, CLI group, template filters, adapters). The order is the order of the dashboard's cards and chart.
-FEATURES = ("auth", "dashboard", "admin", "chat", "projects", "files", "attachments", "faces", "imports", "api")
+FEATURES = (
+    "auth",
+    "dashboard",
+    "admin",
+    "chat",
+    "projects",
+    "files",
+    "attachments",
+    "faces",
+    "imports",
+    "api",
+    "review",
+    "gateway",
+    "governance",
+    "usage",
+)
 
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:

@@ -4,8 +4,10 @@ from webapp.auth.models import ApiToken, User  # isort: skip  (users first: othe
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
+from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
-from webapp.usage.models import UsageEvent
+from webapp.review.models import AdminReview
+from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.attachments.models import (  # isort: skip  (they point at files and messages)
     FilePassage,
@@ -19,6 +21,7 @@ from webapp.attachments.models import (  # isort: skip  (they point at files and
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
 
 __all__ = [
+    "AdminReview",
     "ApiToken",
     "AuditEvent",
     "Conversation",
@@ -27,6 +30,7 @@ __all__ = [
     "FaceEmbedding",
     "FilePassage",
     "FileText",
+    "Group",
     "Message",
     "MessageFile",
     "MessageSource",
@@ -34,7 +38,10 @@ __all__ = [
     "ProjectFile",
     "StoredFile",
     "UsageEvent",
+    "UsageMonth",
     "User",
+    "UserLimit",
+    "group_members",
 ]
 
 

@@ -23,8 +23,9 @@ from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_project, make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import login
+from tests.support.web import give_reason, login
 from webapp import create_app
+from webapp.governance import service as governance
 
 pytestmark = pytest.mark.e2e
 
@@ -59,6 +60,12 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("admin.file_list", {}),
     ("chat_admin.index", {}),
     ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
+    ("governance.groups", {}),
+    ("governance.group", {"group_id": "group"}),
+    ("governance.limits", {}),
+    ("usage.my_usage", {}),
+    ("usage.admin_report", {}),
+    ("review.ask", {"kind": "file", "id": "photo"}),  # (a kind named like an object of `seed` would be its id)
 ]
 SIGNED_OUT_PAGES = ["auth.login"]
 
@@ -81,8 +88,14 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "usage.admin_csv": "a download",
+    "auth.company_login": "redirects to the company's sign-in page (test_company_sign_in_flow.py)",
+    "auth.company_callback": "the company's sign-in sends the browser back here; it redirects on",
 }
-NOT_PAGE_BLUEPRINTS = {"api": "JSON for scripts, described by its own contract"}
+NOT_PAGE_BLUEPRINTS = {
+    "api": "JSON for scripts, described by its own contract",
+    "gateway": "the OpenAI-compatible /v1 API for scripts",
+}
 
 MARKDOWN_REPLY = """The sky looks **blue** because air scatters short wavelengths more (Rayleigh scattering).
 
@@ -172,6 +185,20 @@ def seed(live_server, openai_server) -> dict[str, int]:
     staff_client = app.test_client()
     login(staff_client, staff.email, staff.password)
     objects["staff_conversation"], _ = ChatClient(staff_client).chat("Draft a note to the team")
+    # The admin said why, so the review page itself is checked too (the reason form is a page of its own above).
+    give_reason(client, "conversation", objects["staff_conversation"])
+    # A group with a member, a model list and limits; the admin near their own limit (the chat page's warning).
+    runner = app.test_cli_runner()
+    for command in (
+        ["groups", "create", "Interns"],
+        ["groups", "add", "Interns", staff.email],
+        ["groups", "models", "Interns", "gpt-4o-mini"],
+        ["usage", "limit", "--group", "Interns", "--monthly-tokens", "100000"],
+        ["usage", "limit", admin.email, "--monthly-requests", "2"],
+    ):
+        assert runner.invoke(args=command).exit_code == 0
+    with app.app_context():
+        objects["group"] = governance.find_group("Interns").id
     return objects
 
 

@@ -62,7 +62,7 @@ def test_a_browser_session_does_not_authenticate_the_api(staff_client):
 
 
 def test_tokens_page_shows_a_new_token_once_and_stores_only_its_hash(app, staff_client, staff):
-    data = {"name": "nightly export", "current_password": PASSWORD}
+    data = {"name": "nightly export", "current_password": PASSWORD, "scopes": ["chat", "files", "faces"]}
     response = post_form(staff_client, "/account/tokens", data, page="/account/tokens")
     assert response.status_code == 201
     html = response.get_data(as_text=True)

@@ -115,6 +115,7 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/openapi.json"): {},
     ("GET", "/api/docs"): {},
     ("GET", "/api/me"): {},
+    ("GET", "/api/usage"): {},
     ("POST", "/api/chat"): {"body": {"message": "Hello again", "conversation_id": 1}, "media_type": "application/json"},
     ("GET", "/api/conversations"): {"query": {"q": "Hello", "per_page": 10}},
     ("POST", "/api/projects"): {

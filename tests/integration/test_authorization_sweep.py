@@ -58,6 +58,9 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "user_id": lambda world: [("user", world.ids["user"])],
     "token": lambda world: [("image", world.ids["image_link"]), ("document", world.ids["document_link"])],
     "filename": None,  # /static/<path:filename>: the app's own assets
+    # /admin/groups/<group_id>: groups are the company's, nobody's own; every route with it is admin-only, which
+    # test_governance.py's staff-get-403 test checks for each route of the blueprint, read from the URL map.
+    "group_id": None,
 }
 
 SWEEP: dict[str, Entry] = {

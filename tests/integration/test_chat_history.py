@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.factories import make_conversation
-from tests.support.web import Account, csrf_token
+from tests.support.web import Account, csrf_token, give_reason
 from webapp.audit.models import AuditEvent
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
@@ -187,6 +187,8 @@ def test_admin_reviews_any_users_conversations_read_only_and_each_look_is_audite
     only_sam = admin_client.get(f"/admin/history?user={staff.id}").get_data(as_text=True)
     assert "Sam&#39;s question" in only_sam and "Olga&#39;s question" not in only_sam
 
+    assert admin_client.get(f"/admin/history/{mine}").status_code == 302  # a reason first (test_admin_review.py)
+    give_reason(admin_client, "conversation", mine)
     page = admin_client.get(f"/admin/history/{mine}").get_data(as_text=True)
     assert "What is 2+2?" in page and staff.email in page
     for control in ("hx-post", "sse-connect", '<form method="post"', "Retry", "Delete"):

@@ -30,7 +30,7 @@ from tests.support.faces import (
 )
 from tests.support.files import upload as upload_files
 from tests.support.samples import jpeg
-from tests.support.web import bearer, csrf_token
+from tests.support.web import bearer, csrf_token, give_reason
 from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding
@@ -303,6 +303,8 @@ def test_other_users_get_404_on_every_route_and_admins_review_everyone(
         admin_client.get(f"/faces/history?owner={other_staff.id}").get_data(as_text=True).count('class="history-row"')
         == 0
     )
+    give_reason(admin_client, "comparison", row.id)
+    give_reason(admin_client, "analysis", analysis)
     assert admin_client.get(f"/faces/comparisons/{row.id}").status_code == 200
     assert admin_client.get(f"/faces/comparisons/{row.id}/photo/a").status_code == 200
     assert admin_client.get(f"/faces/analyses/{analysis}").status_code == 200
@@ -457,7 +459,8 @@ def test_every_admin_look_at_someone_elses_result_and_photos_is_audited_once_a_m
         assert staff_client.get(url).status_code in (200, 422), url
     assert reviews() == []
 
-    # The admin opens the photos, thumbnail and result without the page: one row covers them all.
+    # The admin (having given a reason) opens the photos, thumbnail and result without the page: one row covers them.
+    give_reason(admin_client, "comparison", row_id)
     for url in embedded:
         assert admin_client.get(url).status_code in (200, 422), url
     assert reviews() == [(admin.id, "face.comparison.review_view", str(row_id))]

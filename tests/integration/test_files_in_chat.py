@@ -16,7 +16,7 @@ from tests.support.chat import BEDROCK_MODEL, ChatClient, chat_settings, reset, 
 from tests.support.documents import csv_text, pdf_with_text, pdf_without_text
 from tests.support.factories import make_file
 from tests.support.samples import jpeg
-from tests.support.web import bearer
+from tests.support.web import bearer, give_reason
 from webapp.attachments import service as attachments
 from webapp.attachments.models import FilePassage, MessageSource
 from webapp.extensions import db
@@ -217,6 +217,7 @@ def test_sources_are_in_the_export_and_the_admin_review(app, api, staff, admin_c
     body = api({"message": "Otters?", "file_ids": [notes.id]}).get_json()
 
     exported = json.loads(staff_client.get(f"/history/{body['conversation_id']}/export.json").get_data(as_text=True))
+    give_reason(admin_client, "conversation", body["conversation_id"])
     review = admin_client.get(f"/admin/history/{body['conversation_id']}").get_data(as_text=True)
 
     question, reply = exported["messages"]

@@ -26,7 +26,7 @@ from tests.support.files import (  # noqa: F401  (fixtures)
 from tests.support.processes import closed_port
 from tests.support.samples import jpeg, minimal_pdf, sideways_jpeg
 from tests.support.settings import s3_settings
-from tests.support.web import bearer, login, post_form
+from tests.support.web import bearer, give_reason, login, post_form
 from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.files import service
@@ -289,6 +289,8 @@ def test_admins_review_everyones_files_with_an_owner_filter(
     assert "sam.jpg" in text(only_sam) and "olga.txt" not in text(only_sam)
     assert admin_client.get(f"/admin/files/{mine}/thumbnail").mimetype == "image/webp"
 
+    assert admin_client.get(f"/admin/files/{mine}/download").status_code == 302  # why? (test_admin_review.py)
+    give_reason(admin_client, "file", mine)
     download = admin_client.get(f"/admin/files/{mine}/download")
     assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment;")
     assert "file.admin_download" in text(admin_client.get("/admin/audit"))

@@ -25,7 +25,7 @@ def test_nul_is_dropped_from_names_and_token_names(app, staff, staff_client, adm
         post_form(
             staff_client,
             "/account/tokens",
-            {"name": "ci\x00 job", "current_password": PASSWORD},
+            {"name": "ci\x00 job", "current_password": PASSWORD, "scopes": "chat"},
             page="/account/tokens",
         ).status_code
         == 201

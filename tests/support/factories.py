@@ -80,10 +80,11 @@ def make_user(
         return Account(id=user.id, email=user.email, name=user.name, role=role, password=password)
 
 
-def make_token(app: Flask, user: Owner, name: str = "tests") -> str:
-    """A new API token of the user; returns the plain token (shown once, as the tokens page does)."""
+def make_token(app: Flask, user: Owner, name: str = "tests", scopes: tuple[str, ...] | None = None) -> str:
+    """A new API token of the user (for `scopes`, by default full access); returns the plain token (shown once, as
+    the tokens page does)."""
     with app.app_context():
-        _, plain = users.create_token(users.get_user(user.id), name)
+        _, plain = users.create_token(users.get_user(user.id), name, scopes=scopes)
     return plain
 
 

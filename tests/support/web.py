@@ -60,3 +60,13 @@ def login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+REASON = "Checking a complaint about this, ticket 4312"
+
+
+def give_reason(client: FlaskClient, kind: str, target_id: int, reason: str = REASON) -> TestResponse:
+    """An admin says why they open someone else's conversation, file or face result (the form /admin/review asks
+    first); for the next half hour that admin opens it without being asked again."""
+    page = f"/admin/review?kind={kind}&id={target_id}"
+    return post_form(client, "/admin/review", {"kind": kind, "id": str(target_id), "reason": reason}, page=page)

@@ -191,6 +191,8 @@ def test_a_byte_order_mark_and_leading_whitespace_are_fine():
         (b"Title,Date\nHello,2024-01-01\n", "The file is neither a .zip archive nor JSON."),
         (b'{"name": "not an export"}', "is JSON, but not an export Workbench knows"),
         (b"[1, 2, 3]", "is JSON, but not an export Workbench knows"),
+        (b"[" * 1_000_000 + b"]" * 1_000_000, "The file is nested deeper than 256 levels, which no export is."),
+        (b'{"user": ' + b"[" * 1_000_000, "The file is nested deeper than 256 levels"),
         (b'[{"title": "x" "y"}]', "The file is not valid JSON (parse error: after key and value"),
         (b'[{"title": "\xff", "mapping": {}}]', "The file is not text in UTF-8."),
         (as_bytes([chatgpt_branched()])[:-40], "The file is cut short: it ends in the middle of the JSON."),
@@ -277,3 +279,22 @@ def test_conversations_are_yielded_while_the_file_is_read_not_after_reading_it_w
     # The first pass (finding the list) and the first conversation read less than a tenth of the file.
     assert stream.most < len(data) / 10
     assert sum(1 for _ in records) == 199
+
+
+def test_odd_shapes_inside_a_conversation_are_read_or_reported_never_crash():
+    nested: object = "deep"
+    for _ in range(5000):
+        nested = [nested]
+    said = {"m1": {"id": "m1", "parentId": None, "role": "user", "content": "Hi", "timestamp": 1}}
+    no_id = {"title": "Deep", "history": {"messages": said, "currentId": "m1"}, "models": [], "extra": nested}
+    item = openwebui_chat()
+    item["chat"]["history"]["messages"]["m5"]["error"] = ["a", "list"]
+    chatgpt = chatgpt_linear("c-odd", "Odd", 1)
+    chatgpt["mapping"]["c-odd-0-u"]["message"]["content"]["parts"] = "one string, not a list"
+
+    records = [read_conversation(no_id), read_conversation(item), read_conversation(chatgpt)]
+
+    assert isinstance(records[0], Unreadable) and "nested too deeply" in records[0].reason
+    last = records[1].branch()[-1]
+    assert (last.status, last.error) == ("error", "Failed.")
+    assert records[2].branch()[0].content == "one string, not a list"

@@ -12,6 +12,7 @@ from webapp.bounds import database_id
 from webapp.extensions import db
 from webapp.files import service as files
 from webapp.files.responses import stream_stored_file, thumbnail_response
+from webapp.review import views as review
 from webapp.security import admin_required
 
 
@@ -46,7 +47,9 @@ def file_thumbnail(file_id: int):
 @bp.get("/files/<int:file_id>/download")
 @admin_required
 def file_download(file_id: int):
-    """Always an attachment, always through the app, and recorded: an admin opening someone's file."""
+    """Always an attachment, always through the app, and recorded: an admin opening someone's file, with a reason."""
+    if (asked := review.ask_first("file", file_id)) is not None:
+        return asked
     stored = files.get_any(file_id)
     if stored.user_id != current_user.id:
         audit.record("file.admin_download", current_user, stored, detail=f"owner {stored.user_id}")

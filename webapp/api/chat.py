@@ -16,6 +16,7 @@ from webapp.chat.schemas import (
     ConversationQuery,
 )
 from webapp.errors import Refused, Unavailable
+from webapp.governance.schemas import OverBudget
 
 
 @bp.post("/chat")
@@ -23,10 +24,15 @@ from webapp.errors import Refused, Unavailable
     "chat",
     (200, ChatReply, "The reply."),
     400,
-    (403, "Temporary chats are turned off here (CHAT_TEMPORARY_ALLOWED)."),
+    (
+        403,
+        "Your groups do not allow that model (`allowed_models` names those you may use), or temporary chats are "
+        "turned off here (CHAT_TEMPORARY_ALLOWED).",
+    ),
     404,
     (409, "The previous reply of this conversation is still being written."),
     413,
+    (429, OverBudget, "A monthly limit is reached: nothing was sent; `limit` and `resets_at` say which and when."),
     (
         503,
         ChatFailure,

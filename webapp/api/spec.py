@@ -32,10 +32,17 @@ from webapp.errors import Refused
 from webapp.schemas import ErrorBody, explain
 
 TAGS = ("chat", "projects", "files", "faces", "account", "service")
+# The scope (webapp.auth.models.SCOPES) a token needs for each tag's operations, or `read-only` for a GET; projects
+# organise conversations, so they are chat's. The account and service operations are about the token itself, open
+# to every token.
+TAG_SCOPES = {"chat": "chat", "projects": "chat", "files": "files", "faces": "faces"}
+# Each declared operation's tag, by its view's name (the endpoint's name in the API blueprint).
+OPERATION_TAGS: dict[str, str] = {}
 
 ERROR_DESCRIPTIONS = {
     400: "The request was understood and refused; `error` says why (a field the schema refuses is named).",
     401: "No valid API token: send `Authorization: Bearer <token>`.",
+    403: "The token's scopes do not cover this operation; `error` names the scope it needs (`scope`).",
     404: "No such object among the token owner's (another user's object is a 404 too, never a 403).",
     409: "Conflicts with the object's state; `error` says what to wait for.",
     413: "Larger than the server accepts (`MAX_UPLOAD_MB`, `CHAT_MAX_MESSAGE_CHARS`).",
@@ -161,6 +168,8 @@ def operation(
     both, it receives whichever the request sent, and None for the other)."""
     if tag not in TAGS:
         raise ValueError(f"{tag!r} is not one of the API's tags {TAGS}")
+    if tag in TAG_SCOPES:
+        answered = (*answered, 403)  # the token's scopes may not cover it (webapp.api.auth)
     response = answers(*answered)
     validate = spec.validate(query=query, json=json, form=form, resp=response, tags=[tag])
     parts = [name for name, schema in (("query", query), ("json", json), ("form", form)) if schema is not None]
@@ -171,6 +180,7 @@ def operation(
             parsed = request.context  # type: ignore[attr-defined]  (set by spectree's validation)
             return view(*args, **kwargs, **{name: getattr(parsed, name) for name in parts})
 
+        OPERATION_TAGS[view.__name__] = tag
         validated = validate(with_parsed_parts)
         if not parts and not any(_status(entry) == spec.validation_error_status for entry in answered):
             # spectree lists its validation error on every operation; one that takes no input cannot answer it.

@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.auth import service
+from webapp.auth.models import SCOPES
 from webapp.errors import ServiceError
 
 users_cli = AppGroup("users", help="Create and list users.")
@@ -58,13 +59,21 @@ def ensure_admin_command() -> None:
 @click.argument("email")
 @click.option("--name", required=True, help="What the token is for, e.g. 'nightly export'.")
 @click.option("--days", type=int, default=None, help="How many days it works (default: API_TOKEN_DAYS).")
-def create_token_command(email: str, name: str, days: int | None) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="What it may do; repeat for several (default: chat, files and faces).",
+)
+@click.option("--no-history", is_flag=True, help="Calls through the /v1 gateway are counted, never stored.")
+def create_token_command(email: str, name: str, days: int | None, scopes: tuple[str, ...], no_history: bool) -> None:
     """Create an API token for EMAIL and print it once."""
     user = service.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"There is no user with the email {email}.")
     try:
-        _, plain = service.create_token(user, name, days=days)
+        _, plain = service.create_token(user, name, days=days, scopes=scopes or None, keep_history=not no_history)
     except ServiceError as error:
         fail(error)
     click.echo(plain)

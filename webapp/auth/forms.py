@@ -1,6 +1,10 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from webapp.auth.models import FULL_ACCESS, SCOPE_LABELS
 
 
 class LoginForm(FlaskForm):
@@ -24,9 +28,26 @@ class PasswordForm(FlaskForm):
     submit = SubmitField("Change password")
 
 
+class CheckboxesField(SelectMultipleField):
+    """Several choices as a list of checkboxes (the service says when none is ticked)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form) -> None:
+        """Unknown values are the service's to refuse, with a sentence beside the field."""
+
+
 class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired(), Length(max=80)])
-    current_password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+    scopes = CheckboxesField(
+        "What may it do?",
+        choices=[SelectChoice(scope, label) for scope, label in SCOPE_LABELS.items()],
+        default=list(FULL_ACCESS),
+    )
+    keep_history = BooleanField("Keep the calls this token makes through the /v1 gateway in my history", default=True)
+    # Required by the service for an account with a password (a company account signs in again instead).
+    current_password = PasswordField("Your password", validators=[Length(max=1024)])
     submit = SubmitField("Create token")
 
 

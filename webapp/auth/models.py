@@ -13,6 +13,23 @@ from webapp.extensions import db
 from webapp.timeutil import as_utc, utcnow
 
 ROLES = ("admin", "staff")
+# The password hash of an account made by a company sign-in: not a hash format, so no password ever matches it.
+NO_PASSWORD = "!no-password"
+
+# What an API token may do. `chat`, `files` and `faces` each open one area of the API (reading and changing);
+# `read-only` lets a token read every area and change nothing. A token's scopes add up: {files, read-only} reads
+# everything and changes files only. Routes that are about the token itself (/api/me) need no scope.
+CHAT, FILES, FACES, READ_ONLY = "chat", "files", "faces", "read-only"
+SCOPES = (CHAT, FILES, FACES, READ_ONLY)
+AREAS = (CHAT, FILES, FACES)
+# What a token made before scopes existed (the migration) or without choosing any (the CLI's default) may do.
+FULL_ACCESS = AREAS
+SCOPE_LABELS = {
+    CHAT: "Chat: send messages, read and delete conversations, the /v1 gateway",
+    FILES: "Files: upload, read and delete files",
+    FACES: "Faces: compare and analyse photos",
+    READ_ONLY: "Read-only: read everything above, change nothing",
+}
 
 
 class User(UserMixin, db.Model):
@@ -29,6 +46,8 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The `sub` of the person's company account (OpenID Connect), once they have signed in with it.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -37,6 +56,11 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def has_password(self) -> bool:
+        """False for accounts made by a company sign-in: their hash is NO_PASSWORD, which no password matches."""
+        return not self.password_hash.startswith(NO_PASSWORD)
 
     def get_id(self) -> str:
         """Flask-Login keeps this, signed, in the session and the "keep me signed in" cookie: the id, the session
@@ -64,8 +88,21 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The token's scopes, comma-separated in SCOPES order ("chat,files"); see `allows`.
+    scopes: Mapped[str] = mapped_column(String(64), default=",".join(FULL_ACCESS))
+    # False: calls through the /v1 gateway with this token are counted in the usage ledger, never stored.
+    keep_history: Mapped[bool] = mapped_column(Boolean, default=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in (self.scopes or "").split(",") if scope]
+
+    def allows(self, area: str, changes: bool) -> bool:
+        """Whether the token may act on `area` (chat, files, faces): its own scope, or `read-only` for a read."""
+        scopes = self.scope_list
+        return area in scopes or (not changes and READ_ONLY in scopes)
 
     @property
     def is_revoked(self) -> bool:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
@@ -14,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import MAX_API_TOKEN_DAYS
 from webapp.audit import service as audit
-from webapp.auth.models import ROLES, ApiToken, User
+from webapp.auth.models import FULL_ACCESS, NO_PASSWORD, ROLES, SCOPES, ApiToken, User
 from webapp.bounds import without_nul
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
@@ -22,6 +23,8 @@ from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "wb_"
+# An account without a password (company sign-in) makes a token only this soon after signing in.
+RECENT_SIGN_IN = timedelta(minutes=10)
 
 
 @functools.cache
@@ -93,6 +96,51 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     user.last_login_at = utcnow()
     audit.record("auth.login", user=user, target=user)
+    db.session.commit()
+    return user
+
+
+def sign_in_with_company_account(
+    subject: str, email: str | None, name: str | None, groups: list[str], email_verified: bool | None = None
+) -> User:
+    """The Workbench user a company sign-in (OpenID Connect) stands for.
+
+    Found by the provider's `sub`; else an account with the same (verified) email is linked to it; else the first
+    sign-in creates the user, with no password. When OIDC_ADMIN_GROUP is set the role follows it at every sign-in
+    (the last active admin is kept, as on the admin pages). A deactivated user stays out (403)."""
+    config = current_app.config
+    subject = without_nul(subject)[:255]
+    user = db.session.scalar(select(User).where(User.oidc_subject == subject))
+    if user is None:
+        email = normalize_email(email or "")
+        if "@" not in email:
+            raise Refused("Your company account has no email address, which Workbench needs. Ask IT to add one.", 403)
+        user = find_user_by_email(email)
+        if user is not None:
+            if email_verified is False:
+                raise Refused(f"Your company account's email {email} is not verified, so it cannot be linked.", 403)
+            if user.oidc_subject is not None:
+                raise Refused(f"{email} is already linked to another company account.", 403)
+            user.oidc_subject = subject
+            audit.record("user.company_account_linked", user=user, target=user)
+        else:
+            user = User(email=email, name=without_nul(name or "").strip()[:120] or email, password_hash=NO_PASSWORD)
+            user.oidc_subject = subject
+            user.role = "admin" if config["OIDC_ADMIN_GROUP"] in groups and config["OIDC_ADMIN_GROUP"] else "staff"
+            db.session.add(user)
+            db.session.flush()
+            audit.record("user.created", target=user, detail=f"{email} as {user.role}, first company sign-in")
+    if not user.is_active:
+        audit.record("auth.login_failed", user=user, target=user, detail="account deactivated (company sign-in)")
+        db.session.commit()
+        raise Refused("This account is deactivated. Ask an administrator if you need it again.", 403)
+    if config["OIDC_ADMIN_GROUP"]:
+        role = "admin" if config["OIDC_ADMIN_GROUP"] in groups else "staff"
+        if role != user.role and not (role == "staff" and user.is_admin and count_active_admins(excluding=user) == 0):
+            user.role = role
+            audit.record("user.role_changed", target=user, detail=f"now {role}, from the company groups")
+    user.last_login_at = utcnow()
+    audit.record("auth.login", user=user, target=user, detail="company sign-in")
     db.session.commit()
     return user
 
@@ -226,12 +274,35 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
-    """Make a token for scripts, valid `days` (default API_TOKEN_DAYS). The plain token is returned once and never
-    stored. The pages ask for the password first (`create_own_token`); the CLI runs as the machine's operator."""
+def clean_scopes(scopes: Iterable[str] | None) -> str:
+    """The scopes as stored ("chat,files", in SCOPES order); None means full access, an empty choice is refused."""
+    if scopes is None:
+        return ",".join(FULL_ACCESS)
+    chosen = {without_nul(scope).strip().lower() for scope in scopes}
+    unknown = sorted(chosen - set(SCOPES))
+    if unknown:
+        raise Refused(
+            f"There is no scope {', '.join(map(repr, unknown))}; choose from: {', '.join(SCOPES)}.", field="scopes"
+        )
+    if not chosen:
+        raise Refused("Choose at least one scope: what may scripts with this token do?", field="scopes")
+    return ",".join(scope for scope in SCOPES if scope in chosen)
+
+
+def create_token(
+    user: User,
+    name: str,
+    days: int | None = None,
+    scopes: Iterable[str] | None = None,
+    keep_history: bool = True,
+) -> tuple[ApiToken, str]:
+    """Make a token for scripts, valid `days` (default API_TOKEN_DAYS), for `scopes` (default: full access). The
+    plain token is returned once and never stored. The pages ask for the password first (`create_own_token`); the
+    CLI runs as the machine's operator."""
     name = without_nul(name).strip()
     if not name:
         raise Refused("Give the token a name, so you can recognise it later.", field="name")
+    scope_text = clean_scopes(scopes)
     days = current_app.config["API_TOKEN_DAYS"] if days is None else days
     if not 1 <= days <= MAX_API_TOKEN_DAYS:
         raise Refused(f"A token lasts from 1 to {MAX_API_TOKEN_DAYS} days, not {days}.", field="days")
@@ -242,18 +313,36 @@ def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiTok
         token_hash=_token_digest(plain),
         prefix=plain[:10],
         expires_at=utcnow() + timedelta(days=days),
+        scopes=scope_text,
+        keep_history=keep_history,
     )
     db.session.add(token)
     db.session.flush()
-    audit.record("token.created", user=user, target=token, detail=f"{name[:80]}, {days} days")
+    history = "" if keep_history else ", gateway calls not kept"
+    audit.record(
+        "token.created", user=user, target=token, detail=f"{name[:80]}, {days} days, scopes {scope_text}{history}"
+    )
     db.session.commit()
     return token, plain
 
 
-def create_own_token(user: User, name: str, current_password: str) -> tuple[ApiToken, str]:
-    """A token made from the tokens page: a stolen session alone must not be enough to mint one."""
-    check_current_password(user, current_password)
-    return create_token(user, name)
+def create_own_token(
+    user: User, name: str, current_password: str, scopes: Iterable[str] | None = None, keep_history: bool = True
+) -> tuple[ApiToken, str]:
+    """A token made from the tokens page: a stolen session alone must not be enough to mint one. The password
+    proves it is the person; an account without one (company sign-in) must have signed in moments ago."""
+    if user.has_password:
+        check_current_password(user, current_password)
+    else:
+        signed_in_ms = getattr(user, "signed_in_ms", None) or 0
+        if time.time() * 1000 - signed_in_ms > RECENT_SIGN_IN.total_seconds() * 1000:
+            minutes = int(RECENT_SIGN_IN.total_seconds() // 60)
+            raise Refused(
+                f"Sign out and in again with your company account: a token is made within {minutes} minutes "
+                "of signing in.",
+                field="current_password",
+            )
+    return create_token(user, name, scopes=scopes, keep_history=keep_history)
 
 
 def list_tokens(user: User) -> list[ApiToken]:
@@ -296,6 +385,12 @@ def revoke_all_tokens(user: User, actor: User | None, reason: str) -> int:
 
 def user_for_token(plain: str) -> User | None:
     """The active user owning this token, when it is neither revoked nor expired; else None."""
+    token = token_for(plain)
+    return token.user if token is not None else None
+
+
+def token_for(plain: str) -> ApiToken | None:
+    """The token, when it is neither revoked nor expired and its owner is active; else None. Notes its use."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
@@ -307,4 +402,4 @@ def user_for_token(plain: str) -> User | None:
     if last is None or (now - as_utc(last)) > timedelta(minutes=1):
         token.last_used_at = now
         db.session.commit()
-    return token.user
+    return token

@@ -3,11 +3,13 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from webapp.auth import bp, service
+from webapp.auth import bp, oidc, service
 from webapp.auth.forms import ConfirmForm, LoginForm, PasswordForm, ProfileForm, TokenForm
 from webapp.auth.throttle import form_refused, password_guesses, sign_in_failed
-from webapp.errors import Refused, show_beside_field
+from webapp.errors import NotFound, Refused, show_beside_field
 from webapp.security import safe_next_url
+
+PASSWORD_LOGIN_OFF = "Password sign-in is turned off here: sign in with your company account."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -18,6 +20,8 @@ def login():
         return redirect(next_url or url_for("dashboard.index"))
     form = LoginForm()
     failed = False
+    if request.method == "POST" and not current_app.config["PASSWORD_LOGIN"]:
+        raise Refused(PASSWORD_LOGIN_OFF, status=403)
     if form.validate_on_submit():
         user = service.authenticate(form.email.data, form.password.data)
         if user is not None:
@@ -26,7 +30,37 @@ def login():
             login_user(user, remember=form.remember.data)
             return redirect(next_url or url_for("dashboard.index"))
         failed = True
-    return render_template("auth/login.html", form=form, failed=failed, next_url=next_url)
+    return render_template(
+        "auth/login.html", form=form, failed=failed, next_url=next_url, company_sign_in=oidc.is_enabled()
+    )
+
+
+@bp.get("/login/company")
+def company_login():
+    """Off to the company's sign-in page (OpenID Connect); it sends the browser back to the callback."""
+    if not oidc.is_enabled():
+        raise NotFound("Company sign-in is not set up here.")
+    session["company_next"] = safe_next_url(request.args.get("next"))
+    return oidc.start()
+
+
+@bp.get("/login/company/callback")
+def company_callback():
+    if not oidc.is_enabled():
+        raise NotFound("Company sign-in is not set up here.")
+    claims = oidc.finish()
+    user = service.sign_in_with_company_account(
+        str(claims["sub"]),
+        claims.get("email"),
+        claims.get("name"),
+        oidc.groups_of(claims),
+        claims.get("email_verified"),
+    )
+    next_url = safe_next_url(session.get("company_next"))
+    # A fresh session, as for a password sign-in.
+    session.clear()
+    login_user(user)
+    return redirect(next_url or url_for("dashboard.index"))
 
 
 @bp.post("/logout")
@@ -66,6 +100,8 @@ def update_profile():
 @login_required
 @password_guesses("auth.change_password", form_refused)
 def change_password():
+    if not current_app.config["PASSWORD_LOGIN"]:
+        raise Refused(PASSWORD_LOGIN_OFF, status=403)
     password_form = PasswordForm()
     if password_form.validate_on_submit():
         user = current_user._get_current_object()
@@ -103,7 +139,13 @@ def create_token():
     status = 400
     if form.validate_on_submit():
         try:
-            _, new_token = service.create_own_token(current_user, form.name.data, form.current_password.data)
+            _, new_token = service.create_own_token(
+                current_user,
+                form.name.data,
+                form.current_password.data,
+                scopes=form.scopes.data,
+                keep_history=form.keep_history.data,
+            )
         except Refused as refusal:
             show_beside_field(form, refusal)
         else:

@@ -10,6 +10,7 @@ from webapp.bounds import database_id
 from webapp.chat import admin_history_bp as bp
 from webapp.chat import history
 from webapp.chat.history_views import filters_from_request
+from webapp.review import views as review
 from webapp.security import admin_required
 
 
@@ -38,6 +39,8 @@ def index():
 @bp.get("/<int:conversation_id>")
 @admin_required
 def conversation(conversation_id: int):
+    if (asked := review.ask_first("conversation", conversation_id)) is not None:
+        return asked
     return render_template(
         "chat/admin_conversation.html", conversation=history.review_conversation(current_user, conversation_id)
     )

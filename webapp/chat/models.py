@@ -71,6 +71,8 @@ class Conversation(db.Model):
     # The project (a folder with its own instructions) the conversation is in; a deleted project's conversations
     # move out (webapp/projects/service.py sets this to NULL: SQLite does not enforce ON DELETE by itself).
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    # "chat" (the chat page, /api/chat) or "gateway" (a call through /v1, kept as the caller's API conversation).
+    origin: Mapped[str] = mapped_column(String(16), default="chat")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Imported conversations (webapp/imports): the tool they came from ("chatgpt", "openwebui", "workbench")

@@ -25,6 +25,7 @@ from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversati
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
 from webapp.extensions import db
+from webapp.governance import service as governance
 from webapp.security import owned_or_404
 from webapp.timeutil import as_utc, utcnow
 from webapp.usage.models import CHAT
@@ -269,10 +270,9 @@ def send_message(
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
     project = project_for_new_conversation(user, project_id) if conversation is None else None
-    if project is not None and not (model or "").strip():
-        model = project_model(project)
     attached = attachments.owned_files(user, file_ids)
-    choice = resolve_model(model, conversation)
+    preferred = project_model(project) if project is not None else None  # the project's default model
+    choice = governance.choose_model(user, model, conversation, preferred=preferred)  # 403 naming those allowed
     attachments.refuse_images_unseen(attached, choice.provider, choice.model)
     if conversation is not None:
         refuse_if_replying(conversation)
@@ -304,6 +304,14 @@ def send_message(
     if attached:
         db.session.flush()
         attachments.attach(question.id, attached)
+    try:
+        governance.check_budget(user)
+    except Refused as over_budget:
+        # Over a monthly limit (429): the message is kept as always, its reply says why, nothing goes upstream.
+        reply.status, reply.error, reply.completed_at = ERROR, over_budget.message, now
+        db.session.commit()
+        over_budget.details.update(conversation_id=conversation.id, message_id=reply.id)
+        raise
     db.session.commit()
     return Exchange(conversation, question, reply, created)
 
@@ -353,7 +361,8 @@ def retry(user: User, message_id: int, model: str | None = None) -> Message:
         raise Refused("Only a reply that failed or was stopped can be tried again.", status=409)
     if conversation.messages[-1].id != failed.id:
         raise Refused("Only the last reply of a conversation can be tried again.", status=409)
-    choice = resolve_model(model, conversation)
+    choice = governance.choose_model(user, model, conversation)
+    governance.check_budget(user)  # 429 over a monthly limit: nothing is sent, the failed reply stays as it was
     conversation.provider, conversation.model = choice.provider, choice.model
     conversation.updated_at = utcnow()
     reply = pending_reply(conversation, choice)

@@ -27,6 +27,7 @@ from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED
 from webapp.chat.providers import ChatTurn, ProviderError
 from webapp.errors import Refused
 from webapp.extensions import db
+from webapp.governance import service as governance
 from webapp.usage.models import TEMPORARY
 from webapp.usage.service import record_usage
 
@@ -122,15 +123,16 @@ def prepare(
     system = chat.clean_system_prompt(system_prompt)
     earlier = clean_turns(turns)
     project = chat.project_for_new_conversation(user, project_id)
-    if project is not None and not (model or "").strip():
-        model = chat.project_model(project)
-    choice = chat.resolve_model(model)
+    preferred = chat.project_model(project) if project is not None else None
+    choice = governance.choose_model(user, model, preferred=preferred)  # 403 naming the models the user may use
     instructions = project.instructions if project is not None else None
     sent = chat.trim_context(
         chat.compose_system_prompt(instructions, system),
         [*earlier, ChatTurn("user", text)],
         current_app.config["CHAT_CONTEXT_CHARS"],
     )
+    governance.check_budget(user)  # 429 over a monthly limit, before anything goes upstream
+    db.session.commit()  # the admission, so concurrent temporary chats see it
     return TemporaryReply(user.id, choice, sent)
 
 

@@ -14,6 +14,7 @@ from webapp.chat import bp, service, temporary
 from webapp.chat.forms import MessageForm, SettingsForm
 from webapp.chat.schemas import ChatRequest
 from webapp.errors import Refused, error_response
+from webapp.governance import service as governance
 from webapp.projects import service as projects
 from webapp.schemas import explain
 
@@ -25,11 +26,11 @@ def is_htmx() -> bool:
 def message_form(conversation=None, project=None) -> MessageForm:
     """An empty composer, its model picker set to the conversation's model (or the project's, or the default)."""
     form = MessageForm(formdata=None)
-    choices = service.model_choices()
+    choices = governance.allowed_models(current_user)  # only the models the user's groups allow
     form.model.choices = [(choice.value, choice.label) for choice in choices]
     if choices:
         starting = projects.default_model(project) if conversation is None else None
-        form.model.data = service.resolve_model(starting, conversation).value
+        form.model.data = governance.choose_model(current_user, None, conversation, preferred=starting).value
     if conversation is None and project is not None:
         form.project_id.data = str(project.id)
     return form

@@ -14,6 +14,7 @@ from webapp.faces.models import FaceAnalysis, FaceComparison
 from webapp.files import service as files
 from webapp.files.responses import stream_stored_file, thumbnail_response
 from webapp.files.uploads import accepts_uploads
+from webapp.review import views as review
 
 FORM_ERROR = "The form could not be read. Reload the page and try again."
 
@@ -66,12 +67,16 @@ def render_result(row: FaceComparison | FaceAnalysis, page: bool = False):
 @bp.get("/comparisons/<int:row_id>")
 @login_required
 def comparison_detail(row_id: int):
+    if (asked := review.ask_first("comparison", row_id)) is not None:
+        return asked
     return render_result(service.get_comparison(current_user, row_id, audit_review=True), page=True)
 
 
 @bp.get("/comparisons/<int:row_id>/result")
 @login_required
 def comparison_result(row_id: int):
+    if (asked := review.ask_first("comparison", row_id)) is not None:
+        return asked
     return render_result(service.get_comparison(current_user, row_id))
 
 
@@ -109,16 +114,24 @@ def analyze():
 @bp.get("/analyses/<int:row_id>")
 @login_required
 def analysis_detail(row_id: int):
+    if (asked := review.ask_first("analysis", row_id)) is not None:
+        return asked
     return render_result(service.get_analysis(current_user, row_id, audit_review=True), page=True)
 
 
 @bp.get("/analyses/<int:row_id>/result")
 @login_required
 def analysis_result(row_id: int):
+    if (asked := review.ask_first("analysis", row_id)) is not None:
+        return asked
     return render_result(service.get_analysis(current_user, row_id))
 
 
 # --- photos of a result (owner, or an admin reviewing it) ---
+
+# The URL's kind of result, as the review of an admin names it. Full-size photos ask an admin for a reason like the
+# result's page; thumbnails (shown in the history's list of everyone's results) are audited without asking.
+REVIEW_KINDS = {"comparisons": "comparison", "analyses": "analysis"}
 
 
 def result_for(kind: str, row_id: int) -> FaceComparison | FaceAnalysis:
@@ -143,6 +156,8 @@ def photo_of(row: FaceComparison | FaceAnalysis, side: str):
 @bp.get("/<kind>/<int:row_id>/photo/<side>")
 @login_required
 def photo(kind: str, row_id: int, side: str):
+    if kind in REVIEW_KINDS and (asked := review.ask_first(REVIEW_KINDS[kind], row_id)) is not None:
+        return asked
     stored = photo_of(result_for(kind, row_id), side)
     return stream_stored_file(stored, files.open_original(stored), inline=True)
 

@@ -45,6 +45,11 @@ CHATGPT_MEMBER = "conversations.json"
 # An id longer than this is kept as its digest (the column holds 200 characters).
 MAX_SOURCE_ID = 200
 IMAGE_PLACEHOLDER = "[An image was here; images are not imported.]"
+# Deeper than any export nests (a ChatGPT message's metadata is about a dozen levels down).
+MAX_DEPTH = 256
+# Bytes handed to the parser at a time. Its C backend turns a whole buffer into events before the first is seen,
+# so this also bounds what a deeply nested buffer costs before the depth check refuses it.
+PARSE_BUFFER = 8 * 1024
 
 
 class ExportError(ValueError):
@@ -160,7 +165,8 @@ def _read_json(open_stream: Callable[[], IO[bytes]], what: str) -> Iterator[Reco
         prefix = _where_conversations_are(_text_start(open_stream(), what), what)
         stream = _text_start(open_stream(), what)
         first = True
-        for index, item in enumerate(ijson.items(stream, prefix, use_float=True)):
+        events = _depth_limited(ijson.parse(stream, buf_size=PARSE_BUFFER, use_float=True), what)
+        for index, item in enumerate(ijson.items(events, prefix)):
             record = read_conversation(item, index)
             if first and isinstance(record, Unreadable) and record.source == "unknown":
                 raise ExportError(f"{what} is JSON, but not an export Workbench knows. {EXPECTED}")
@@ -214,10 +220,26 @@ class _Prefixed:
         return self._stream.read(size)
 
 
+def _depth_limited(events: Iterator[tuple[str, str, Any]], what: str) -> Iterator[tuple[str, str, Any]]:
+    """The parser's events, refused past MAX_DEPTH levels of nesting. ijson names each event by its path (the
+    prefix), so its work per event grows with the depth: a small file of a million '[' would hold a worker for
+    hours. Exports nest a dozen levels; the check costs about a second a 20 MB (the events pass through Python)."""
+    depth = 0
+    for event in events:
+        kind = event[1]
+        if kind == "start_map" or kind == "start_array":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExportError(f"{what} is nested deeper than {MAX_DEPTH} levels, which no export is. {EXPECTED}")
+        elif kind == "end_map" or kind == "end_array":
+            depth -= 1
+        yield event
+
+
 def _where_conversations_are(stream: IO[bytes], what: str) -> str:
     """ijson's prefix of the conversations: "item" (a list), "conversations.item" (Workbench's export of
     everything) or "" (one conversation)."""
-    events = ijson.parse(stream)
+    events = _depth_limited(ijson.parse(stream, buf_size=PARSE_BUFFER), what)
     try:
         _, event, _ = next(events)
     except StopIteration:
@@ -289,7 +311,10 @@ def _source_id(item: dict, source: str) -> str:
     found = _id_of(item, source)
     if found:
         return found
-    canonical = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    try:
+        canonical = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        raise _Bad("It has no id, and is nested too deeply to be told apart by its content.") from None
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -433,8 +458,9 @@ def _chatgpt_message(key: str, message: Any) -> ImportedMessage | None:
     content = message.get("content") if isinstance(message.get("content"), dict) else {}
     if content.get("content_type", "text") not in ("text", "multimodal_text"):
         return None  # code, tool output, reasoning, quotes, custom instructions
+    listed = content.get("parts") or []
     parts: list[str] = []
-    for part in content.get("parts") or []:
+    for part in listed if isinstance(listed, list) else [listed]:
         if isinstance(part, str):
             if part.strip():
                 parts.append(part)
@@ -534,7 +560,9 @@ def _open_webui_message(key: str, message: dict) -> ImportedMessage | None:
         provider=OPEN_WEBUI if role == "assistant" else None,
         model=model,
         status="error" if failed else "complete",
-        error=(_text(error) or _text((error or {}).get("content")) or "Failed.") if failed else None,
+        error=(_text(error) or _text(error.get("content") if isinstance(error, dict) else None) or "Failed.")
+        if failed
+        else None,
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -43,3 +43,20 @@ class UsageEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<UsageEvent {self.id} user {self.user_id} {self.source} {self.model} {self.tokens} tokens>"
+
+
+class UsageMonth(db.Model):
+    """A user's running total for one UTC month: what budgets are enforced against, one row per user and month.
+
+    `tokens` is the month's ledger total (record_usage adds to it in the same transaction as the ledger row).
+    `requests` counts the requests admitted to a model this month, counted when admitted, not when they end: the
+    admission is one conditional UPDATE of this row (`webapp.governance.service.check_budget`), so concurrent
+    sends queue on the row's lock and a request limit is never passed. The row starts from the ledger.
+    """
+
+    __tablename__ = "usage_months"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM", UTC
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)

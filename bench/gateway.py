@@ -1,0 +1,240 @@
+"""The /v1 gateway under gunicorn: what it adds to the model's first byte, and 100 streams at once.
+
+A fake OpenAI-compatible server (tests/support/servers/openai_server.py, its own process) answers with a fixed
+first-token delay and token rate. The app runs under gunicorn (gthread, production settings, its own database),
+and is called the way the official clients call it: POST /v1/chat/completions, stream=true, a Workbench token.
+
+(a) Time to first byte of reply text, sequentially: from our request to the first streamed text chunk, against the
+    same request sent straight to the model server in the same run (the baseline); the gateway's added latency
+    is the difference of the medians (aim: under 10 ms). Measured with a token that keeps history (the call is
+    stored before the model is asked) and one that does not (only counted).
+(b) 100 streams at once through the gateway: every one must end with [DONE] and the whole reply, none fail, and
+    every call be stored complete and counted in the usage ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.client import HTTPConnection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.chat import MODEL, direct_concurrent, direct_stream, percentile
+from bench.common import flask_cli, gunicorn
+from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
+
+EMAIL, PASSWORD = "bench@example.com", "bench password 123"
+
+
+def gateway_stream(base: str, token: str, text: str) -> tuple[float, str]:
+    """One streamed call through /v1: (seconds to the first text chunk, the whole text); raises unless it ended
+    with [DONE]."""
+    parsed = urllib.parse.urlsplit(base)
+    connection = HTTPConnection(parsed.hostname, parsed.port, timeout=120)
+    body = json.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": text}]})
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        "/v1/chat/completions",
+        body=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    response = connection.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"the gateway answered {response.status}: {response.read()[:200]!r}")
+    first, parts, done = None, [], False
+    while True:
+        line = response.readline()
+        if not line:
+            break
+        if line.startswith(b"data: [DONE]"):
+            done = True
+            break
+        if line.startswith(b"data: "):
+            event = json.loads(line[6:])
+            if "error" in event:
+                raise RuntimeError(f"the stream failed: {event['error']['message']}")
+            for choice in event.get("choices", []):
+                content = choice["delta"].get("content")
+                if content:
+                    if first is None:
+                        first = time.perf_counter()
+                    parts.append(content)
+    connection.close()
+    if not done or first is None:
+        raise RuntimeError("the stream ended without [DONE] or without text")
+    return first - started, "".join(parts)
+
+
+def measure(base: str, token: str, model_url: str, samples: int) -> tuple[list[float], list[float]]:
+    """Interleaved samples: straight from the model server, then through the gateway; seconds to first text."""
+    direct, through = [], []
+    for index in range(samples):
+        direct.append(direct_stream(model_url)[0])
+        through.append(gateway_stream(base, token, f"Latency sample {index}")[0])
+    return direct, through
+
+
+def run_concurrent(base: str, token: str, count: int, reply: str) -> tuple[list[float], list[str], float]:
+    durations: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            started = time.perf_counter()
+            _, text = gateway_stream(base, token, f"Concurrent call {index}")
+            if text != reply:
+                raise RuntimeError(f"the reply arrived as {len(text)} characters, not {len(reply)}")
+            with lock:
+                durations.append(time.perf_counter() - started)
+        except Exception as error:  # a bench reports every failure instead of stopping at the first
+            with lock:
+                failures.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return durations, failures, time.perf_counter() - started
+
+
+def stored_calls(env: dict[str, str], reply: str) -> tuple[int, int, int]:
+    """(gateway replies stored complete with the whole text, stored in another state, usage rows of the gateway)."""
+    script = f"""
+from sqlalchemy import func, select
+from webapp.chat.models import Conversation, Message
+from webapp.extensions import db
+from webapp.usage.models import UsageEvent
+from wsgi import app
+with app.app_context():
+    replies = db.session.scalars(
+        select(Message).join(Conversation).where(Message.role == "assistant", Conversation.origin == "gateway")
+    ).all()
+    good = sum(1 for m in replies if m.status == "complete" and m.content == {reply!r} and m.completion_tokens)
+    counted = db.session.scalar(select(func.count(UsageEvent.id)).where(UsageEvent.source == "gateway"))
+    print(good, len(replies) - good, counted)
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    good, other, counted = output.split()
+    return int(good), int(other), int(counted)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--first-token-delay", type=float, default=0.25, help="model's delay before its first token")
+    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
+    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser.add_argument("--samples", type=int, default=30, help="sequential first-byte samples per token kind")
+    parser.add_argument("--concurrent", type=int, default=100, help="streams at once")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    reply = " ".join(f"token{index}" for index in range(args.words))
+    ideal = args.first_token_delay + (args.words - 1) / args.token_rate
+
+    with tempfile.TemporaryDirectory(prefix="wb-bench-gateway-") as folder:
+        workdir = Path(folder)
+        model_port = free_port()
+        model_server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.servers.openai_server",
+                "--port",
+                str(model_port),
+                "--first-token-delay",
+                str(args.first_token_delay),
+                "--token-rate",
+                str(args.token_rate),
+                "--reply",
+                reply,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            model_url = model_server.stdout.readline().strip()
+            wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
+            extra = dict(
+                OPENAI_BASE_URL=model_url,
+                OPENAI_API_KEY="bench",
+                OPENAI_MODELS=MODEL,
+                CHAT_READ_TIMEOUT="30",
+                LOG_LEVEL="WARNING",
+            )
+            if args.database_url:
+                extra["DATABASE_URL"] = args.database_url
+            env = app_environment(workdir, **extra)
+            flask_cli(env, "db", "upgrade")
+            flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+            kept = flask_cli(env, "tokens", "create", EMAIL, "--name", "kept", "--scope", "chat").strip()
+            counted = flask_cli(env, "tokens", "create", EMAIL, "--name", "counted", "--scope", "chat", "--no-history")
+            counted = counted.strip()
+            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+            print(
+                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
+                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
+            )
+            print(
+                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
+            )
+            with gunicorn(
+                "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
+            ) as base:
+                measure(base, kept, model_url, 3)  # warm-up: imports, connection pools, first queries
+                measure(base, counted, model_url, 3)
+                direct_kept, through_kept = measure(base, kept, model_url, args.samples)
+                direct_counted, through_counted = measure(base, counted, model_url, args.samples)
+                direct_wall = direct_concurrent(model_url, args.concurrent)
+                durations, failures, wall = run_concurrent(base, kept, args.concurrent, reply)
+            good, other, counted_rows = stored_calls(env, reply)
+        finally:
+            model_server.terminate()
+            model_server.wait(timeout=10)
+
+    print()
+    print(f"(a) first byte of reply text, median of {args.samples} interleaved samples each")
+    for label, direct, through in (
+        ("history kept", direct_kept, through_kept),
+        ("only counted", direct_counted, through_counted),
+    ):
+        base_ms, ours_ms = statistics.median(direct) * 1000, statistics.median(through) * 1000
+        p90_added = (percentile(through, 0.9) - percentile(direct, 0.9)) * 1000
+        print(
+            f"    {label}: model server alone {base_ms:7.1f} ms, through /v1 {ours_ms:7.1f} ms, "
+            f"added {ours_ms - base_ms:5.1f} ms (p90 added {p90_added:.1f} ms)   (aim: added < 10 ms)"
+        )
+    print(
+        f"(b) {args.concurrent} streams at once through /v1: {len(durations)} completed whole, {len(failures)} failed; "
+        f"{good} stored complete, {other} not; {counted_rows} gateway usage rows in all"
+    )
+    print(f"    baseline, {args.concurrent} streams at once straight from the model server: {direct_wall:.2f} s")
+    if durations:
+        print(
+            f"    through /v1: median {statistics.median(durations):.2f} s, p95 {percentile(durations, 0.95):.2f} s, "
+            f"max {max(durations):.2f} s; all done in {wall:.2f} s (ratio to the baseline {wall / direct_wall:.2f})"
+        )
+    for failure in failures[:5]:
+        print(f"    failure: {failure}")
+
+
+if __name__ == "__main__":
+    main()
