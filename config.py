@@ -255,6 +255,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("OIDC_SCOPES", text, "openid email profile"),
         Setting("OIDC_GROUPS_CLAIM", text, "groups"),
         Setting("OIDC_ADMIN_GROUP", text, ""),  # empty: roles are managed in Workbench
+        Setting("OIDC_DEFAULT_GROUP", text, ""),  # empty: new company accounts join no group
         Setting("ADMIN_EMAIL", text, "admin@example.com"),
         Setting("ADMIN_PASSWORD", text, ""),
         Setting("LOGIN_FAILURE_LIMIT", text, "10 per minute"),
@@ -284,6 +285,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_IMAGE_MAX_SIDE", whole(minimum=64), 1568),
         Setting("OPENAI_VISION_MODELS", names, ("gpt-4o-mini", "gpt-4o")),
         Setting("BEDROCK_VISION_MODELS", names, ()),
+        Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
+        Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
         Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
         Setting("CHAT_IMPORT_MAX_MB", whole(minimum=1), 256),
         # Pages
@@ -440,6 +443,8 @@ class BaseConfig:
         # The claim (ID token or userinfo) listing the person's groups; members of OIDC_ADMIN_GROUP are admins.
         self.OIDC_GROUPS_CLAIM = read("OIDC_GROUPS_CLAIM")
         self.OIDC_ADMIN_GROUP = read("OIDC_ADMIN_GROUP")
+        # The Workbench group (webapp/governance: model access, budgets) a first company sign-in joins.
+        self.OIDC_DEFAULT_GROUP = read("OIDC_DEFAULT_GROUP")
         self.ADMIN_EMAIL = read("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = read("ADMIN_PASSWORD")
 
@@ -495,6 +500,9 @@ class BaseConfig:
         self.CHAT_IMAGE_MAX_SIDE = read("CHAT_IMAGE_MAX_SIDE")
         self.OPENAI_VISION_MODELS = read("OPENAI_VISION_MODELS")
         self.BEDROCK_VISION_MODELS = read("BEDROCK_VISION_MODELS")
+        # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
+        self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
+        self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")
         # Temporary chats (never stored, never logged; only their token counts are kept) may be turned off.
         self.CHAT_TEMPORARY_ALLOWED = read("CHAT_TEMPORARY_ALLOWED")
         # Largest export file an import takes (and largest conversations.json inside ChatGPT's .zip); it is
@@ -578,6 +586,7 @@ class TestingConfig(BaseConfig):
             "OIDC_CLIENT_ID",
             "OIDC_CLIENT_SECRET",
             "OIDC_ADMIN_GROUP",
+            "OIDC_DEFAULT_GROUP",
         ):
             setattr(self, name, SETTINGS[name].default)
 

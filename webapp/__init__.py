@@ -28,6 +28,8 @@ FEATURES = (
     "admin",
     "chat",
     "projects",
+    "prompts",
+    "sharing",
     "files",
     "attachments",
     "faces",

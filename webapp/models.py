@@ -6,7 +6,9 @@ from webapp.chat.models import Conversation, Message, is_search_index_table
 from webapp.files.models import StoredFile
 from webapp.governance.models import Group, UserLimit, group_members
 from webapp.projects.models import Project
+from webapp.prompts.models import SavedPrompt
 from webapp.review.models import AdminReview
+from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent, UsageMonth
 
 from webapp.attachments.models import (  # isort: skip  (they point at files and messages)
@@ -25,6 +27,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Conversation",
+    "ConversationShare",
     "FaceAnalysis",
     "FaceComparison",
     "FaceEmbedding",
@@ -36,6 +39,9 @@ __all__ = [
     "MessageSource",
     "Project",
     "ProjectFile",
+    "SavedPrompt",
+    "ShareView",
+    "SharedMessage",
     "StoredFile",
     "UsageEvent",
     "UsageMonth",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask, url_for
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from sqlalchemy import select
 
 from tests.support.axe import axe_problems, axe_script
 from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_message
@@ -25,7 +26,11 @@ from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import give_reason, login
 from webapp import create_app
+from webapp.extensions import db
 from webapp.governance import service as governance
+from webapp.prompts.models import SavedPrompt
+from webapp.sharing.models import ConversationShare
+from webapp.sharing.service import link_token
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +65,11 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("admin.file_list", {}),
     ("chat_admin.index", {}),
     ("chat_admin.conversation", {"conversation_id": "staff_conversation"}),
+    ("prompts.index", {}),
+    ("prompts.edit", {"prompt_id": "prompt"}),
+    ("sharing.manage", {"conversation_id": "conversation"}),
+    ("sharing.view", {"share_token": "share_link"}),
+    ("sharing_admin.index", {}),
     ("governance.groups", {}),
     ("governance.group", {"group_id": "group"}),
     ("governance.limits", {}),
@@ -177,6 +187,14 @@ def seed(live_server, openai_server) -> dict[str, int]:
         compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg")).get_data(as_text=True)
     )
     objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
+
+    # A saved prompt shared with everyone, and the conversation shared, through their pages.
+    response = chat.post("/prompts", {"command": "tldr", "title": "Summary", "text": "Sum up:", "shared": "y"}, False)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert chat.post(f"/chat/{objects['conversation']}/share", {"days": "7"}, htmx=False).status_code == 303
+    with app.app_context():
+        objects["prompt"] = db.session.scalar(select(SavedPrompt.id))
+        objects["share_link"] = link_token(db.session.scalars(select(ConversationShare)).one())
 
     staff = make_user(app, email="sam@example.com", name="Sam Staff")
     objects["staff"] = staff.id

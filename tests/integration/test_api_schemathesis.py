@@ -37,7 +37,7 @@ EXAMPLES_PER_OPERATION = 20
 
 def seed(client: FlaskClient, token: str) -> None:
     """Something to find for the token's owner: a document (file 1), a photo (file 2), a conversation (1), a
-    project (1).
+    project (1), a saved prompt (1).
 
     The photo is not file 1: generated ids are most often 1, and each hit on a photo runs the face engine."""
     for name, content in [("notes.txt", b"plain notes\n"), ("obama.jpg", photo_bytes("obama.jpg"))]:
@@ -49,6 +49,8 @@ def seed(client: FlaskClient, token: str) -> None:
         )
         assert response.status_code == 201, response.get_json()
     assert client.post("/api/chat", headers=bearer(token), json={"message": "Hello"}).status_code == 200
+    prompt = {"command": "notes", "title": "Notes", "text": "Take notes:"}
+    assert client.post("/api/prompts", headers=bearer(token), json=prompt).status_code == 201
     assert client.post("/api/projects", headers=bearer(token), json={"name": "Seeded"}).status_code == 201
 
 
@@ -131,7 +133,24 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     },
     ("DELETE", "/api/projects/{project_id}"): {"path_parameters": {"project_id": 1}},
     ("GET", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
+    ("POST", "/api/conversations/{conversation_id}/share"): {
+        "path_parameters": {"conversation_id": 1},
+        "body": {"days": 7},
+        "media_type": "application/json",
+    },
+    ("DELETE", "/api/conversations/{conversation_id}/share"): {"path_parameters": {"conversation_id": 1}},
     ("DELETE", "/api/conversations/{conversation_id}"): {"path_parameters": {"conversation_id": 1}},
+    ("GET", "/api/prompts"): {},
+    ("POST", "/api/prompts"): {
+        "body": {"command": "tldr", "title": "TL;DR", "text": "Sum up:"},
+        "media_type": "application/json",
+    },
+    ("PATCH", "/api/prompts/{prompt_id}"): {
+        "path_parameters": {"prompt_id": 1},
+        "body": {"title": "Short notes"},
+        "media_type": "application/json",
+    },
+    ("DELETE", "/api/prompts/{prompt_id}"): {"path_parameters": {"prompt_id": 1}},
     ("POST", "/api/conversations/import"): {
         "body": {"file": as_bytes([chatgpt_branched()])},
         "media_type": "multipart/form-data",

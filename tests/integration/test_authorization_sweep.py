@@ -36,6 +36,7 @@ class Entry:
     admin_only: bool = False  # behind admin_required: staff get 403, the owner included
     owner_refused: frozenset[str] = frozenset()  # kinds with nothing to show here even to their owner
     signed_link: bool = False  # the URL's token is the credential; the sweep tries forged ones
+    signed_in_link: bool = False  # a signed link that also needs a signed-in user: signed out, sign in first
 
 
 OWNER = Entry()
@@ -57,6 +58,9 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "token_id": lambda world: [("api_token", world.ids["api_token"])],
     "user_id": lambda world: [("user", world.ids["user"])],
     "token": lambda world: [("image", world.ids["image_link"]), ("document", world.ids["document_link"])],
+    "prompt_id": lambda world: [("prompt", world.ids["prompt"])],
+    "share_id": lambda world: [("share", world.ids["share"])],
+    "share_token": lambda world: [("share_link", world.ids["share_link"])],
     "filename": None,  # /static/<path:filename>: the app's own assets
     # /admin/groups/<group_id>: groups are the company's, nobody's own; every route with it is admin-only, which
     # test_governance.py's staff-get-403 test checks for each route of the blueprint, read from the URL map.
@@ -123,6 +127,21 @@ SWEEP: dict[str, Entry] = {
     "projects.detail": OWNER,
     "projects.edit": OWNER,
     "projects.move": OWNER,
+    "api.update_prompt": OWNER,
+    "api.delete_prompt": OWNER,
+    "prompts.edit": OWNER,
+    "prompts.update": OWNER,
+    "prompts.delete": OWNER,
+    "api.share_conversation": OWNER,
+    "api.unshare_conversation": OWNER,
+    "sharing.manage": OWNER,
+    "sharing.share": OWNER,
+    "sharing.revoke": OWNER,
+    # Admins list every live share and may end any (audited).
+    "sharing_admin.admin_revoke": Entry(admin_views=frozenset({"share"}), admin_only=True),
+    # Anyone signed in who holds a genuine link reads the snapshot (tests/integration/test_sharing.py); the sweep
+    # sends a link of the right shape that no share has.
+    "sharing.view": Entry(signed_link=True, signed_in_link=True),
 }
 
 # One body for every form: each field any object route reads, with a value its form accepts. Strangers ask for the
@@ -137,6 +156,8 @@ FORM = {
     "face_a": "0",
     "face_b": "0",
     "next": "/history",
+    "command": f"taken-{SECRET}",
+    "text": f"Taken {SECRET}",
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 SUCCESS_ELSEWHERE = {301, 302, 303, 307, 308}
@@ -362,7 +383,7 @@ def test_someone_signed_out_is_sent_to_sign_in_on_every_object_route(app: Flask,
     problems = []
     for attempt in attempts(app, world):
         response = send(app, anonymous, attempt)
-        if attempt.entry.signed_link:
+        if attempt.entry.signed_link and not attempt.entry.signed_in_link:
             problem = refusal_problem(response, attempt, 404)
         elif attempt.is_api:
             problem = refusal_problem(response, attempt, 401)

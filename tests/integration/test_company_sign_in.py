@@ -20,6 +20,7 @@ from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.auth.models import User
 from webapp.extensions import db
+from webapp.governance.models import Group
 
 KIM = {"sub": "kim-0001", "email": "Kim@Example.com", "name": "Kim Kowalski", "email_verified": True}
 
@@ -103,6 +104,22 @@ def test_the_admin_role_follows_the_group_claim_at_every_sign_in(app, client, pr
     company_sign_in(app.test_client(), provider, KIM | {"groups": ["workbench-admins"]})
     with app.app_context():
         assert users.find_user_by_email(KIM["email"]).role == "admin"
+
+
+@pytest.mark.both_databases
+def test_the_first_sign_in_joins_the_default_group_made_when_missing(app, provider, staff, db_backend):
+    app.config["OIDC_DEFAULT_GROUP"] = "Company staff"
+    company_sign_in(app.test_client(), provider, KIM)
+    company_sign_in(app.test_client(), provider, {"sub": "lee-2", "email": "lee@example.com", "name": "Lee"})
+    # An existing account linked by its email is not a first sign-in: it keeps its groups.
+    company_sign_in(app.test_client(), provider, {"sub": "sam-3", "email": staff.email, "email_verified": True})
+    company_sign_in(app.test_client(), provider, KIM)  # signing in again adds nothing
+    with app.app_context():
+        (group,) = db.session.scalars(select(Group)).all()
+        assert group.name == "Company staff"
+        assert [member.email for member in group.members] == ["kim@example.com", "lee@example.com"]
+        actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("group.%"))))
+        assert actions == ["group.created", "group.member_added", "group.member_added"]
 
 
 def test_a_deactivated_user_stays_out(app, client, provider, admin):

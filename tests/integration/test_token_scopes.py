@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from tests.support.chat import chat_settings, reset
 from tests.support.factories import make_conversation, make_file, make_token
 from tests.support.web import PASSWORD, bearer, post_form
+from webapp.api.spec import TAG_SCOPES
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import ApiToken
 from webapp.extensions import db
@@ -85,9 +86,10 @@ def test_a_token_with_full_access_reaches_every_area(app, client, staff):
 
 def test_the_openapi_document_lists_the_403_of_every_scoped_operation(client):
     document = client.get("/api/openapi.json").get_json()
+    assert set(TAG_SCOPES) >= {"chat", "projects", "prompts", "files", "faces"}
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            scoped = operation["tags"][0] in ("chat", "projects", "files", "faces")
+            scoped = operation["tags"][0] in TAG_SCOPES
             assert ("403" in operation["responses"]) == scoped, (method, path)
 
 

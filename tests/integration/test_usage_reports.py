@@ -137,6 +137,9 @@ def test_the_admin_usage_page_reports_per_user_group_model_and_day_with_filters(
     start = (today() - timedelta(days=41)).date().isoformat()
     one_user = admin_client.get(f"/admin/usage?user={other_staff.email}&from={start}").get_data(as_text=True)
     assert "102 tokens in 2 messages" in one_user
+    with app.app_context():  # looking at one person's use is audited
+        viewed = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "usage.admin_view"))
+        assert viewed is not None and viewed.target_id == str(other_staff.id)
 
     bad = admin_client.get("/admin/usage?from=yesterday")
     assert bad.status_code == 400 and "is not a date: write it as YYYY-MM-DD" in bad.get_data(as_text=True)

@@ -9,6 +9,7 @@ text carries SECRET, so a response that leaks any of them to a stranger can be f
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from tests.support.web import Account
 from webapp.audit.models import AuditEvent
 from webapp.auth import service as users
 from webapp.extensions import db
+from webapp.prompts import service as prompts
+from webapp.sharing import service as sharing
 
 SECRET = "zebra-7f3a"
 
@@ -56,6 +59,12 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         project=project,
     )
     question, reply = conversation.messages
+    with app.app_context():  # a saved prompt, and a share of the conversation (its link is not what is swept)
+        owner_user = users.get_user(owner.id)
+        prompt_id = prompts.create_prompt(
+            owner_user, f"notes-{secrets.token_hex(4)}", f"Notes {SECRET}", f"Take notes {SECRET}"
+        ).id
+        share_id = sharing.share_conversation(owner_user, conversation.id).id
     comparison = make_face_result(app, owner, "comparison", file=image)
     analysis = make_face_result(app, owner, "analysis", file=image)
     ids = {
@@ -69,6 +78,10 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         "reply": reply.id,
         "comparison": comparison.id,
         "analysis": analysis.id,
+        "prompt": prompt_id,
+        "share": share_id,
+        # A share link of the right shape that no share has (a real one opens for every signed-in user).
+        "share_link": secrets.token_urlsafe(32),
         # A download link for the owner's file signed with a key that is not the app's.
         "image_link": forged_link(image.id, image.storage_key),
         "document_link": forged_link(document.id, document.storage_key),

@@ -16,4 +16,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-from webapp.api import auth, chat, faces, files, imports, openapi, projects, usage, views  # noqa: E402,F401
+from webapp.api import auth, chat, faces, files, imports, openapi, projects, prompts, sharing, usage, views  # noqa: E402,F401

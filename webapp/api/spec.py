@@ -31,11 +31,11 @@ from webapp.bounds import MAX_DATABASE_ID
 from webapp.errors import Refused
 from webapp.schemas import ErrorBody, explain
 
-TAGS = ("chat", "projects", "files", "faces", "account", "service")
+TAGS = ("chat", "projects", "prompts", "files", "faces", "account", "service")
 # The scope (webapp.auth.models.SCOPES) a token needs for each tag's operations, or `read-only` for a GET; projects
-# organise conversations, so they are chat's. The account and service operations are about the token itself, open
-# to every token.
-TAG_SCOPES = {"chat": "chat", "projects": "chat", "files": "files", "faces": "faces"}
+# organise conversations and saved prompts fill the message box, so both are chat's. The account and service
+# operations are about the token itself, open to every token.
+TAG_SCOPES = {"chat": "chat", "projects": "chat", "prompts": "chat", "files": "files", "faces": "faces"}
 # Each declared operation's tag, by its view's name (the endpoint's name in the API blueprint).
 OPERATION_TAGS: dict[str, str] = {}
 
@@ -65,6 +65,10 @@ def not_an_object(json_schema: type[BaseModel], takes_form: bool) -> str:
     return f"Send a JSON object{example} with Content-Type: application/json{form}."
 
 
+def every_field_optional(schema: type[BaseModel]) -> bool:
+    return not any(field.is_required() for field in schema.model_fields.values())
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
@@ -80,7 +84,9 @@ class WorkbenchFlaskPlugin(FlaskPlugin):
             if json is None and not is_form:
                 raise Refused("Send a multipart/form-data form.")
             sent_json = json is not None and not (form is not None and is_form)
-            if sent_json and not isinstance(request.get_json(silent=True), dict):
+            # A body whose every field is optional may be left out altogether (POST …/share without a body).
+            left_out = json is not None and every_field_optional(json) and not request.get_data(cache=True)
+            if sent_json and not isinstance(request.get_json(silent=True), dict) and not left_out:
                 raise Refused(not_an_object(json, form is not None))
         super().request_validation(request, query, json, form, headers, cookies)
 
@@ -168,7 +174,7 @@ def operation(
     both, it receives whichever the request sent, and None for the other)."""
     if tag not in TAGS:
         raise ValueError(f"{tag!r} is not one of the API's tags {TAGS}")
-    if tag in TAG_SCOPES:
+    if tag in TAG_SCOPES and not any(_status(entry) == 403 for entry in answered):
         answered = (*answered, 403)  # the token's scopes may not cover it (webapp.api.auth)
     response = answers(*answered)
     validate = spec.validate(query=query, json=json, form=form, resp=response, tags=[tag])

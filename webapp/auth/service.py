@@ -130,6 +130,8 @@ def sign_in_with_company_account(
             db.session.add(user)
             db.session.flush()
             audit.record("user.created", target=user, detail=f"{email} as {user.role}, first company sign-in")
+            if config["OIDC_DEFAULT_GROUP"]:
+                join_default_group(user, config["OIDC_DEFAULT_GROUP"])
     if not user.is_active:
         audit.record("auth.login_failed", user=user, target=user, detail="account deactivated (company sign-in)")
         db.session.commit()
@@ -143,6 +145,21 @@ def sign_in_with_company_account(
     audit.record("auth.login", user=user, target=user, detail="company sign-in")
     db.session.commit()
     return user
+
+
+def join_default_group(user: User, name: str) -> None:
+    """A new company account joins OIDC_DEFAULT_GROUP, in the caller's transaction; the group is made when it does
+    not exist yet, so an admin can then give it models and limits."""
+    from webapp.governance.models import Group  # governance builds on accounts: imported where it is used
+
+    group = db.session.scalar(select(Group).where(Group.name == name))
+    if group is None:
+        group = Group(name=name, created_at=utcnow())
+        db.session.add(group)
+        db.session.flush()
+        audit.record("group.created", target=group, detail=f"{name}, for company sign-ins")
+    group.members.append(user)
+    audit.record("group.member_added", target=group, detail=f"{user.email} to {name}, first company sign-in")
 
 
 def end_all_sessions(user: User) -> None:

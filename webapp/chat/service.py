@@ -232,6 +232,9 @@ def delete_conversations(conversation_ids: list[int]) -> int:
     if not conversation_ids:
         return 0
     attachments.forget_conversations(conversation_ids)
+    # Other features' rows that hang off a conversation (a share's snapshot) go first, as each registered.
+    for delete_dependents in current_app.extensions.get("conversation_dependents", ()):
+        delete_dependents(conversation_ids)
     db.session.execute(delete(Message).where(Message.conversation_id.in_(conversation_ids)))
     result = db.session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
     return result.rowcount or 0

@@ -8,6 +8,7 @@ from flask import Response, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
 from webapp.audit import service as audit
+from webapp.auth import service as users
 from webapp.errors import Refused
 from webapp.extensions import db
 from webapp.governance import service as governance
@@ -63,6 +64,10 @@ def _day(value: str | None, field: str) -> date | None:
 def admin_report():
     filters = filters_from_request()
     report = reports.admin_report(filters)
+    if filters.user_id is not None and filters.user_id != current_user.id:
+        # Someone's own use, looked at by an admin: kept in the audit log (one row per admin, user and minute).
+        audit.record_view("usage.admin_view", current_user, users.get_user(filters.user_id), detail="usage report")
+        db.session.commit()
     return render_template(
         "usage/admin.html",
         report=report,
