@@ -239,6 +239,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("FACE_PICKER_SIZE", whole(), 24),
         Setting("CELERY_BROKER_URL", text, ""),
         Setting("FACE_QUEUE", text, "faces"),
+        Setting("FACE_INDEX_ON_UPLOAD", flag, True),
+        Setting("FACE_EMBEDDING_RETENTION_DAYS", whole()),  # None: keep face embeddings
         # Sign-in and sessions
         Setting("SESSION_COOKIE_SECURE", flag),  # None: off, on in production
         Setting("HSTS_SECONDS", whole()),  # None: 0, a year in production with secure cookies
@@ -409,6 +411,11 @@ class BaseConfig:
         # Celery: unset runs face jobs inline in the request; set (redis://...) sends them to `make worker`.
         self.CELERY_BROKER_URL = read("CELERY_BROKER_URL")
         self.FACE_QUEUE = read("FACE_QUEUE")
+        # People: every photo stored is indexed (its faces found and embedded) in the background, on the worker
+        # with a broker; off leaves new photos pending for `flask faces index`.
+        self.FACE_INDEX_ON_UPLOAD = read("FACE_INDEX_ON_UPLOAD")
+        # Unset keeps face embeddings; `flask faces purge` deletes those older than this many days.
+        self.FACE_EMBEDDING_RETENTION_DAYS = read("FACE_EMBEDDING_RETENTION_DAYS")
 
         # Sign-in and sessions
         self.SESSION_COOKIE_HTTPONLY = True
@@ -581,6 +588,7 @@ class TestingConfig(BaseConfig):
             "BEDROCK_MODELS",
             "BEDROCK_ENDPOINT_URL",
             "CHAT_RETENTION_DAYS",
+            "FACE_EMBEDDING_RETENTION_DAYS",
             "PASSWORD_LOGIN",
             "OIDC_ISSUER",
             "OIDC_CLIENT_ID",
@@ -589,6 +597,9 @@ class TestingConfig(BaseConfig):
             "OIDC_DEFAULT_GROUP",
         ):
             setattr(self, name, SETTINGS[name].default)
+        # Each photo a test uploads would otherwise be embedded in the background (about a second of a shared
+        # core each); the People tests turn it on.
+        self.FACE_INDEX_ON_UPLOAD = False
 
 
 class ProductionConfig(BaseConfig):

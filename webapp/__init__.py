@@ -33,6 +33,7 @@ FEATURES = (
     "files",
     "attachments",
     "faces",
+    "people",
     "imports",
     "api",
     "review",

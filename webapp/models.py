@@ -20,7 +20,8 @@ from webapp.attachments.models import (  # isort: skip  (they point at files and
     is_passage_index_table,
 )
 
-from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding  # isort: skip  (they point at files)
+from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
+from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
 
 __all__ = [
     "AdminReview",
@@ -30,13 +31,18 @@ __all__ = [
     "ConversationShare",
     "FaceAnalysis",
     "FaceComparison",
+    "Face",
     "FaceEmbedding",
     "FilePassage",
     "FileText",
+    "FaceLibraryVersion",
+    "FaceSearch",
+    "IndexedPhoto",
     "Group",
     "Message",
     "MessageFile",
     "MessageSource",
+    "Person",
     "Project",
     "ProjectFile",
     "SavedPrompt",

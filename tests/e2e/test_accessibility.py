@@ -24,7 +24,7 @@ from tests.support.faces import upload as photo_upload
 from tests.support.factories import make_project, make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
-from tests.support.web import give_reason, login
+from tests.support.web import csrf_token, give_reason, login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.governance import service as governance
@@ -57,6 +57,11 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("faces.history", {}),
     ("faces.comparison_detail", {"row_id": "comparison"}),
     ("faces.analysis_detail", {"row_id": "analysis"}),
+    ("people.search_page", {}),
+    ("people.search_detail", {"row_id": "search"}),
+    ("people.people", {}),
+    ("people.person", {"person_id": "person"}),
+    ("people.unnamed", {}),
     ("auth.account", {}),
     ("auth.tokens", {}),
     ("admin.user_list", {}),
@@ -83,6 +88,7 @@ SIGNED_OUT_PAGES = ["auth.login"]
 NOT_PAGES = {
     "static": "stylesheets, scripts and images",
     "faces.index": "redirects to the compare page",
+    "people.index_status": "htmx fragment polled into the search page (the same partial is in it)",
     "faces.comparison_result": "htmx fragment polled into the compare page; the same partial is in the detail page",
     "faces.analysis_result": "htmx fragment polled into the analyse page; the same partial is in the detail page",
     "faces.photo": "image bytes of a face result",
@@ -187,6 +193,26 @@ def seed(live_server, openai_server) -> dict[str, int]:
         compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg")).get_data(as_text=True)
     )
     objects["analysis"] = result_id(analyze(client, photo_upload("biden.jpg")).get_data(as_text=True), "analysis")
+    # The library's faces indexed, then a search that finds the other photo of the same person.
+    indexing = app.test_cli_runner().invoke(args=["faces", "index"])
+    assert indexing.exit_code == 0, indexing.output
+    searched = client.post(
+        "/faces/search",
+        data={"csrf_token": csrf_token(client, "/faces/search"), "file": str(names_now(app)["obama.jpg"])},
+        content_type="multipart/form-data",
+    )
+    assert searched.status_code == 303, searched.get_data(as_text=True)
+    objects["search"] = int(searched.headers["Location"].rsplit("/", 1)[1])
+    named = client.post(
+        "/people/unnamed",
+        data={
+            "csrf_token": csrf_token(client, "/people/unnamed"),
+            "name": "Barack Obama",
+            "face_ids": obama_faces(app),
+        },
+    )
+    assert named.status_code == 303, named.get_data(as_text=True)
+    objects["person"] = int(named.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
     # A saved prompt shared with everyone, and the conversation shared, through their pages.
     response = chat.post("/prompts", {"command": "tldr", "title": "Summary", "text": "Sum up:", "shared": "y"}, False)
@@ -218,6 +244,23 @@ def seed(live_server, openai_server) -> dict[str, int]:
     with app.app_context():
         objects["group"] = governance.find_group("Interns").id
     return objects
+
+
+def obama_faces(app: Flask) -> list[str]:
+    """The face of obama.jpg in the library (the rest of the library's faces stay unnamed for that page)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.people.models import Face
+
+    with app.app_context():
+        return [
+            str(face) for face in db.session.scalars(select(Face.id).where(Face.file_id == names_now(app)["obama.jpg"]))
+        ]
+
+
+def names_now(app: Flask) -> dict[str, int]:
+    return {stored.original_name: stored.id for stored in rows(app)}
 
 
 def check(page: Page, problems: dict[str, list[str]], label: str) -> None:

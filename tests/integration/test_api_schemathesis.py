@@ -164,6 +164,28 @@ KNOWN_GOOD: dict[tuple[str, str], dict] = {
     ("GET", "/api/face/verify/{row_id}"): {"path_parameters": {"row_id": 1}},
     ("POST", "/api/face/analyze"): {"body": {"image": 2}, "media_type": "application/json"},
     ("GET", "/api/face/analyze/{row_id}"): {"path_parameters": {"row_id": 1}},
+    # People: the photo (file 2) is indexed by the search; its one face (face 1) names person 1.
+    ("GET", "/api/face/index"): {},
+    ("POST", "/api/face/search"): {"body": {"file_id": 2}, "media_type": "application/json"},
+    ("POST", "/api/people"): {"body": {"name": "Obama", "file_ids": [2]}, "media_type": "application/json"},
+    ("GET", "/api/people"): {},
+    ("GET", "/api/people/{person_id}"): {"path_parameters": {"person_id": 1}},
+    ("PATCH", "/api/people/{person_id}"): {
+        "path_parameters": {"person_id": 1},
+        "body": {"name": "Barack Obama"},
+        "media_type": "application/json",
+    },
+    ("POST", "/api/people/{person_id}/split"): {
+        "path_parameters": {"person_id": 1},
+        "body": {"face_ids": [1], "name": "Someone else"},
+        "media_type": "application/json",
+    },
+    ("POST", "/api/people/{person_id}/merge"): {
+        "path_parameters": {"person_id": 2},
+        "body": {"into": 1},
+        "media_type": "application/json",
+    },
+    ("DELETE", "/api/people/{person_id}"): {"path_parameters": {"person_id": 1}},
 }
 
 

@@ -36,13 +36,16 @@ class Entry:
     admin_only: bool = False  # behind admin_required: staff get 403, the owner included
     owner_refused: frozenset[str] = frozenset()  # kinds with nothing to show here even to their owner
     signed_link: bool = False  # the URL's token is the credential; the sweep tries forged ones
+    # The route also takes an id in its body (a second person, a face): the sweep's one body cannot name the
+    # owner's, so the owner is refused too (400 or 404); their own tests show the owner succeeding.
+    body_names_another: bool = False
     signed_in_link: bool = False  # a signed link that also needs a signed-in user: signed out, sign in first
 
 
 OWNER = Entry()
 ADMIN_REVIEW_OF_USERS = Entry(admin_views=frozenset({"user"}), admin_only=True)
 FACE_RESULTS = frozenset({"comparison", "analysis"})
-COMPARISON, ANALYSIS = frozenset({"comparison"}), frozenset({"analysis"})
+COMPARISON, ANALYSIS, SEARCH = frozenset({"comparison"}), frozenset({"analysis"}), frozenset({"search"})
 
 # URL argument → the owner's objects it can name, as (kind of object, value) pairs. Arguments that only qualify an
 # id (kind, side) name the object they belong with, so a request only combines values of the same object.
@@ -52,10 +55,15 @@ ARGUMENTS: dict[str, Callable[[World], list[tuple[str, Any]]] | None] = {
     "project_id": lambda world: [("project", world.ids["project"])],
     "message_id": lambda world: [("question", world.ids["question"]), ("reply", world.ids["reply"])],
     "file_id": lambda world: [("image", world.ids["image"]), ("document", world.ids["document"])],
-    "row_id": lambda world: [("comparison", world.ids["comparison"]), ("analysis", world.ids["analysis"])],
+    "row_id": lambda world: [
+        ("comparison", world.ids["comparison"]),
+        ("analysis", world.ids["analysis"]),
+        ("search", world.ids["search"]),
+    ],
     "kind": lambda world: [("comparison", "comparisons"), ("analysis", "analyses")],
     "side": lambda world: [("comparison", "a"), ("comparison", "b"), ("analysis", "photo")],
     "token_id": lambda world: [("api_token", world.ids["api_token"])],
+    "person_id": lambda world: [("person", world.ids["person"])],
     "user_id": lambda world: [("user", world.ids["user"])],
     "token": lambda world: [("image", world.ids["image_link"]), ("document", world.ids["document_link"])],
     "prompt_id": lambda world: [("prompt", world.ids["prompt"])],
@@ -108,6 +116,18 @@ SWEEP: dict[str, Entry] = {
     "faces.photo": Entry(admin_views=FACE_RESULTS),
     "faces.thumbnail": Entry(admin_views=FACE_RESULTS),
     "faces.choose_faces": Entry(only=COMPARISON),
+    "people.search_detail": Entry(only=SEARCH, admin_views=SEARCH),
+    "people.person": OWNER,
+    "people.rename": OWNER,
+    "people.forget": OWNER,
+    "people.delete": OWNER,
+    "people.merge": Entry(body_names_another=True),
+    "people.split": Entry(body_names_another=True),
+    "api.person_detail": OWNER,
+    "api.person_change": OWNER,
+    "api.person_delete": OWNER,
+    "api.person_merge": Entry(body_names_another=True),
+    "api.person_split": Entry(body_names_another=True),
     "files.delete": OWNER,
     "files.detail": OWNER,
     "files.download": OWNER,
@@ -155,6 +175,10 @@ FORM = {
     "new_password": "a new password for this account",
     "face_a": "0",
     "face_b": "0",
+    # People: ids a person's merge and split read from the body (numbers, as the API's JSON wants them).
+    "into": 1,
+    "face_ids": [1],
+    "face_id": 1,
     "next": "/history",
     "command": f"taken-{SECRET}",
     "text": f"Taken {SECRET}",
@@ -369,6 +393,8 @@ def test_the_owner_reaches_every_object_route(app: Flask, world: World) -> None:
         refused = attempt.kind in attempt.entry.owner_refused or attempt.entry.signed_link
         if refused and response.status_code != 404:
             problems.append(f"{attempt}: {response.status_code}, expected 404 even for the owner")
+        if attempt.entry.body_names_another and response.status_code in {400, 404}:
+            continue
         if not refused and response.status_code in {400, 401, 403, 404}:
             problems.append(f"{attempt}: {response.status_code} for the owner")
     assert not problems, "\n".join(problems)

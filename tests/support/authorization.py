@@ -18,7 +18,15 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from tests.support.factories import make_conversation, make_face_result, make_file, make_project, make_user
+from tests.support.factories import (
+    make_conversation,
+    make_face_result,
+    make_face_search,
+    make_file,
+    make_person,
+    make_project,
+    make_user,
+)
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import Account
 from webapp.audit.models import AuditEvent
@@ -67,6 +75,8 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         share_id = sharing.share_conversation(owner_user, conversation.id).id
     comparison = make_face_result(app, owner, "comparison", file=image)
     analysis = make_face_result(app, owner, "analysis", file=image)
+    search = make_face_search(app, owner, file=image)
+    person = make_person(app, owner, f"Someone {SECRET}")
     ids = {
         "user": owner.id,
         "api_token": api_token_id,
@@ -78,6 +88,8 @@ def build_world(app: Flask, owner_account: Account | None = None) -> World:
         "reply": reply.id,
         "comparison": comparison.id,
         "analysis": analysis.id,
+        "search": search.id,
+        "person": person.id,
         "prompt": prompt_id,
         "share": share_id,
         # A share link of the right shape that no share has (a real one opens for every signed-in user).

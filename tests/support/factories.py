@@ -30,9 +30,10 @@ from webapp.auth import service as users
 from webapp.chat.models import Conversation, Message
 from webapp.extensions import db
 from webapp.faces.analyzers import Box, FaceAttributes
-from webapp.faces.models import FaceAnalysis, FaceComparison
+from webapp.faces.models import FaceAnalysis, FaceComparison, FaceSearch
 from webapp.files import service as files
 from webapp.files.models import StoredFile
+from webapp.people.models import Person
 from webapp.projects import service as projects
 from webapp.projects.models import Project
 from webapp.timeutil import utcnow
@@ -214,6 +215,38 @@ def make_face_result(
         db.session.add(result)
         db.session.commit()
         return _detached(result)
+
+
+def make_face_search(app: Flask, user: Owner, *, file: StoredFile | None = None) -> FaceSearch:
+    """A finished face search with `file` (one face, no match), as the search would have kept it."""
+    moment = utcnow()
+    search = FaceSearch(
+        user_id=user.id,
+        file_id=file.id if file is not None else None,
+        name=file.original_name if file is not None else "photo.jpg",
+        scope="own",
+        face=0,
+        searched=0,
+        threshold=0.07,
+        faces=PHOTO | {"faces": [FACE]},
+        matches=[],
+        created_at=moment,
+        finished_at=moment,
+        **FINISHED,
+    )
+    with app.app_context():
+        db.session.add(search)
+        db.session.commit()
+        return _detached(search)
+
+
+def make_person(app: Flask, user: Owner, name: str = "Ada") -> Person:
+    """A person of the user's library (with no face yet)."""
+    with app.app_context():
+        person = Person(user_id=user.id, name=name)
+        db.session.add(person)
+        db.session.commit()
+        return _detached(person)
 
 
 def _detached(row: Row, *relationships: str) -> Row:

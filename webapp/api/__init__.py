@@ -16,4 +16,17 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-from webapp.api import auth, chat, faces, files, imports, openapi, projects, prompts, sharing, usage, views  # noqa: E402,F401
+from webapp.api import (  # noqa: E402,F401
+    auth,
+    chat,
+    faces,
+    files,
+    imports,
+    openapi,
+    people,
+    projects,
+    prompts,
+    sharing,
+    usage,
+    views,
+)

@@ -12,10 +12,10 @@ def init_app(app: Flask) -> None:
     picker and the citation links of replies."""
     from webapp.attachments.citations import link_citations
     from webapp.attachments.service import on_file_purged, on_file_stored
-    from webapp.files.service import register_hook
+    from webapp.files.service import listen
 
-    register_hook(app, "stored", on_file_stored)
-    register_hook(app, "purged", on_file_purged)
+    listen(app, "stored", on_file_stored)
+    listen(app, "deleting", on_file_purged)
     app.add_template_filter(link_citations, "citations")
     app.add_template_global(attachable_files, "attachable_files")
     app.add_template_global(files_of_project, "project_files")

@@ -137,3 +137,35 @@ class FaceEmbedding(db.Model):
     file: Mapped[StoredFile] = relationship(
         "StoredFile", backref=backref("face_embeddings", cascade="all, delete-orphan", lazy="select")
     )
+
+
+class FaceSearch(FaceJobMixin, db.Model):
+    """A search of the library for the person in one photo (People): kept in the face history with its answer.
+
+    Searches run in the request (the index holds the library's embeddings), so a row is `done` or `failed`.
+    """
+
+    __tablename__ = "face_searches"
+    __table_args__ = (Index("ix_face_searches_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # "own": the searcher's library; "all": everyone's (admins only, audited).
+    scope: Mapped[str] = mapped_column(String(8), default="own")
+    # The face searched for (an index into `faces`, largest first) and how many faces were looked through.
+    face: Mapped[int | None] = mapped_column(Integer)
+    searched: Mapped[int | None] = mapped_column(Integer)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    # schemas.FacesOfPhoto of the query photo, and the matches as answered (file_id, face_id, box, distance, …).
+    faces: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    matches: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+    user: Mapped[User] = relationship("User")
+    file: Mapped[StoredFile | None] = relationship("StoredFile", backref=backref("face_searches", lazy="select"))
+
+    kind = "search"
+
+    def __repr__(self) -> str:
+        return f"<FaceSearch {self.id} {self.status}>"

@@ -41,7 +41,7 @@ from webapp.extensions import db
 from webapp.faces import schemas, tasks
 from webapp.faces.engine import DecodedImage, Face, FaceEngine
 from webapp.faces.errors import EngineUnavailable, ImageDecodeError
-from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, FaceComparison, FaceEmbedding
+from webapp.faces.models import DONE, FAILED, PENDING, RUNNING, FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch
 from webapp.faces.runtime import runtime
 from webapp.files import service as files
 from webapp.files.models import StoredFile
@@ -63,17 +63,28 @@ PHOTO_GONE_MESSAGE = "A photo of this comparison was deleted from your files; co
 UNEXPECTED_MESSAGE = "An unexpected error stopped this job. It has been logged."
 NO_SUCH_RESULT_MESSAGE = "There is no such result, or it is not yours."
 
-VERDICTS = {"same": "Same person", "different": "Different people", "analysis": "Analyses", "failed": "Failed"}
+VERDICTS = {
+    "same": "Same person",
+    "different": "Different people",
+    "analysis": "Analyses",
+    "search": "Searches",
+    "failed": "Failed",
+}
 
 
 # --- photos -----------------------------------------------------------------------------------------
 
 
-def resolve_photo(user: User, upload: FileStorage | None, file_id: int | None, label: str) -> StoredFile:
-    """The photo for one slot of a form: a new upload (stored in the library first) or a picked file."""
+def resolve_photo(
+    user: User, upload: FileStorage | None, file_id: int | None, label: str, announce: bool = True
+) -> StoredFile:
+    """The photo for one slot of a form: a new upload (stored in the library first) or a picked file.
+
+    `announce=False` stores an upload without telling the library's listeners (a face search indexes its own
+    photo: the background indexer must not embed it a second time at the same moment)."""
     if upload is not None and upload.filename:
         try:
-            stored = files.store_upload(user, upload)
+            stored = files.store_upload(user, upload, announce=announce)
         except Refused as refusal:
             # The library refuses what it cannot keep (its reasons, its statuses); for a face job anything
             # that is not a usable photo is a bad request (400), only "too large" keeps its own 413.
@@ -215,7 +226,7 @@ def _fail(model: type, row_id: int, message: str, status: int, **values: Any) ->
     db.session.commit()
 
 
-def _job_error(error: Exception, name: str) -> tuple[str, int]:
+def job_error(error: Exception, name: str) -> tuple[str, int]:
     """The sentence and status a person gets for an error raised while computing."""
     if isinstance(error, ImageDecodeError):
         return UNREADABLE_MESSAGE.format(name=name, reason=str(error).removeprefix("not a readable image: ")), 400
@@ -267,7 +278,7 @@ def run_comparison(comparison_id: int) -> None:
             try:
                 photos[side] = faces_of(stored)
             except Exception as error:
-                message, status = _job_error(error, name)
+                message, status = job_error(error, name)
                 raise _JobFailed(message, status) from error
     except _JobFailed as failure:
         _fail(FaceComparison, comparison_id, failure.message, failure.status, **_partial_faces(photos))
@@ -384,7 +395,7 @@ def run_analysis(analysis_id: int) -> None:
         decoded = decode_photo(face_engine, stored)
         results = face_engine.analyze(decoded)
     except Exception as error:
-        message, status = _job_error(error, analysis.name)
+        message, status = job_error(error, analysis.name)
         _fail(FaceAnalysis, analysis_id, message, status)
         return
     values: dict[str, Any] = {
@@ -441,6 +452,11 @@ def get_analysis(user: User, analysis_id: int, allow_admin: bool = True, audit_r
     return _get(FaceAnalysis, user, analysis_id, allow_admin, audit_review)
 
 
+def get_search(user: User, search_id: int, allow_admin: bool = True, audit_review: bool = False) -> FaceSearch:
+    """The user's face search (admins: anyone's, for review, audited as the others)."""
+    return _get(FaceSearch, user, search_id, allow_admin, audit_review)
+
+
 def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
     """Delete a comparison or analysis from the history; the photos stay in the file library."""
     require_owner(row, user, NO_SUCH_RESULT_MESSAGE, admins_too=True)
@@ -450,8 +466,12 @@ def delete_result(user: User, row: FaceComparison | FaceAnalysis) -> None:
 
 
 # Comparisons and analyses, as their `kind` in every list of both.
-KINDS = ("comparison", "analysis")
-MODELS: dict[str, type[FaceComparison | FaceAnalysis]] = {"comparison": FaceComparison, "analysis": FaceAnalysis}
+KINDS = ("comparison", "analysis", "search")
+MODELS: dict[str, type[FaceComparison | FaceAnalysis | FaceSearch]] = {
+    "comparison": FaceComparison,
+    "analysis": FaceAnalysis,
+    "search": FaceSearch,
+}
 
 
 def _results(
@@ -491,7 +511,12 @@ def history(viewer: User, verdict: str = "", owner_id: int | None = None, page: 
             where.append(model.status == FAILED)
         return where
 
-    kinds = {"same": ("comparison",), "different": ("comparison",), "analysis": ("analysis",)}.get(verdict, KINDS)
+    kinds = {
+        "same": ("comparison",),
+        "different": ("comparison",),
+        "analysis": ("analysis",),
+        "search": ("search",),
+    }.get(verdict, KINDS)
     combined = _results(conditions, kinds)
     query = _newest_first(combined)
     per_page = per_page or current_app.config["PAGE_SIZE"]

@@ -19,7 +19,7 @@ import hmac
 import io
 import logging
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -184,14 +184,15 @@ def _shown_name(filename: str | None) -> str:
         return "(no name)"
 
 
-def store_upload(user: User, upload: FileStorage | None, name: str | None = None) -> StoredFile:
+def store_upload(user: User, upload: FileStorage | None, name: str | None = None, announce: bool = True) -> StoredFile:
     """Check, store and record one uploaded file; return its committed row.
 
     `upload` is a werkzeug FileStorage: from `request.files` (already streamed to disk by our request
     class), or one wrapping any binary stream (it is copied to a temp file first). `name` replaces the
-    upload's own file name for display. The content decides the type (never the name); images are decoded
-    fully, limited in pixels, and get a thumbnail. Raises Refused (400/413/422) for what cannot be kept,
-    Unavailable (503) when the store or the database is down; in every failure nothing of this file remains.
+    upload's own file name for display; `announce=False` does not tell the "stored" listeners. The content
+    decides the type (never the name); images are decoded fully, limited in pixels, and get a thumbnail. Raises
+    Refused (400/413/422) for what cannot be kept, Unavailable (503) when the store or the database is down; in
+    every failure nothing of this file remains.
     """
     if upload is None:
         raise Refused(NO_FILE_MESSAGE)
@@ -212,15 +213,9 @@ def store_upload(user: User, upload: FileStorage | None, name: str | None = None
         )
         thumbnail = _thumbnail(incoming.path, info)
         stored = _persist(user, name, incoming, info, thumbnail)
-    for hook in current_app.extensions.get("file_hooks", {}).get("stored", ()):
-        hook(stored)
+    if announce:
+        _tell("stored", stored)
     return stored
-
-
-def register_hook(app: Any, event: str, hook: Any) -> None:
-    """Let another feature act when a file is kept (`stored`, after its row is committed) or about to be removed
-    for good (`purged`, in the transaction that deletes its row): chat reads a document's text, and forgets it."""
-    app.extensions.setdefault("file_hooks", {}).setdefault(event, []).append(hook)
 
 
 def _incoming(upload: FileStorage) -> IncomingFile:
@@ -299,6 +294,51 @@ def _persist(user: User, name: str, incoming: IncomingFile, info: FileInfo, thum
     return stored
 
 
+# --- other features following the library (People indexes each new photo's faces, and drops a deleted one's) ---
+
+EVENTS = ("stored", "deleting")
+
+
+def listen(app: Any, event: str, listener: Callable[[StoredFile], None]) -> None:
+    """Call `listener(stored)` on `event`: "stored" after an upload's row is committed (a listener must not slow
+    the upload: it queues its work; what it raises is logged, never the upload's failure); "deleting" when a
+    delete hides the row, inside that transaction (what it changes commits with the delete)."""
+    if event not in EVENTS:
+        raise ValueError(f"{event!r} is not one of the files events {EVENTS}")
+    app.extensions.setdefault("files.listeners", {}).setdefault(event, []).append(listener)
+
+
+@dataclass(frozen=True)
+class LibraryFilter:
+    """What a feature's filter of the library page found in the request: the file ids to keep (a statement, or
+    None when it does not narrow), the query arguments that keep it on other links, and its form part."""
+
+    within: Any
+    arguments: dict[str, Any]
+    template: str
+    context: dict[str, Any]
+
+
+def add_library_filter(app: Any, build: Callable[[User, Any], LibraryFilter]) -> None:
+    """A filter of the library page: `build(user, request.args)` is called on each visit."""
+    app.extensions.setdefault("files.library_filters", []).append(build)
+
+
+def library_filters(user: User, arguments: Any) -> list[LibraryFilter]:
+    return [build(user, arguments) for build in current_app.extensions.get("files.library_filters", ())]
+
+
+def _tell(event: str, stored: StoredFile) -> None:
+    for listener in current_app.extensions.get("files.listeners", {}).get(event, ()):
+        if event == "deleting":
+            listener(stored)
+            continue
+        try:
+            listener(stored)
+        except Exception:
+            log.exception("a listener of new files failed for file %s; the upload itself is kept", stored.id)
+
+
 def _remove_objects(keys: Iterable[str]) -> None:
     """Best effort after a failure; what cannot be removed now is logged with its key for an operator."""
     store = storage()
@@ -345,9 +385,20 @@ def _filtered(query, search: str = "", kind: str | None = None):
     return query.order_by(StoredFile.created_at.desc(), StoredFile.id.desc())
 
 
-def list_files(user: User, search: str = "", kind: str | None = None, page: int = 1, per_page: int | None = None):
-    """The user's files, newest first, as a Flask-SQLAlchemy pagination."""
-    query = _filtered(_visible().where(StoredFile.user_id == user.id), search, kind)
+def list_files(
+    user: User,
+    search: str = "",
+    kind: str | None = None,
+    page: int = 1,
+    per_page: int | None = None,
+    within: Sequence[Any] = (),
+):
+    """The user's files, newest first, as a Flask-SQLAlchemy pagination; `within`: statements selecting file ids
+    the files must be among (each of them), from the library's filters other features add (People)."""
+    query = _visible().where(StoredFile.user_id == user.id)
+    for ids in within:
+        query = query.where(StoredFile.id.in_(ids))
+    query = _filtered(query, search, kind)
     per_page = per_page or current_app.config["FILES_PAGE_SIZE"]
     return db.paginate(query, page=page_number(page), per_page=min(max(per_page, 1), 100), error_out=False)
 
@@ -499,6 +550,7 @@ def delete_file(user: User, stored: StoredFile) -> None:
     # 1. Hide it and keep the record of what to remove, before touching the store.
     stored.deleted_at = utcnow()
     audit.record("file.delete", user, stored, detail=stored.original_name)
+    _tell("deleting", stored)
     db.session.commit()
     # 2. Remove the objects, then the row.
     try:
@@ -514,8 +566,6 @@ def _purge(stored: StoredFile) -> None:
     if stored.thumbnail_key:
         store.delete(stored.thumbnail_key)
     store.delete(stored.storage_key)
-    for hook in current_app.extensions.get("file_hooks", {}).get("purged", ()):
-        hook(stored)
     db.session.delete(stored)
     db.session.commit()
 
@@ -549,7 +599,10 @@ __all__ = [
     "get_owned",
     "list_all_files",
     "list_files",
+    "add_library_filter",
+    "library_filters",
     "list_images",
+    "listen",
     "open_original",
     "open_thumbnail",
     "purge_deleted",

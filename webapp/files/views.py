@@ -102,10 +102,15 @@ def index():
     search = (filters.q.data or "") if not filters.q.errors else ""
     kind = filters.kind.data if filters.kind.data in service.KINDS else None
     layout = "list" if request.args.get("view") == "list" else "grid"
-    files = service.list_files(current_user, search, kind, page=request.args.get("page", 1, type=int))
+    narrowing = service.library_filters(current_user, request.args)
+    within = [narrow.within for narrow in narrowing if narrow.within is not None]
+    files = service.list_files(current_user, search, kind, page=request.args.get("page", 1, type=int), within=within)
+    kept = {name: value for narrow in narrowing for name, value in narrow.arguments.items()}
     return render_template(
         "files/index.html",
         files=files,
+        narrowing=narrowing,
+        kept=kept,
         filters=filters,
         search=search,
         kind=kind or "",

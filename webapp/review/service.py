@@ -78,6 +78,14 @@ def _analysis(target_id: int) -> Target:
     return Target("analysis", row, row.user, label, url_for("faces.analysis_detail", row_id=row.id))
 
 
+def _search(target_id: int) -> Target:
+    from webapp.faces.models import FaceSearch
+
+    row = _get(FaceSearch, target_id, "There is no such face search.")
+    label = f"face search with “{row.name}”"
+    return Target("search", row, row.user, label, url_for("people.search_detail", row_id=row.id))
+
+
 def _get(model: type, target_id: int, message: str) -> Any:
     row = db.session.get(model, target_id) if is_database_id(target_id) else None
     if row is None:
@@ -91,6 +99,7 @@ KINDS: dict[str, Callable[[int], Target]] = {
     "file": _file,
     "comparison": _comparison,
     "analysis": _analysis,
+    "search": _search,
 }
 
 
