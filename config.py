@@ -36,6 +36,7 @@ DEFAULT_UPLOAD_TYPES = (
     "application/pdf",
     "text/plain",
     "text/csv",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 )
 
 
@@ -279,6 +280,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHAT_CONTEXT_CHARS", whole(), 60_000),
         Setting("CHAT_MAX_MESSAGE_CHARS", whole(), 200_000),
         Setting("CHAT_RETENTION_DAYS", whole()),  # None: keep conversations forever
+        Setting("CHAT_EXTRACT_SECONDS", number(above=0), 60.0),
+        Setting("CHAT_EXTRACT_MEMORY_MB", whole(minimum=64), 1024),
+        Setting("CHAT_EXTRACT_MAX_PAGES", whole(minimum=1), 2000),
+        Setting("CHAT_EXTRACT_MAX_CHARS", whole(minimum=1), 5_000_000),
+        Setting("CHAT_IMAGE_MAX_SIDE", whole(minimum=64), 1568),
+        Setting("OPENAI_VISION_MODELS", names, ("gpt-4o-mini", "gpt-4o")),
+        Setting("BEDROCK_VISION_MODELS", names, ()),
         Setting("SHARE_DEFAULT_DAYS", whole(minimum=1), 30),
         Setting("SHARE_MAX_DAYS", whole(minimum=1), 365),
         Setting("CHAT_TEMPORARY_ALLOWED", flag, True),
@@ -489,6 +497,16 @@ class BaseConfig:
         self.CHAT_MAX_MESSAGE_CHARS = read("CHAT_MAX_MESSAGE_CHARS")
         # Unset keeps conversations forever; `flask chat purge` deletes those idle for longer.
         self.CHAT_RETENTION_DAYS = read("CHAT_RETENTION_DAYS")
+        # Files in chat: a document's text is read once, in a child process that may take this long and this much
+        # memory (a crafted PDF or Word file cannot take the server with it), up to this many pages and characters.
+        self.CHAT_EXTRACT_SECONDS = read("CHAT_EXTRACT_SECONDS")
+        self.CHAT_EXTRACT_MEMORY_MB = read("CHAT_EXTRACT_MEMORY_MB")
+        self.CHAT_EXTRACT_MAX_PAGES = read("CHAT_EXTRACT_MAX_PAGES")
+        self.CHAT_EXTRACT_MAX_CHARS = read("CHAT_EXTRACT_MAX_CHARS")
+        # Photos go to the models that accept images (per provider), no longer than this on either side.
+        self.CHAT_IMAGE_MAX_SIDE = read("CHAT_IMAGE_MAX_SIDE")
+        self.OPENAI_VISION_MODELS = read("OPENAI_VISION_MODELS")
+        self.BEDROCK_VISION_MODELS = read("BEDROCK_VISION_MODELS")
         # Shared conversations: a link works this many days unless its owner asks for another number, up to the max.
         self.SHARE_DEFAULT_DAYS = read("SHARE_DEFAULT_DAYS")
         self.SHARE_MAX_DAYS = read("SHARE_MAX_DAYS")

@@ -31,6 +31,7 @@ FEATURES = (
     "prompts",
     "sharing",
     "files",
+    "attachments",
     "faces",
     "people",
     "imports",

@@ -11,6 +11,15 @@ from webapp.review.models import AdminReview
 from webapp.sharing.models import ConversationShare, SharedMessage, ShareView
 from webapp.usage.models import UsageEvent, UsageMonth
 
+from webapp.attachments.models import (  # isort: skip  (they point at files and messages)
+    FilePassage,
+    FileText,
+    MessageFile,
+    MessageSource,
+    ProjectFile,
+    is_passage_index_table,
+)
+
 from webapp.faces.models import FaceAnalysis, FaceComparison, FaceEmbedding, FaceSearch  # isort: skip  (they point at files)
 from webapp.people.models import Face, FaceLibraryVersion, IndexedPhoto, Person  # isort: skip
 
@@ -24,13 +33,18 @@ __all__ = [
     "FaceComparison",
     "Face",
     "FaceEmbedding",
+    "FilePassage",
+    "FileText",
     "FaceLibraryVersion",
     "FaceSearch",
     "IndexedPhoto",
     "Group",
     "Message",
+    "MessageFile",
+    "MessageSource",
     "Person",
     "Project",
+    "ProjectFile",
     "SavedPrompt",
     "ShareView",
     "SharedMessage",
@@ -46,4 +60,4 @@ __all__ = [
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     """Alembic's filter when comparing the database with the models: SQLite's FTS5 tables are made by DDL (see
     webapp/chat/models.py), not described by a model, so they are left out rather than reported as extra."""
-    return not (type_ == "table" and name is not None and is_search_index_table(name))
+    return not (type_ == "table" and name is not None and (is_search_index_table(name) or is_passage_index_table(name)))

@@ -8,6 +8,7 @@ added here (or to NOT_PAGES, with the reason it is not a page) fails the suite.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,14 @@ def seed(live_server, openai_server) -> dict[str, int]:
     )
     names = {stored.original_name: stored.id for stored in rows(app)}
     objects.update(photo=names["beach.jpg"], pdf=names["report.pdf"], text=names["notes.txt"])
+    # A question with files attached (chips) and a reply citing one (its sources under it).
+    openai_server.reply = "The notes say so [1]."
+    cited = chat.post(
+        f"/chat/{objects['conversation']}/messages",
+        {"message": "What do the notes say?", "file_ids": [str(objects["text"]), str(objects["pdf"])]},
+    )
+    chat.stream(reply_id(cited))
+    reset(openai_server)
     objects["comparison"] = result_id(
         compare(client, photo_upload("obama.jpg"), photo_upload("obama2.jpg")).get_data(as_text=True)
     )
@@ -305,6 +314,12 @@ def test_no_serious_accessibility_violation_on_any_page(
         response = page.goto(f"{live_server.url}{url}")
         assert response is not None and response.status == 200, f"{url}: {response and response.status}"
         check(page, problems, url)
+
+    # The composer's attach picker, open.
+    page.goto(f"{live_server.url}/chat/{objects['conversation']}")
+    page.get_by_text("Attach files").click()
+    page.get_by_label(re.compile("notes.txt")).check()
+    check(page, problems, "chat with the attach picker open and a file chosen")
 
     # Open menus and disclosures are checked too: the header's menus, a history row's actions.
     page.goto(f"{live_server.url}/history")

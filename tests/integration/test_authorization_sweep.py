@@ -88,6 +88,9 @@ SWEEP: dict[str, Entry] = {
     ),  # documents have no thumbnail
     "chat_admin.conversation": Entry(admin_views=frozenset({"conversation"}), admin_only=True),
     "api.conversation": OWNER,
+    # A project's files: the project must be the requester's (the file in the URL is only taken out of it).
+    "attachments.add_project_files": OWNER,
+    "attachments.remove_project_file": OWNER,
     "api.delete_conversation": OWNER,
     "api.edit_message": OWNER,
     "api.regenerate_reply": OWNER,
@@ -431,6 +434,8 @@ BODY_IDS = [
     ("/api/chat", "json", lambda ids: {"message": "Hello", "project_id": ids["project"]}),
     ("/api/chat", "json", lambda ids: {"message": "Hello", "project_id": ids["project"], "temporary": True}),
     ("/chat", "form", lambda ids: {"message": "Hello", "project_id": ids["project"]}),
+    ("/api/chat", "json", lambda ids: {"message": "Hello", "file_ids": [ids["document"]]}),
+    ("/chat", "form", lambda ids: {"message": "Hello", "file_ids": ids["document"]}),
     ("/api/face/verify", "json", lambda ids: {"image1": ids["image"], "image2": ids["image"]}),
     ("/api/face/analyze", "json", lambda ids: {"image": ids["image"]}),
     ("/faces/compare", "form", lambda ids: {"file_a": ids["image"], "file_b": ids["image"]}),

@@ -128,21 +128,21 @@ def refused_message(response) -> str:
             EXECUTABLE,
             422,
             "photo.jpg was not uploaded. This file is not an allowed type (it looks "
-            "like a Windows executable). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+            "like a Windows executable). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV, Word.",
         ),
         (
             "photo.jpg",
             HTML_PAGE,
             422,
             "photo.jpg was not uploaded. This file is not an allowed type (it looks "
-            "like a web page (HTML)). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+            "like a web page (HTML)). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV, Word.",
         ),
         (
             "logo.svg",
             SVG_DRAWING,
             422,
             "logo.svg was not uploaded. This file is not an allowed type (it looks "
-            "like an SVG drawing). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+            "like an SVG drawing). Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV, Word.",
         ),
         ("cut.jpg", jpeg((200, 150))[:1500], 422, "cut.jpg was not uploaded. This image is damaged or incomplete."),
         (

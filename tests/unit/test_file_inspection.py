@@ -133,9 +133,9 @@ def test_disguised_files_are_refused_whatever_their_name(content: bytes, descrip
     refused = refusal(content, filename_hint="holiday.jpg")
     assert refused.message.startswith(f"This file is not an allowed type ({description}")
     assert refused.message.endswith(
-        "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV."
+        "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV, Word."
         if heif_available()
-        else "Allowed: JPEG, PNG, WebP, GIF, PDF, plain text, CSV."
+        else "Allowed: JPEG, PNG, WebP, GIF, PDF, plain text, CSV, Word."
     )
     assert refused.status == 422
 

@@ -49,11 +49,19 @@ def chat(json: ChatRequest) -> ChatReply:
     is stored: send the earlier turns in `turns`; the answer's ids are null."""
     user = api_user()
     if json.temporary:
+        if json.file_ids:
+            raise Refused("Files cannot be attached to a temporary chat: nothing of it is kept.", field="file_ids")
         return temporary_chat(user, json)
     if json.turns:
         raise Refused("'turns' are for temporary chats only: a saved conversation keeps its own.", field="turns")
     exchange = service.send_message(
-        user, json.message, json.conversation_id, json.model, json.system, project_id=json.project_id
+        user,
+        json.message,
+        json.conversation_id,
+        json.model,
+        json.system,
+        project_id=json.project_id,
+        file_ids=json.file_ids,
     )
     return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)
 

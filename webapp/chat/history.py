@@ -283,6 +283,11 @@ def conversation_markdown(conversation: Conversation) -> str:
         lines += [f"## {who} · {_stamp(message.created_at)}", ""]
         if message.content:
             lines += [message.content, ""]
+        if getattr(message, "attachments", None):
+            lines += ["Files: " + ", ".join(attached.file_name for attached in message.attachments), ""]
+        if getattr(message, "sources", None):
+            lines += ["Sources:", ""]
+            lines += [f"{s.number}. {s.file_name}, {s.locator}: “{s.excerpt}”" for s in message.sources] + [""]
         if message.role == "assistant" and message.status != COMPLETE:
             note = {"error": "Failed", "interrupted": "Interrupted", "pending": "Still being written"}.get(
                 message.status, message.status

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
+from webapp.attachments.schemas import AttachedFile, Source
 from webapp.chat.branches import tree
 from webapp.chat.temporary import MAX_TURNS
 from webapp.schemas import (
@@ -39,6 +40,11 @@ class ChatRequest(JsonRequest):
     )
     model: str | None = Field(default=None, description="`provider:model` as in the picker, or a bare model name.")
     system: str | None = Field(default=None, description="A system prompt for a new conversation.")
+    file_ids: list[DatabaseId] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Files of your library to attach (`GET /api/files`); another user's file is a 404.",
+    )
     project_id: DatabaseId | None = Field(
         default=None,
         description="Start the new conversation in this project of yours: its instructions come before the system "
@@ -89,6 +95,7 @@ class ChatReply(Schema):
     provider: str | None
     model: str | None
     usage: Usage
+    sources: list[Source] = Field(default_factory=list, description="The excerpts of attached files it was given.")
 
     @classmethod
     def of(cls, source: Any, *, exchange: Any) -> Self:  # type: ignore[override]
@@ -101,6 +108,7 @@ class ChatReply(Schema):
             provider=source.provider,
             model=source.model,
             usage=Usage.of(source),
+            sources=[Source.of(item) for item in getattr(source, "sources", [])],
         )
 
     @classmethod
@@ -139,6 +147,8 @@ class Message(Schema):
     finish_reason: str | None
     created_at: Timestamp
     completed_at: Timestamp | None
+    files: list[AttachedFile] = Field(default_factory=list, validation_alias="attachments")
+    sources: list[Source] = Field(default_factory=list)
     versions: list[DatabaseId] = Field(
         default_factory=list,
         description="Every version of this message (edits of a question, regenerations of a reply), oldest first; "

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import joinedload
 
+from webapp.attachments import service as attachments
 from webapp.auth.models import User
 from webapp.bounds import without_nul
 from webapp.chat.branches import thread, tree
@@ -235,6 +236,7 @@ def delete_conversations(conversation_ids: list[int]) -> int:
     """Delete conversations and their messages (explicitly: SQLite does not enforce the cascade by itself)."""
     if not conversation_ids:
         return 0
+    attachments.forget_conversations(conversation_ids)
     # Other features' rows that hang off a conversation (a share's snapshot) go first, as each registered.
     for delete_dependents in current_app.extensions.get("conversation_dependents", ()):
         delete_dependents(conversation_ids)
@@ -275,20 +277,23 @@ def send_message(
     model: str | None = None,
     system_prompt: str | None = None,
     project_id: int | None = None,
+    file_ids: Sequence[int] | None = None,
 ) -> Exchange:
     """Save the user's message and a pending reply in one transaction; the reply is streamed afterwards.
 
     A new conversation is started when `conversation_id` is None; its title comes from the message. A given
     `system_prompt` replaces the conversation's. A new conversation starts in the user's project `project_id`
-    (another user's is a 404), with the project's default model unless `model` names one. Nothing is stored when
-    the message is refused.
+    (another user's is a 404), with the project's default model unless `model` names one. `file_ids` attaches files
+    of the user's library (404 for anyone else's). Nothing is stored when the message is refused.
     """
     text = clean_message_text(text)
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
     system = clean_system_prompt(system_prompt) if system_prompt is not None else None
     project = project_for_new_conversation(user, project_id) if conversation is None else None
+    attached = attachments.owned_files(user, file_ids)
     preferred = project_model(project) if project is not None else None  # the project's default model
     choice = governance.choose_model(user, model, conversation, preferred=preferred)  # 403 naming those allowed
+    attachments.refuse_images_unseen(attached, choice.provider, choice.model)
     if conversation is not None:
         refuse_if_replying(conversation)
 
@@ -315,6 +320,8 @@ def send_message(
         shown = thread(conversation)
         parent_id = shown[-1].id if shown else None
     question, reply = _ask(conversation, parent_id, text, choice)
+    if attached:
+        attachments.attach(question.id, attached)
     try:
         governance.check_budget(user)
     except Refused as over_budget:
@@ -528,6 +535,27 @@ def turns_before(conversation_id: int, system_prompt: str | None, reply_id: int)
     return trim_context(system_prompt, turns, current_app.config["CHAT_CONTEXT_CHARS"])
 
 
+def reply_turns(message: Message) -> list[ChatTurn]:
+    """What the model is sent for the reply `message`: the conversation and, when files are attached to it, their
+    excerpts (numbered to be cited, kept as the reply's sources) and images (with the newest question)."""
+    conversation = message.conversation
+    question = db.session.scalar(
+        select(Message.content)
+        .where(Message.conversation_id == conversation.id, Message.role == "user", Message.id < message.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    system_prompt = system_prompt_for(conversation)
+    files = attachments.reply_context(
+        conversation, message.id, question or "", system_prompt, message.provider or "", message.model or ""
+    )
+    system = "\n\n".join(part for part in (system_prompt, files.block()) if part) or None
+    turns = turns_before(conversation.id, system, message.id)
+    if files.images and turns and turns[-1].role == "user":
+        turns[-1] = replace(turns[-1], images=tuple(files.images))
+    return turns
+
+
 # -- streaming a reply -------------------------------------------------------------------------------------------
 
 
@@ -604,7 +632,7 @@ class ReplyStream:
             return
         provider_name, model = message.provider or "", message.model or ""
         provider = providers().get(provider_name)
-        turns = turns_before(message.conversation_id, system_prompt_for(message.conversation), message.id)
+        turns = reply_turns(message)
         # Committed before the model is called: no database connection is held while it thinks. The ORM objects
         # are expired now and are not touched again in this stream (only plain values from here on).
         db.session.commit()

@@ -36,6 +36,11 @@ def message_form(conversation=None, project=None) -> MessageForm:
     return form
 
 
+def attached_ids() -> list[int]:
+    """The files ticked in the composer's attach picker (or uploaded in place); anything but an id is ignored."""
+    return request.form.getlist("file_ids", type=int)
+
+
 def render_chat(conversation=None, status: int = 200, project=None):
     """The chat page, or (for htmx) its #chat section alone. `project`: the one a new conversation starts in."""
     if conversation is not None and conversation.project_id is not None:
@@ -94,6 +99,7 @@ def start_conversation():
         form.model.data,
         form.system_prompt.data,
         project_id=projects.parse_project_id(form.project_id.data),
+        file_ids=attached_ids(),
     )
     url = url_for("chat.conversation", conversation_id=exchange.conversation.id)
     if not is_htmx():
@@ -156,7 +162,9 @@ def conversation(conversation_id: int):
 @login_required
 def send(conversation_id: int):
     form = MessageForm()
-    exchange = service.send_message(current_user, form.message.data, conversation_id, form.model.data)
+    exchange = service.send_message(
+        current_user, form.message.data, conversation_id, form.model.data, file_ids=attached_ids()
+    )
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
     return render_template("chat/_exchange.html", messages=[exchange.question, exchange.reply]), 201

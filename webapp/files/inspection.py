@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import struct
+import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ DecodeSlot = Callable[[], AbstractContextManager[object]]
 log = logging.getLogger("webapp.files.inspection")
 
 __all__ = [
+    "DOCX",
     "FILE_TYPES",
     "KNOWN_TYPES",
     "FileInfo",
@@ -62,6 +64,9 @@ STATUS_UNPROCESSABLE = 422
 STATUS_TOO_LARGE = 413
 
 
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
 @dataclass(frozen=True)
 class FileType:
     content_type: str
@@ -83,6 +88,7 @@ FILE_TYPES: dict[str, FileType] = {
         FileType("application/pdf", "PDF", ".pdf", "document"),
         FileType("text/plain", "plain text", ".txt", "document"),
         FileType("text/csv", "CSV", ".csv", "document"),
+        FileType(DOCX, "Word", ".docx", "document"),
     )
 }
 HEIF_TYPES = frozenset({"image/heic", "image/heif"})
@@ -338,6 +344,21 @@ def _check_pdf(stream: BinaryIO, start: int, size: int) -> None:
         raise Refused(DAMAGED_PDF_MESSAGE, status=STATUS_UNPROCESSABLE)
 
 
+def _is_docx(stream: BinaryIO, start: int) -> bool:
+    """Whether the ZIP archive is a Word document: its central directory names the document part.
+
+    Only the directory is read (no member is unpacked), so a ZIP bomb costs nothing here; reading its text later
+    happens in a child process with a memory limit (webapp/attachments/extraction.py).
+    """
+    stream.seek(start)
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return "word/document.xml" in names and "[Content_Types].xml" in names
+
+
 def _is_utf8_text(stream: BinaryIO, start: int) -> bool:
     """Whether the whole stream is UTF-8 with no control characters that only binary data contains."""
     stream.seek(start)
@@ -464,13 +485,16 @@ def _inspect_stream(
     head = stream.read(SNIFF_BYTES)
 
     content_type = _sniff_binary(head)
+    if content_type is None and head.startswith(b"PK\x03\x04") and _is_docx(stream, start):
+        content_type = DOCX
     if content_type is not None:
         if content_type not in allowed:
             raise _not_allowed(f"it is a {FILE_TYPES[content_type].label} file", allowed)
         file_type = FILE_TYPES[content_type]
         if file_type.kind == "image":
             return _inspect_image(stream, start, file_type, max_pixels, decode_slot)
-        _check_pdf(stream, start, size)
+        if content_type == "application/pdf":
+            _check_pdf(stream, start, size)
         return FileInfo(content_type, "document", extension=file_type.extension)
 
     if not _is_utf8_text(stream, start):

@@ -26,6 +26,8 @@ class ChatTurn:
 
     role: Role
     content: str
+    # JPEG images that go with a user's turn, for models that accept images (already downscaled).
+    images: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -233,8 +233,12 @@ def _converse_messages(turns: list[ChatTurn]) -> tuple[list[dict[str, str]], lis
     for turn in turns:
         if turn.role == "system" or not turn.content.strip():
             continue
+        # Images as Converse image blocks, after the text they go with.
+        blocks = [{"text": turn.content}] + [
+            {"image": {"format": "jpeg", "source": {"bytes": image}}} for image in turn.images
+        ]
         if messages and messages[-1]["role"] == turn.role:
-            messages[-1]["content"].append({"text": turn.content})
+            messages[-1]["content"].extend(blocks)
         else:
-            messages.append({"role": turn.role, "content": [{"text": turn.content}]})
+            messages.append({"role": turn.role, "content": blocks})
     return system, messages

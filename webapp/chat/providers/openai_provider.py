@@ -8,6 +8,7 @@ error reaches us.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,7 +65,7 @@ class OpenAIProvider:
         starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
             raise unknown_model_error(self.label, model, self._models)
-        messages: list[Any] = [{"role": turn.role, "content": turn.content} for turn in turns]
+        messages: list[Any] = [{"role": turn.role, "content": _content(turn)} for turn in turns]
         try:
             response = self._client.chat.completions.create(
                 model=model,
@@ -145,6 +146,17 @@ class OpenAIProvider:
         if 400 <= status < 500:
             return failures.request_rejected(status, _service_message(error.body, self.base_url), self.base_url)
         return failures.service_not_working(status)
+
+
+def _content(turn: ChatTurn) -> str | list[dict[str, Any]]:
+    """A turn's text, or with images its content parts: the text, then each image as a data URL."""
+    if not turn.images:
+        return turn.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}]
+    for image in turn.images:
+        url = "data:image/jpeg;base64," + base64.b64encode(image).decode("ascii")
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
 
 
 def _service_message(body: object, address: str) -> str | None:

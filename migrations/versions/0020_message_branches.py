@@ -1,7 +1,7 @@
 """message branches: messages.parent_id, conversations.current_message_id; filled for the conversations there
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-03 14:10:00.000000
 
 Until now a conversation was its messages in id order. Each message now names the one it follows (its parent), so
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
