@@ -106,7 +106,7 @@ def test_errors_are_json_with_a_message_and_nothing_written(app, client, staff_t
             api_upload(client, staff_token, "setup.jpg", EXECUTABLE),
             422,
             "This file is not an allowed type (it looks like a Windows executable). "
-            "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV.",
+            "Allowed: JPEG, PNG, WebP, GIF, HEIC, HEIF, PDF, plain text, CSV, Word.",
         ),
         (
             api_upload(client, staff_token, "big.txt", b"x" * (1024 * 1024 + 1)),
