@@ -189,3 +189,14 @@ def test_a_member_of_two_groups_counts_in_both_group_lines(app, staff):
         filters = reports.ReportFilter(today().date(), today().date())
         assert [(line.key, line.tokens) for line in reports.by_group(filters)] == [("A", 20), ("B", 20)]
         assert governance.budget_status(governance.user_by_email(staff.email)).tokens == 20
+
+
+@pytest.mark.both_databases
+def test_nul_characters_in_the_admin_usage_filters_are_not_a_server_error(app, admin_client):
+    for query in ("model=usage.csv%00", "user=%00", "group=a%00b"):
+        for route in ("/admin/usage", "/admin/usage.csv"):
+            response = admin_client.get(f"{route}?{query}")
+            status = response.status_code
+            response.get_data()  # the CSV streams: read it to its end, so its request context closes
+            response.close()
+            assert status < 500, (route, query, status)

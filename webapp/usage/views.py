@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from webapp.audit import service as audit
 from webapp.auth import service as users
+from webapp.bounds import without_nul
 from webapp.errors import Refused
 from webapp.extensions import db
 from webapp.governance import service as governance
@@ -36,14 +37,19 @@ def filters_from_request() -> reports.ReportFilter:
     if (date_to - date_from).days >= reports.MAX_REPORT_DAYS:
         raise Refused(f"Choose at most {reports.MAX_REPORT_DAYS} days at once.", field="from")
     user_id = group_id = None
-    email = (request.args.get("user") or "").strip()
+    email = _text("user")
     if email:
         user_id = governance.user_by_email(email).id
-    group = (request.args.get("group") or "").strip()
+    group = _text("group")
     if group:
         group_id = governance.find_group(group).id
-    model = (request.args.get("model") or "").strip() or None
+    model = _text("model") or None
     return reports.ReportFilter(date_from, date_to, user_id=user_id, group_id=group_id, model=model)
+
+
+def _text(name: str) -> str:
+    """A text filter as typed, without NUL characters (PostgreSQL refuses them in a query: a 500, not a 400)."""
+    return without_nul(request.args.get(name) or "").strip()
 
 
 def _day(value: str | None, field: str) -> date | None:
