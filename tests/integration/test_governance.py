@@ -376,10 +376,15 @@ def test_temporary_chats_are_held_to_model_access_and_the_budget_too(app, staff,
     assert upstream_calls(openai_server) == 1
 
 
+# A token that keeps no history stores nothing, yet its admission must be committed all the same.
+@pytest.mark.parametrize("keep_history", [True, False], ids=["history", "counted-only"])
 def test_the_gateway_lists_only_allowed_models_and_refuses_others_and_over_budget_in_openais_shape(
-    app, staff, client, openai_server
+    app, staff, client, openai_server, keep_history
 ):
-    token = make_token(app, staff)
+    with app.app_context():
+        from webapp.auth import service as users
+
+        _, token = users.create_token(users.get_user(staff.id), "script", keep_history=keep_history)
     cli(app, "groups", "create", "Mini")
     cli(app, "groups", "add", "Mini", staff.email)
     cli(app, "groups", "models", "Mini", "gpt-4o-mini")

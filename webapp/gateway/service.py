@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from webapp.auth.models import ApiToken, User
 from webapp.bounds import without_nul
 from webapp.chat import service as chat
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
-from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
+from webapp.chat.providers import ChatTurn, Chunk, ProviderError
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.gateway.schemas import ChatMessage, CompletionRequest
@@ -99,17 +100,17 @@ def turns_of(messages: list[ChatMessage]) -> list[ChatTurn]:
 
 @dataclass
 class Call:
-    """One call through the gateway, checked and (with history) stored, not yet sent to the model."""
+    """One call through the gateway: checked, (with history) stored, and sent to the model, its reply unread."""
 
     user_id: int
     provider_name: str
     model: str
     model_id: str
-    provider: ChatProvider
-    turns: list[ChatTurn]
     reply_id: int | None  # the stored pending reply; None when the token keeps no history
+    upstream: Iterator[Chunk]  # the provider's stream, already started (see `Ahead`)
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
+    started: float = field(default_factory=time.perf_counter)
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -125,8 +126,7 @@ class Call:
         the outcome is written once: the stored reply (with history) and the usage row, in one transaction."""
         parts: list[str] = []
         status, error = INTERRUPTED, None
-        started = time.perf_counter()
-        chunks = self.provider.stream(self.turns, self.model)
+        chunks = self.upstream
         try:
             for chunk in chunks:
                 if chunk.final:
@@ -151,7 +151,7 @@ class Call:
                 except Exception:  # closing a broken HTTP response must not hide the outcome
                     log.warning("closing the gateway stream %s failed", self.id, exc_info=True)
             self.text = "".join(parts)
-            self._finish(status, error, int((time.perf_counter() - started) * 1000))
+            self._finish(status, error, int((time.perf_counter() - self.started) * 1000))
 
     def _finish(self, status: str, error: str | None, latency_ms: int) -> None:
         now = utcnow()
@@ -192,16 +192,62 @@ def select_conversation_of(reply_id: int) -> Any:
 
 
 def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
-    """Check a call (model, messages) and, when `token` keeps history, store it as the caller's API conversation
-    with a pending reply, before anything is sent to the model. Commits, so no connection is held while it thinks."""
+    """Check a call (model, access, messages, budget), send it to the model, and, when `token` keeps history, store
+    it as the caller's API conversation with a pending reply. Commits, so no connection is held while the model
+    thinks; nothing is sent upstream when a check refuses the call."""
     choice = resolve(request.model)
     governance.check_model_allowed(user, choice)  # 403 naming the models the caller may use
     turns = turns_of(request.messages)
     provider = chat.providers()[choice.provider]
     governance.check_budget(user)  # 429 over a monthly limit: nothing is stored or sent upstream
-    reply_id = _store(user, choice, turns) if token.keep_history else None
-    db.session.commit()
-    return Call(user.id, choice.provider, choice.model, request.model, provider, turns, reply_id)
+    # The model is asked first and thinks while the admission (and, with history, the call) is committed: that
+    # write is off the path to the first byte. Every check above has passed, and the commit comes before any
+    # text is read.
+    upstream = Ahead(provider.stream(turns, choice.model))
+    try:
+        reply_id = _store(user, choice, turns) if token.keep_history else None
+        db.session.commit()
+    except BaseException:
+        upstream.close()
+        raise
+    return Call(user.id, choice.provider, choice.model, request.model, reply_id, upstream)
+
+
+class Ahead:
+    """A provider's stream started on a thread of its own up to its first chunk (the request sent, the model
+    thinking), while the caller's thread does other work. Iterating waits for that chunk, then reads the rest in
+    the caller's thread; a failure of the first read is raised there, as if it had been read there."""
+
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
+        self._chunks = chunks
+        self._first: list[Chunk] = []
+        self._failure: BaseException | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._read_first, name="gateway-first-chunk", daemon=True).start()
+
+    def _read_first(self) -> None:
+        try:
+            self._first.append(next(self._chunks))
+        except StopIteration:
+            pass
+        except BaseException as failure:  # raised again in the caller's thread
+            self._failure = failure
+        finally:
+            self._ready.set()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+        yield from self._first
+        yield from self._chunks
+
+    def close(self) -> None:
+        """End the provider's stream (after its first read, so never while the other thread is in it)."""
+        self._ready.wait()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
