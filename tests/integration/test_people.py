@@ -268,7 +268,10 @@ def test_the_library_shows_only_the_photos_with_every_chosen_person_or_with_nobo
 ):
     def shown(query: str) -> set[str]:
         html = staff_client.get(f"/files/?view=list{query}").get_data(as_text=True)
-        return {name for name in library if f">{name}<" in html}
+        on_the_page = {name for name in library if f">{name}<" in html}
+        listed = client.get(f"/api/files?per_page=100{query}", headers=bearer(staff_token)).get_json()["items"]
+        assert {item["name"] for item in listed} == on_the_page  # the API filters as the page does
+        return on_the_page
 
     obama = client.post(
         "/api/people", json={"name": "Obama", "file_ids": [library["obama.jpg"]]}, headers=bearer(staff_token)
@@ -290,10 +293,12 @@ def test_the_library_shows_only_the_photos_with_every_chosen_person_or_with_nobo
 
 
 def test_odd_ids_in_the_people_filter_and_the_naming_form_are_refused_without_an_error(
-    app: Flask, staff_client: FlaskClient
+    app: Flask, client: FlaskClient, staff_client: FlaskClient, staff_token: str
 ):
     # "²" is a digit to str.isdigit but not a number to int(): never a 500.
     assert staff_client.get("/files/?person=%C2%B2&person=99999999999999999999").status_code == 200
+    refused = client.get("/api/files?person=%C2%B2", headers=bearer(staff_token))
+    assert refused.status_code == 400 and "person" in refused.get_json()["error"]
     token = csrf_token(staff_client, "/people/unnamed")
     named = staff_client.post("/people/unnamed", data={"csrf_token": token, "name": "X", "face_ids": ["²", "-1"]})
     assert named.status_code == 400 and "Choose at least one photo or face" in named.get_data(as_text=True)

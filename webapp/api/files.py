@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 
 from webapp.api import bp
 from webapp.api.auth import api_user
@@ -49,7 +49,12 @@ def upload(form: Upload):
 @operation("files", (200, FilePage, "One page of files."), 400, query=FileQuery)
 def file_list(query: FileQuery) -> FilePage:
     """Your files, newest first"""
-    found = service.list_files(api_user(), search=query.q, kind=query.kind, page=query.page, per_page=query.per_page)
+    # The library's filters other features add (People: `person`), as on the library page.
+    narrowing = service.library_filters(api_user(), request.args)
+    within = [narrow.within for narrow in narrowing if narrow.within is not None]
+    found = service.list_files(
+        api_user(), search=query.q, kind=query.kind, page=query.page, per_page=query.per_page, within=within
+    )
     return FilePage(items=[with_link(stored) for stored in found.items], **PageFields.of_pagination(found))
 
 

@@ -61,6 +61,11 @@ class FileQuery(QueryParameters):
     kind: Annotated[Literal["image", "document"] | None, BlankIsNone] = Field(
         default=None, description="Only images, or only documents."
     )
+    person: list[Annotated[str, Field(pattern=r"^(none|[1-9][0-9]{0,17})$")]] = Field(
+        default_factory=list,
+        description="Only photos with every one of these people (ids from /api/people; repeat the parameter), "
+        "or `none`: only photos with nobody recognised in them.",
+    )
     page: int = Field(default=1, ge=1, description="Page number, from 1 (past the last page: no items).")
     per_page: int = Field(default=50, ge=1, le=100, description="Items a page (at most 100).")
 
