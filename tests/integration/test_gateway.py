@@ -1,6 +1,7 @@
 """The OpenAI-compatible gateway (/v1), driven by the official `openai` Python client pointed at the app served
 on a free port, with a Workbench API token as its key: the models, a completion streamed and not, each call in
-the caller's history as an API conversation, or only counted with a token that keeps no history."""
+the caller's history as an API conversation, or only counted with a token that keeps no history; OpenAI's error
+shape for every path under /v1."""
 
 from __future__ import annotations
 
@@ -216,3 +217,48 @@ def test_the_gateway_takes_no_cookies_and_answers_json_to_a_bad_body(app, client
     assert response.get_json()["error"]["type"] == "invalid_request_error"
     with app.app_context():
         assert db.session.scalar(select(func.count(UsageEvent.id))) == 0
+
+
+def test_a_path_or_method_the_gateway_does_not_offer_is_an_openai_error_naming_what_it_offers(
+    app, served, client, staff
+):
+    token = make_token(app, staff)
+    openai_client = client_for(served, token)
+    offered = "POST /v1/chat/completions and GET /v1/models"
+    with pytest.raises(openai.NotFoundError) as error:
+        openai_client.embeddings.create(model="gpt-4o-mini", input="Hello")
+    assert error.value.body == {
+        "message": f"POST /v1/embeddings is not offered by this gateway, which answers {offered}.",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
+    with pytest.raises(openai.NotFoundError) as error:
+        openai_client.completions.create(model="gpt-4o-mini", prompt="Hello")
+    assert "POST /v1/completions is not offered" in error.value.message
+
+    for headers in (bearer(token), {}):  # no route, so nothing to authenticate: the same answer without a token
+        response = client.get("/v1/embeddings", headers=headers)
+        assert (response.status_code, response.mimetype) == (404, "application/json")
+        assert response.get_json() == {
+            "error": {
+                "message": f"GET /v1/embeddings is not offered by this gateway, which answers {offered}.",
+                "type": "not_found_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    assert client.get("/v1", headers=bearer(token)).get_json()["error"]["type"] == "not_found_error"
+
+    wrong_method = client.get("/v1/chat/completions", headers=bearer(token))
+    assert wrong_method.status_code == 405 and set(wrong_method.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
+    assert wrong_method.get_json()["error"] == {
+        "message": "GET /v1/chat/completions is not supported: /v1/chat/completions takes POST.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert "takes GET." in client.delete("/v1/models", headers=bearer(token)).get_json()["error"]["message"]
+    # Only /v1 itself and what is under it: /api keeps its own shape, pages their HTML.
+    assert client.get("/api/nothing-here", headers=bearer(token)).get_json()["status"] == 404
+    assert client.get("/v1nothing").mimetype == "text/html"
