@@ -1,7 +1,7 @@
 """The OpenAI-compatible gateway (/v1), driven by the official `openai` Python client pointed at the app served
 on a free port, with a Workbench API token as its key: the models, a completion streamed and not, each call in
-the caller's history as an API conversation, or only counted with a token that keeps no history; OpenAI's error
-shape for every path under /v1."""
+the caller's history as an API conversation, or only counted with a token that keeps no history; the sampling
+settings as the OpenAI and Bedrock services receive them; OpenAI's error shape for every path under /v1."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from tests.support.chat import OPENAI_MODELS, chat_settings, reset
+from tests.support.chat import BEDROCK_MODEL, OPENAI_MODELS, chat_settings, reset
 from tests.support.factories import make_token
 from tests.support.web import PASSWORD, bearer, post_form
 from webapp.chat.models import Conversation, Message
@@ -23,9 +23,10 @@ from webapp.usage.models import UsageEvent
 
 
 @pytest.fixture
-def app_overrides(openai_server):
+def app_overrides(openai_server, bedrock_server):
     reset(openai_server)
-    return chat_settings(openai_server)
+    reset(bedrock_server)
+    return chat_settings(openai_server, bedrock_server)
 
 
 @pytest.fixture
@@ -54,8 +55,8 @@ def stored(app) -> tuple[list[Conversation], list[Message], list[UsageEvent]]:
 
 def test_the_models_are_listed_in_openais_shape(app, served, staff):
     models = client_for(served, make_token(app, staff)).models.list()
-    assert [model.id for model in models.data] == OPENAI_MODELS
-    assert {model.owned_by for model in models.data} == {"openai"}
+    assert [model.id for model in models.data] == [*OPENAI_MODELS, BEDROCK_MODEL]
+    assert [model.owned_by for model in models.data] == ["openai", "openai", "bedrock"]
 
 
 @pytest.mark.both_databases
@@ -177,7 +178,7 @@ def test_refusals_are_openais_errors_with_a_sentence(app, served, staff, openai_
         files_only.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
     assert "it needs the scope “chat”" in error.value.message
     read_only = client_for(served, make_token(app, staff, "reader", scopes=("read-only",)))
-    assert [model.id for model in read_only.models.list().data] == OPENAI_MODELS
+    assert [model.id for model in read_only.models.list().data] == [*OPENAI_MODELS, BEDROCK_MODEL]
     with pytest.raises(openai.PermissionDeniedError):
         read_only.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
 
@@ -262,3 +263,69 @@ def test_a_path_or_method_the_gateway_does_not_offer_is_an_openai_error_naming_w
     # Only /v1 itself and what is under it: /api keeps its own shape, pages their HTML.
     assert client.get("/api/nothing-here", headers=bearer(token)).get_json()["status"] == 404
     assert client.get("/v1nothing").mimetype == "text/html"
+
+
+SENT_AS_IS = {"model", "messages", "stream", "stream_options"}
+
+
+@pytest.mark.both_databases
+def test_sampling_settings_reach_openai_as_sent_and_bedrock_as_its_inference_config(
+    app, served, staff, openai_server, bedrock_server, db_backend
+):
+    client = client_for(served, make_token(app, staff))
+    question = [{"role": "user", "content": "Hi"}]
+    chosen = {"temperature": 0.3, "top_p": 0.9, "max_completion_tokens": 50, "stop": ["\n\n", "END"]}
+
+    client.chat.completions.create(model="gpt-4o-mini", messages=question, seed=7, **chosen)
+    sent = openai_server.last_request.body
+    assert {name: sent[name] for name in set(sent) - SENT_AS_IS} == chosen  # seed is not among those passed on
+    list(client.chat.completions.create(model="gpt-4o", messages=question, stream=True, max_tokens=20, stop="END"))
+    sent = openai_server.last_request.body
+    assert {name: sent[name] for name in set(sent) - SENT_AS_IS} == {"max_tokens": 20, "stop": "END"}
+    client.chat.completions.create(model="gpt-4o-mini", messages=question)
+    assert set(openai_server.last_request.body) == SENT_AS_IS  # none chosen, none sent: the model's defaults
+
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question, **chosen)
+    sent = bedrock_server.last_request.body
+    assert set(sent) == {"messages", "inferenceConfig"}
+    assert sent["inferenceConfig"] == {
+        "maxTokens": 50,
+        "temperature": 0.3,
+        "topP": 0.9,
+        "stopSequences": ["\n\n", "END"],
+    }
+    list(client.chat.completions.create(model=BEDROCK_MODEL, messages=question, stream=True, max_tokens=20, stop="END"))
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"maxTokens": 20, "stopSequences": ["END"]}
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question, temperature=0, top_p=1)
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"temperature": 0, "topP": 1}
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question)
+    assert "inferenceConfig" not in bedrock_server.last_request.body
+
+
+@pytest.mark.parametrize(
+    ("settings", "param", "sentence"),
+    [
+        ({"temperature": 2.5}, "temperature", "'temperature' must be 2 or less."),
+        ({"temperature": -0.1}, "temperature", "'temperature' must be 0 or more."),
+        ({"temperature": "0.5"}, "temperature", "'temperature' must be a number."),
+        ({"top_p": 1.5}, "top_p", "'top_p' must be 1 or less."),
+        ({"max_tokens": 0}, "max_tokens", "'max_tokens' must be 1 or more."),
+        ({"max_completion_tokens": 2.5}, "max_completion_tokens", "'max_completion_tokens' must be a whole number."),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "'stop' must be a non-empty string or a list of at most 4"),
+        ({"stop": ""}, "stop", "'stop' must be a non-empty string"),
+        (
+            {"max_tokens": 10, "max_completion_tokens": 20},
+            "max_completion_tokens",
+            "'max_tokens' and 'max_completion_tokens' are one limit under its old and new name",
+        ),
+    ],
+)
+def test_sampling_settings_out_of_range_are_a_400_naming_the_setting(
+    app, served, staff, openai_server, settings, param, sentence
+):
+    client = client_for(served, make_token(app, staff))
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], **settings)
+    assert error.value.body["message"].startswith(sentence) and error.value.param == param
+    assert error.value.type == "invalid_request_error"
+    assert openai_server.requests == [] and stored(app) == ([], [], [])  # nothing sent, stored or counted

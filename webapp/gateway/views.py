@@ -57,7 +57,8 @@ def chat_completions() -> Response:
     try:
         parsed = CompletionRequest.model_validate(body)
     except ValidationError as error:
-        raise Refused(explain(error)) from None
+        first = error.errors(include_url=False)[0]["loc"]
+        raise Refused(explain(error), field=".".join(str(part) for part in first) or None) from None
     call = service.start(g.api_user, g.api_token, parsed)
     if not parsed.stream:
         try:
