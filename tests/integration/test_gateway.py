@@ -329,3 +329,21 @@ def test_sampling_settings_out_of_range_are_a_400_naming_the_setting(
     assert error.value.body["message"].startswith(sentence) and error.value.param == param
     assert error.value.type == "invalid_request_error"
     assert openai_server.requests == [] and stored(app) == ([], [], [])  # nothing sent, stored or counted
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", BEDROCK_MODEL])
+def test_a_reply_cut_by_the_token_limit_finishes_with_length_in_both_modes(
+    app, served, staff, openai_server, bedrock_server, model
+):
+    openai_server.finish_reason = "length"
+    bedrock_server.stop_reason = "max_tokens"
+    client = client_for(served, make_token(app, staff))
+    question = [{"role": "user", "content": "Tell me everything"}]
+
+    whole = client.chat.completions.create(model=model, messages=question, max_tokens=3)
+    chunks = list(client.chat.completions.create(model=model, messages=question, max_tokens=3, stream=True))
+
+    assert whole.choices[0].finish_reason == "length"
+    assert [chunk.choices[0].finish_reason for chunk in chunks][-1] == "length"
+    _, messages, _ = stored(app)
+    assert [message.finish_reason for message in messages if message.role == "assistant"] == ["length", "length"]

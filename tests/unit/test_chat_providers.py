@@ -388,6 +388,14 @@ def test_openai_receives_the_sampling_settings_under_their_own_names_and_none_wi
     assert not SAMPLING_NAMES & set(openai_server.last_request.body)
 
 
+def test_openai_reply_cut_by_the_token_limit_ends_with_length(openai_server: OpenAIServer) -> None:
+    openai_server.finish_reason = "length"
+
+    chunks = list(openai_provider(openai_server).stream(QUESTION, OPENAI_MODEL))
+
+    assert chunks[-1].finish_reason == "length"
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "words"),
     [
