@@ -1,4 +1,5 @@
-"""The one place that turns an error into a response: an HTML page, an htmx fragment, or JSON under /api/.
+"""The one place that turns an error into a response: an HTML page, an htmx fragment, JSON under /api/, or
+OpenAI's error shape under the /v1 gateway.
 
 Services raise `NotFound`, `Refused` or `Unavailable` with a sentence meant for a person; views never catch them.
 """
@@ -54,6 +55,20 @@ RETRY_AFTER_SECONDS = "10"
 
 CSRF_MESSAGE = "This form has expired or was already used. Go back, reload the page and submit it again."
 
+GATEWAY_PREFIX = "/v1"
+# OpenAI's error `type`, by status (others: "api_error" from 500, else "invalid_request_error").
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+# Methods every route answers by itself; not worth naming to a client that used the wrong one.
+IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
+
 
 class ServiceError(Exception):
     """An error a service raises on purpose, with a message a person can act on.
@@ -106,14 +121,35 @@ def show_beside_field(form: Any, error: ServiceError) -> None:
     field.errors = [*field.errors, error.message]
 
 
+def for_gateway() -> bool:
+    """The OpenAI-compatible gateway (/v1) answers in OpenAI's error shape, which its clients read.
+
+    Decided by the path, not by the gateway blueprint's own error handler: a path under /v1 that matches no route
+    (or not with this method) never reaches the blueprint, and the OpenAI clients must still get their shape."""
+    return request.path == GATEWAY_PREFIX or request.path.startswith(GATEWAY_PREFIX + "/")
+
+
 def wants_json() -> bool:
-    """API routes answer in JSON; everything else is a browser page."""
-    return request.path.startswith("/api/")
+    """API routes (/api/ and the /v1 gateway) answer in JSON; everything else is a browser page."""
+    return request.path.startswith("/api/") or for_gateway()
 
 
-def error_response(status: int, message: str | None = None, **details: Any) -> Response:
-    """Render `status` as JSON, an htmx fragment or a whole page, by route."""
+def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> Response:
+    """OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`: the OpenAI clients raise their usual
+    exception for the status (NotFoundError, BadRequestError, ...) with our sentence as its message."""
+    kind = OPENAI_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    response = jsonify({"error": {"message": message, "type": kind, "param": param, "code": code}})
+    response.status_code = status
+    return response
+
+
+def error_response(status: int, message: str | None = None, *, field: str | None = None, **details: Any) -> Response:
+    """Render `status` as OpenAI's error (under /v1), JSON (under /api/), an htmx fragment or a whole page.
+
+    `field` names the input concerned; only OpenAI's shape has a place for it (`param`)."""
     message = message or MESSAGES.get(status, "The request failed.")
+    if for_gateway():
+        return openai_error(status, message, details.get("code"), field)
     if wants_json():
         body = {"error": message, "status": status}
         body.update(details)
@@ -132,7 +168,7 @@ def error_response(status: int, message: str | None = None, **details: Any) -> R
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def handle_service_error(error: ServiceError):
-        response = error_response(error.status, error.message, **error.details)
+        response = error_response(error.status, error.message, field=error.field, **error.details)
         if getattr(error, "retry_after", None):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
@@ -161,6 +197,8 @@ def register_error_handlers(app: Flask) -> None:
         # view passed its own description through abort(status, description=...).
         default = type(error).description
         message = error.description if error.description != default else None
+        if message is None and status in (404, 405) and for_gateway():
+            message = gateway_route_message(app, status, getattr(error, "valid_methods", None))
         response = error_response(status, message)
         if status == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -170,6 +208,24 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected_error(error: Exception):
         log.exception("unhandled error (request id %s)", g.get("request_id"))
         return error_response(500)
+
+
+def gateway_route_message(app: Flask, status: int, valid_methods: list[str] | None) -> str:
+    """What a client of the gateway is told for a path it does not offer (404) or a method it does not take there
+    (405). The operations offered are read from the URL map, so a new gateway route is named without more code."""
+    asked = f"{request.method} {request.path}"
+    if status == 405 and valid_methods:
+        allowed = " or ".join(sorted(set(valid_methods) - IMPLICIT_METHODS))
+        return f"{asked} is not supported: {request.path} takes {allowed}."
+    offered = sorted(
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(GATEWAY_PREFIX + "/")
+        for method in (rule.methods or set()) - IMPLICIT_METHODS
+    )
+    listed = [f"{method} {path}" for path, method in offered]
+    answers = " and ".join([", ".join(listed[:-1]), listed[-1]] if len(listed) > 1 else listed)
+    return f"{asked} is not offered by this gateway, which answers {answers}."
 
 
 def is_database_down(error: Exception) -> bool:

@@ -138,10 +138,14 @@ def _sentence(problem: Any) -> str:
         return f"{name} must be a string."
     if kind in WHOLE_NUMBER_ERRORS:
         return f"{name} must be a whole number."
+    if kind in ("float_type", "float_parsing"):
+        return f"{name} must be a number."
+    if kind == "finite_number":
+        return f"{name} must be a finite number."
     if kind == "greater_than_equal":
-        return f"{name} must be {context['ge']} or more."
+        return f"{name} must be {_bound(context['ge'])} or more."
     if kind == "less_than_equal":
-        return f"{name} must be {context['le']} or less."
+        return f"{name} must be {_bound(context['le'])} or less."
     if kind in DATE_ERRORS:
         return f"{name} must be a date like 2024-01-31."
     if kind in ("literal_error", "enum"):
@@ -155,3 +159,8 @@ def _sentence(problem: Any) -> str:
     # Our own validators raise PydanticCustomError with a phrase that follows the name ("must be a file").
     message = problem["msg"].removeprefix("Value error, ")
     return f"{name} {message}." if message[:1].islower() else f"{name}: {message}."
+
+
+def _bound(value: Any) -> Any:
+    """A limit as a person writes it: a float field's bound 2.0 is "2"."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

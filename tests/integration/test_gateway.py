@@ -1,6 +1,7 @@
 """The OpenAI-compatible gateway (/v1), driven by the official `openai` Python client pointed at the app served
 on a free port, with a Workbench API token as its key: the models, a completion streamed and not, each call in
-the caller's history as an API conversation, or only counted with a token that keeps no history."""
+the caller's history as an API conversation, or only counted with a token that keeps no history; the sampling
+settings as the OpenAI and Bedrock services receive them; OpenAI's error shape for every path under /v1."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from tests.support.chat import OPENAI_MODELS, chat_settings, reset
+from tests.support.chat import BEDROCK_MODEL, OPENAI_MODELS, chat_settings, reset
 from tests.support.factories import make_token
 from tests.support.web import PASSWORD, bearer, post_form
 from webapp.chat.models import Conversation, Message
@@ -22,9 +23,10 @@ from webapp.usage.models import UsageEvent
 
 
 @pytest.fixture
-def app_overrides(openai_server):
+def app_overrides(openai_server, bedrock_server):
     reset(openai_server)
-    return chat_settings(openai_server)
+    reset(bedrock_server)
+    return chat_settings(openai_server, bedrock_server)
 
 
 @pytest.fixture
@@ -53,8 +55,8 @@ def stored(app) -> tuple[list[Conversation], list[Message], list[UsageEvent]]:
 
 def test_the_models_are_listed_in_openais_shape(app, served, staff):
     models = client_for(served, make_token(app, staff)).models.list()
-    assert [model.id for model in models.data] == OPENAI_MODELS
-    assert {model.owned_by for model in models.data} == {"openai"}
+    assert [model.id for model in models.data] == [*OPENAI_MODELS, BEDROCK_MODEL]
+    assert [model.owned_by for model in models.data] == ["openai", "openai", "bedrock"]
 
 
 @pytest.mark.both_databases
@@ -176,7 +178,7 @@ def test_refusals_are_openais_errors_with_a_sentence(app, served, staff, openai_
         files_only.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
     assert "it needs the scope “chat”" in error.value.message
     read_only = client_for(served, make_token(app, staff, "reader", scopes=("read-only",)))
-    assert [model.id for model in read_only.models.list().data] == OPENAI_MODELS
+    assert [model.id for model in read_only.models.list().data] == [*OPENAI_MODELS, BEDROCK_MODEL]
     with pytest.raises(openai.PermissionDeniedError):
         read_only.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
 
@@ -216,3 +218,132 @@ def test_the_gateway_takes_no_cookies_and_answers_json_to_a_bad_body(app, client
     assert response.get_json()["error"]["type"] == "invalid_request_error"
     with app.app_context():
         assert db.session.scalar(select(func.count(UsageEvent.id))) == 0
+
+
+def test_a_path_or_method_the_gateway_does_not_offer_is_an_openai_error_naming_what_it_offers(
+    app, served, client, staff
+):
+    token = make_token(app, staff)
+    openai_client = client_for(served, token)
+    offered = "POST /v1/chat/completions and GET /v1/models"
+    with pytest.raises(openai.NotFoundError) as error:
+        openai_client.embeddings.create(model="gpt-4o-mini", input="Hello")
+    assert error.value.body == {
+        "message": f"POST /v1/embeddings is not offered by this gateway, which answers {offered}.",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
+    with pytest.raises(openai.NotFoundError) as error:
+        openai_client.completions.create(model="gpt-4o-mini", prompt="Hello")
+    assert "POST /v1/completions is not offered" in error.value.message
+
+    for headers in (bearer(token), {}):  # no route, so nothing to authenticate: the same answer without a token
+        response = client.get("/v1/embeddings", headers=headers)
+        assert (response.status_code, response.mimetype) == (404, "application/json")
+        assert response.get_json() == {
+            "error": {
+                "message": f"GET /v1/embeddings is not offered by this gateway, which answers {offered}.",
+                "type": "not_found_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    assert client.get("/v1", headers=bearer(token)).get_json()["error"]["type"] == "not_found_error"
+
+    wrong_method = client.get("/v1/chat/completions", headers=bearer(token))
+    assert wrong_method.status_code == 405 and set(wrong_method.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
+    assert wrong_method.get_json()["error"] == {
+        "message": "GET /v1/chat/completions is not supported: /v1/chat/completions takes POST.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert "takes GET." in client.delete("/v1/models", headers=bearer(token)).get_json()["error"]["message"]
+    # Only /v1 itself and what is under it: /api keeps its own shape, pages their HTML.
+    assert client.get("/api/nothing-here", headers=bearer(token)).get_json()["status"] == 404
+    assert client.get("/v1nothing").mimetype == "text/html"
+
+
+SENT_AS_IS = {"model", "messages", "stream", "stream_options"}
+
+
+@pytest.mark.both_databases
+def test_sampling_settings_reach_openai_as_sent_and_bedrock_as_its_inference_config(
+    app, served, staff, openai_server, bedrock_server, db_backend
+):
+    client = client_for(served, make_token(app, staff))
+    question = [{"role": "user", "content": "Hi"}]
+    chosen = {"temperature": 0.3, "top_p": 0.9, "max_completion_tokens": 50, "stop": ["\n\n", "END"]}
+
+    client.chat.completions.create(model="gpt-4o-mini", messages=question, seed=7, **chosen)
+    sent = openai_server.last_request.body
+    assert {name: sent[name] for name in set(sent) - SENT_AS_IS} == chosen  # seed is not among those passed on
+    list(client.chat.completions.create(model="gpt-4o", messages=question, stream=True, max_tokens=20, stop="END"))
+    sent = openai_server.last_request.body
+    assert {name: sent[name] for name in set(sent) - SENT_AS_IS} == {"max_tokens": 20, "stop": "END"}
+    client.chat.completions.create(model="gpt-4o-mini", messages=question)
+    assert set(openai_server.last_request.body) == SENT_AS_IS  # none chosen, none sent: the model's defaults
+
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question, **chosen)
+    sent = bedrock_server.last_request.body
+    assert set(sent) == {"messages", "inferenceConfig"}
+    assert sent["inferenceConfig"] == {
+        "maxTokens": 50,
+        "temperature": 0.3,
+        "topP": 0.9,
+        "stopSequences": ["\n\n", "END"],
+    }
+    list(client.chat.completions.create(model=BEDROCK_MODEL, messages=question, stream=True, max_tokens=20, stop="END"))
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"maxTokens": 20, "stopSequences": ["END"]}
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question, temperature=0, top_p=1)
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"temperature": 0, "topP": 1}
+    client.chat.completions.create(model=BEDROCK_MODEL, messages=question)
+    assert "inferenceConfig" not in bedrock_server.last_request.body
+
+
+@pytest.mark.parametrize(
+    ("settings", "param", "sentence"),
+    [
+        ({"temperature": 2.5}, "temperature", "'temperature' must be 2 or less."),
+        ({"temperature": -0.1}, "temperature", "'temperature' must be 0 or more."),
+        ({"temperature": "0.5"}, "temperature", "'temperature' must be a number."),
+        ({"top_p": 1.5}, "top_p", "'top_p' must be 1 or less."),
+        ({"max_tokens": 0}, "max_tokens", "'max_tokens' must be 1 or more."),
+        ({"max_completion_tokens": 2.5}, "max_completion_tokens", "'max_completion_tokens' must be a whole number."),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "'stop' must be a non-empty string or a list of at most 4"),
+        ({"stop": ""}, "stop", "'stop' must be a non-empty string"),
+        (
+            {"max_tokens": 10, "max_completion_tokens": 20},
+            "max_completion_tokens",
+            "'max_tokens' and 'max_completion_tokens' are one limit under its old and new name",
+        ),
+    ],
+)
+def test_sampling_settings_out_of_range_are_a_400_naming_the_setting(
+    app, served, staff, openai_server, settings, param, sentence
+):
+    client = client_for(served, make_token(app, staff))
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], **settings)
+    assert error.value.body["message"].startswith(sentence) and error.value.param == param
+    assert error.value.type == "invalid_request_error"
+    assert openai_server.requests == [] and stored(app) == ([], [], [])  # nothing sent, stored or counted
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", BEDROCK_MODEL])
+def test_a_reply_cut_by_the_token_limit_finishes_with_length_in_both_modes(
+    app, served, staff, openai_server, bedrock_server, model
+):
+    openai_server.finish_reason = "length"
+    bedrock_server.stop_reason = "max_tokens"
+    client = client_for(served, make_token(app, staff))
+    question = [{"role": "user", "content": "Tell me everything"}]
+
+    whole = client.chat.completions.create(model=model, messages=question, max_tokens=3)
+    chunks = list(client.chat.completions.create(model=model, messages=question, max_tokens=3, stream=True))
+
+    assert whole.choices[0].finish_reason == "length"
+    assert [chunk.choices[0].finish_reason for chunk in chunks][-1] == "length"
+    _, messages, _ = stored(app)
+    assert [message.finish_reason for message in messages if message.role == "assistant"] == ["length", "length"]

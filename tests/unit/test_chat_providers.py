@@ -21,7 +21,15 @@ from tests.support.processes import closed_port
 from tests.support.servers.bedrock_server import BedrockServer
 from tests.support.servers.common import FakeModelServer
 from tests.support.servers.openai_server import OpenAIServer
-from webapp.chat.providers import ChatProvider, ChatTurn, Chunk, ProviderError, ProviderSettings, build_providers
+from webapp.chat.providers import (
+    ChatProvider,
+    ChatTurn,
+    Chunk,
+    ProviderError,
+    ProviderSettings,
+    SamplingOptions,
+    build_providers,
+)
 from webapp.chat.providers.base import quote_service_message
 from webapp.chat.providers.bedrock import BedrockProvider
 from webapp.chat.providers.openai_provider import OpenAIProvider
@@ -361,6 +369,33 @@ def test_openai_receives_system_prompt_history_key_and_stream_options(openai_ser
     assert "".join(chunk.text for chunk in chunks) == "You said: second question"
 
 
+SAMPLING_NAMES = {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop"}
+
+
+def test_openai_receives_the_sampling_settings_under_their_own_names_and_none_without_options(
+    openai_server: OpenAIServer,
+) -> None:
+    provider = openai_provider(openai_server)
+
+    list(provider.stream(QUESTION, OPENAI_MODEL, SamplingOptions(temperature=1.2, max_tokens=5, stop=("x", "y"))))
+    body = openai_server.last_request.body
+    assert {name: body[name] for name in SAMPLING_NAMES & set(body)} == {
+        "temperature": 1.2,
+        "max_tokens": 5,
+        "stop": ["x", "y"],
+    }
+    list(provider.stream(QUESTION, OPENAI_MODEL))  # as the chat pages call it
+    assert not SAMPLING_NAMES & set(openai_server.last_request.body)
+
+
+def test_openai_reply_cut_by_the_token_limit_ends_with_length(openai_server: OpenAIServer) -> None:
+    openai_server.finish_reason = "length"
+
+    chunks = list(openai_provider(openai_server).stream(QUESTION, OPENAI_MODEL))
+
+    assert chunks[-1].finish_reason == "length"
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "words"),
     [
@@ -436,6 +471,17 @@ def test_bedrock_history_is_made_to_alternate(bedrock_server: BedrockServer) -> 
         {"role": "assistant", "content": [{"text": "answer"}]},
         {"role": "user", "content": [{"text": "third"}]},
     ]
+
+
+def test_bedrock_receives_the_sampling_settings_as_its_inference_config(bedrock_server: BedrockServer) -> None:
+    provider = bedrock_provider(bedrock_server)
+
+    list(provider.stream(QUESTION, BEDROCK_MODEL, SamplingOptions(max_completion_tokens=7, top_p=0.5, stop="x")))
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"maxTokens": 7, "topP": 0.5, "stopSequences": ["x"]}
+    list(provider.stream(QUESTION, BEDROCK_MODEL, SamplingOptions(max_tokens=9, temperature=0.0)))
+    assert bedrock_server.last_request.body["inferenceConfig"] == {"maxTokens": 9, "temperature": 0.0}
+    list(provider.stream(QUESTION, BEDROCK_MODEL))  # as the chat pages call it
+    assert "inferenceConfig" not in bedrock_server.last_request.body
 
 
 def test_bedrock_stop_reason_is_normalised(bedrock_server: BedrockServer) -> None:

@@ -2,11 +2,12 @@
 
 A call is routed by its model id to the configured provider that offers it (`chat.service.resolve_model`: a bare
 model name, or "provider:model" where two providers offer the same name). The messages the client sent go to the
-model as they are (the client keeps the conversation; nothing is trimmed or added). With a token that keeps
-history, the call is stored before the model is asked, as an API conversation of the caller: the messages sent
-and a pending reply, written with its outcome when the stream ends, like a reply on the chat page. With a token
-made "do not keep history" nothing of the text is stored. Either way the request is counted in the usage ledger
-(source "gateway") with the tokens the provider reported, in the same transaction as the outcome.
+model as they are (the client keeps the conversation; nothing is trimmed or added), with the sampling settings it
+chose (`SamplingOptions`: temperature, top_p, the token limit, stop sequences), translated by the provider. With a
+token that keeps history, the call is stored before the model is asked, as an API conversation of the caller: the
+messages sent and a pending reply, written with its outcome when the stream ends, like a reply on the chat page.
+With a token made "do not keep history" nothing of the text is stored. Either way the request is counted in the
+usage ledger (source "gateway") with the tokens the provider reported, in the same transaction as the outcome.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from webapp.auth.models import ApiToken, User
 from webapp.bounds import without_nul
 from webapp.chat import service as chat
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
-from webapp.chat.providers import ChatTurn, Chunk, ProviderError
+from webapp.chat.providers import ChatTurn, Chunk, ProviderError, SamplingOptions
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.gateway.schemas import ChatMessage, CompletionRequest
@@ -96,6 +97,25 @@ def turns_of(messages: list[ChatMessage]) -> list[ChatTurn]:
     if not any(turn.role == "user" for turn in turns):
         raise Refused("'messages' must hold at least one message with the role 'user'.", field="messages")
     return turns
+
+
+def sampling_of(request: CompletionRequest) -> SamplingOptions | None:
+    """The sampling settings the client chose (ranges already checked by the schema), None when it chose none."""
+    limits = (request.max_tokens, request.max_completion_tokens)
+    if None not in limits and limits[0] != limits[1]:
+        raise Refused(
+            "'max_tokens' and 'max_completion_tokens' are one limit under its old and new name: send one of them "
+            f"(here {limits[0]} and {limits[1]}).",
+            field="max_completion_tokens",
+        )
+    options = SamplingOptions(
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_tokens,
+        max_completion_tokens=request.max_completion_tokens,
+        stop=tuple(request.stop) if isinstance(request.stop, list) else request.stop,
+    )
+    return None if options == SamplingOptions() else options
 
 
 @dataclass
@@ -192,18 +212,19 @@ def select_conversation_of(reply_id: int) -> Any:
 
 
 def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
-    """Check a call (model, access, messages, budget), send it to the model, and, when `token` keeps history, store
-    it as the caller's API conversation with a pending reply. Commits, so no connection is held while the model
-    thinks; nothing is sent upstream when a check refuses the call."""
+    """Check a call (model, access, messages, sampling settings, budget), send it to the model, and, when `token`
+    keeps history, store it as the caller's API conversation with a pending reply. Commits, so no connection is
+    held while the model thinks; nothing is sent upstream when a check refuses the call."""
     choice = resolve(request.model)
     governance.check_model_allowed(user, choice)  # 403 naming the models the caller may use
     turns = turns_of(request.messages)
+    options = sampling_of(request)
     provider = chat.providers()[choice.provider]
     governance.check_budget(user)  # 429 over a monthly limit: nothing is stored or sent upstream
     # The model is asked first and thinks while the admission (and, with history, the call) is committed: that
     # write is off the path to the first byte. Every check above has passed, and the commit comes before any
     # text is read.
-    upstream = Ahead(provider.stream(turns, choice.model))
+    upstream = Ahead(provider.stream(turns, choice.model, options))
     try:
         reply_id = _store(user, choice, turns) if token.keep_history else None
         db.session.commit()

@@ -1,7 +1,9 @@
 """/v1/models and /v1/chat/completions in the OpenAI wire format, for the official clients and anything like them.
 
 Errors are OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, so clients raise their usual
-exceptions with our sentence as the message. A stream's first bytes wait for the model's first text: a failure
+exceptions with our sentence as the message: webapp/errors.py answers so for every path under /v1 (a refusal, a
+path or method the gateway does not offer, an unexpected failure); the views build it only for what is not an
+exception (no token, a provider's failure). A stream's first bytes wait for the model's first text: a failure
 before it is still an HTTP error status, not a 200 that breaks off.
 """
 
@@ -13,46 +15,16 @@ from typing import Any
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
 
 from webapp.api.auth import bearer_token, require_scope
 from webapp.auth.models import CHAT
 from webapp.chat.providers import ProviderError
-from webapp.errors import Refused, ServiceError
+from webapp.errors import Refused, openai_error
 from webapp.gateway import bp, service
 from webapp.gateway.schemas import CompletionRequest
 from webapp.schemas import explain
 
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
 NO_TOKEN = "A Workbench API token is required: send 'Authorization: Bearer <token>' (the OpenAI clients' api_key)."
-
-
-def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> Response:
-    kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    response = jsonify({"error": {"message": message, "type": kind, "param": param, "code": code}})
-    response.status_code = status
-    return response
-
-
-@bp.errorhandler(ServiceError)
-def service_error(error: ServiceError) -> Response:
-    response = openai_error(error.status, error.message, error.details.get("code"), error.field)
-    if getattr(error, "retry_after", None):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
-
-
-@bp.errorhandler(HTTPException)
-def http_error(error: HTTPException) -> Response:
-    return openai_error(error.code or 500, error.description or "The request failed.")
 
 
 @bp.before_request
@@ -85,7 +57,8 @@ def chat_completions() -> Response:
     try:
         parsed = CompletionRequest.model_validate(body)
     except ValidationError as error:
-        raise Refused(explain(error)) from None
+        first = error.errors(include_url=False)[0]["loc"]
+        raise Refused(explain(error), field=".".join(str(part) for part in first) or None) from None
     call = service.start(g.api_user, g.api_token, parsed)
     if not parsed.stream:
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .base import ChatProvider, ChatTurn, Chunk, ErrorKind, ProviderError, Role
+from .base import ChatProvider, ChatTurn, Chunk, ErrorKind, ProviderError, Role, SamplingOptions
 
 __all__ = [
     "ChatProvider",
@@ -23,6 +23,7 @@ __all__ = [
     "ProviderError",
     "ProviderSettings",
     "Role",
+    "SamplingOptions",
     "build_providers",
 ]
 

@@ -31,6 +31,35 @@ class ChatTurn:
 
 
 @dataclass(frozen=True)
+class SamplingOptions:
+    """How the model should sample a reply, as a caller of the /v1 gateway chose it; None leaves a setting to the
+    model's own default. The chat pages send none (they pass no options at all).
+
+    In OpenAI's words, already checked (`temperature` 0 to 2, `top_p` 0 to 1, token limits 1 or more); each provider
+    translates them into its own request. `max_tokens` and `max_completion_tokens` are the same limit under its old
+    and new name: OpenAI-compatible servers get whichever the client sent, other services the limit.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | tuple[str, ...] | None = None
+
+    @property
+    def token_limit(self) -> int | None:
+        """The most tokens the reply may have, whichever name the client used."""
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    @property
+    def stop_sequences(self) -> list[str]:
+        """The stop sequences as a list (OpenAI accepts one string or several)."""
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One item of a streamed reply.
 
@@ -106,7 +135,8 @@ class ChatProvider(Protocol):
     "bedrock"); `label` is the display name. `models()` lists the models an
     administrator configured, the first being the default. `stream()` yields
     text deltas and then one final chunk; every failure, including one in the
-    middle of the stream, is raised as `ProviderError`.
+    middle of the stream, is raised as `ProviderError`. `options` are sampling
+    settings to pass on; None sends none (the model's defaults).
     """
 
     name: str
@@ -114,7 +144,7 @@ class ChatProvider(Protocol):
 
     def models(self) -> list[str]: ...
 
-    def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]: ...
+    def stream(self, turns: list[ChatTurn], model: str, options: SamplingOptions | None = None) -> Iterator[Chunk]: ...
 
 
 def format_seconds(seconds: float) -> str:

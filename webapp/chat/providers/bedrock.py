@@ -30,7 +30,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError as TransportReadTimeoutError
 
 from . import failures
-from .base import ChatTurn, Chunk, ProviderError, quote_service_message, unknown_model_error
+from .base import ChatTurn, Chunk, ProviderError, SamplingOptions, quote_service_message, unknown_model_error
 
 # Bedrock's stop reasons in the vocabulary Chunk.finish_reason promises.
 _FINISH_REASONS = {
@@ -107,7 +107,7 @@ class BedrockProvider:
         """Return the configured model ids, the default first."""
         return list(self._models)
 
-    def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]:
+    def stream(self, turns: list[ChatTurn], model: str, options: SamplingOptions | None = None) -> Iterator[Chunk]:
         """Stream a reply with Bedrock's `converse_stream` (see `ChatProvider.stream`); the request is sent when
         iteration starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
@@ -116,6 +116,9 @@ class BedrockProvider:
         request: dict[str, Any] = {"modelId": model, "messages": messages}
         if system:
             request["system"] = system
+        inference = _inference_config(options)
+        if inference:
+            request["inferenceConfig"] = inference
         try:
             response = self._client.converse_stream(**request)
         except (ClientError, BotoCoreError) as error:
@@ -218,6 +221,22 @@ class BedrockProvider:
         if status is not None and 400 <= status < 500:
             return failures.request_rejected(status, service_message, self.endpoint_url)
         return failures.service_not_working(status)
+
+
+def _inference_config(options: SamplingOptions | None) -> dict[str, Any]:
+    """The sampling settings as Converse's `inferenceConfig`; those not chosen are left out, for the model's defaults.
+
+    Passed on as chosen: Bedrock's models take a temperature up to 1 (not OpenAI's 2), and Bedrock's own refusal
+    of more (a ValidationException) reaches the caller as a 400 with Bedrock's sentence, not a silent change."""
+    if options is None:
+        return {}
+    chosen: dict[str, Any] = {
+        "maxTokens": options.token_limit,
+        "temperature": options.temperature,
+        "topP": options.top_p,
+        "stopSequences": options.stop_sequences or None,
+    }
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _converse_messages(turns: list[ChatTurn]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

@@ -15,7 +15,7 @@ from typing import Any
 import openai
 
 from . import failures
-from .base import ChatTurn, Chunk, ProviderError, quote_service_message, unknown_model_error
+from .base import ChatTurn, Chunk, ProviderError, SamplingOptions, quote_service_message, unknown_model_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # OpenAI-compatible local servers accept any key, but the client refuses to
@@ -60,7 +60,7 @@ class OpenAIProvider:
         """Return the configured model names, the default first."""
         return list(self._models)
 
-    def stream(self, turns: list[ChatTurn], model: str) -> Iterator[Chunk]:
+    def stream(self, turns: list[ChatTurn], model: str, options: SamplingOptions | None = None) -> Iterator[Chunk]:
         """Stream a reply from `/chat/completions` (see `ChatProvider.stream`); the request is sent when iteration
         starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
@@ -72,6 +72,7 @@ class OpenAIProvider:
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
+                **_sampling(options),
             )
         except openai.OpenAIError as error:
             raise self._translate(error, model, mid_stream=False) from error
@@ -146,6 +147,21 @@ class OpenAIProvider:
         if 400 <= status < 500:
             return failures.request_rejected(status, _service_message(error.body, self.base_url), self.base_url)
         return failures.service_not_working(status)
+
+
+def _sampling(options: SamplingOptions | None) -> dict[str, Any]:
+    """The sampling settings the caller chose, under OpenAI's own names and as they were sent (`stop` a string or
+    a list, `max_tokens` or `max_completion_tokens`); those not chosen are left out, for the server's defaults."""
+    if options is None:
+        return {}
+    chosen: dict[str, Any] = {
+        "temperature": options.temperature,
+        "top_p": options.top_p,
+        "max_tokens": options.max_tokens,
+        "max_completion_tokens": options.max_completion_tokens,
+        "stop": options.stop if isinstance(options.stop, str) or options.stop is None else list(options.stop),
+    }
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _content(turn: ChatTurn) -> str | list[dict[str, Any]]:
