@@ -19,6 +19,9 @@
     const source = event.detail.requestConfig && event.detail.requestConfig.elt;
     const form = source && source.closest && source.closest("[data-error-target]");
     if (!form || event.detail.xhr.status < 400) return;
+    // Unless the server says where it goes: a message kept over a limit comes back as the conversation showing it
+    // (HX-Retarget #chat), with an empty composer, so that the text is not left in the box to be sent twice.
+    if (event.detail.xhr.getResponseHeader("HX-Retarget")) return;
     const target = document.querySelector(form.dataset.errorTarget);
     if (target) {
       event.detail.target = target;

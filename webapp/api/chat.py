@@ -34,7 +34,13 @@ from webapp.governance.schemas import OverBudget
     404,
     (409, "The previous reply of this conversation is still being written."),
     413,
-    (429, OverBudget, "A monthly limit is reached: nothing was sent; `limit` and `resets_at` say which and when."),
+    (
+        429,
+        OverBudget,
+        "A monthly limit is reached: nothing was sent; `limit` and `resets_at` say which and when. Your message is "
+        "kept (not in a temporary chat): POST to `retry` (or send it again) once the limit allows; it is not stored "
+        "twice.",
+    ),
     (
         503,
         ChatFailure,
@@ -114,6 +120,7 @@ def delete_conversation(conversation_id: int):
     404,
     (409, "Not a message you sent, or a reply of this conversation is still being written."),
     413,
+    (429, OverBudget, "A monthly limit is reached: nothing was sent or stored; `resets_at` says when it resets."),
     (503, ChatFailure, "The model service failed: the edited message is kept; the failed reply is `message_id`."),
     json=EditRequest,
 )
@@ -134,6 +141,7 @@ def edit_message(message_id: int, json: EditRequest) -> ChatReply:
     400,
     404,
     (409, "Not a reply, or a reply of this conversation is still being written."),
+    (429, OverBudget, "A monthly limit is reached: nothing was sent or stored; `retry` asks again later."),
     (503, ChatFailure, "The model service failed: the failed new version is `message_id`."),
     json=RegenerateRequest,
 )
@@ -141,7 +149,8 @@ def regenerate_reply(message_id: int, json: RegenerateRequest) -> ChatReply:
     """Regenerate a reply and wait for it
 
     A new version of the reply to the same question (the earlier one is kept), shown from now on. Also how a
-    failed or stopped reply is tried again."""
+    failed or stopped reply is tried again, and how a message kept over a monthly limit is answered (the 429's
+    `retry`)."""
     user = api_user()
     exchange = service.regenerate(user, message_id, json.model)
     return ChatReply.of(service.complete_reply(user, exchange.reply.id), exchange=exchange)

@@ -52,6 +52,9 @@ CHECKPOINT_SECONDS = 5.0
 FOLLOW_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 UNEXPECTED_FAILURE = "An unexpected error stopped this reply. It has been logged; try again."
+# The finish reason of a reply refused before anything went to the model (over a monthly limit). Its question is
+# kept; asking again (Retry, or the same text sent again) answers that question instead of storing it twice.
+NOT_SENT = "not_sent"
 
 
 # -- models on offer ---------------------------------------------------------------------------------------------
@@ -268,6 +271,8 @@ class Exchange:
     question: Message
     reply: Message
     created_conversation: bool
+    # The question was one kept unanswered (refused over a limit) and sent again: it was not stored a second time.
+    asked_again: bool = False
 
 
 def send_message(
@@ -284,7 +289,9 @@ def send_message(
     A new conversation is started when `conversation_id` is None; its title comes from the message. A given
     `system_prompt` replaces the conversation's. A new conversation starts in the user's project `project_id`
     (another user's is a 404), with the project's default model unless `model` names one. `file_ids` attaches files
-    of the user's library (404 for anyone else's). Nothing is stored when the message is refused.
+    of the user's library (404 for anyone else's). Nothing is stored when the message is refused, except over a
+    monthly limit (429): the message is kept, with a reply saying why. Sending that same text to the conversation
+    again then answers the kept message (as Retry does, `regenerate`) instead of storing it twice.
     """
     text = clean_message_text(text)
     conversation = get_conversation(user, conversation_id) if conversation_id is not None else None
@@ -296,6 +303,13 @@ def send_message(
     attachments.refuse_images_unseen(attached, choice.provider, choice.model)
     if conversation is not None:
         refuse_if_replying(conversation)
+        kept = unsent_reply_to(conversation, text) if not attached else None
+        if kept is not None:
+            # The same message again after a refusal that kept it (a second click, a resent form, an API client
+            # retrying): ask about the kept question, as Retry does, instead of storing it twice.
+            if system_prompt is not None:
+                conversation.system_prompt = system
+            return replace(regenerate(user, kept.id, choice.value), asked_again=True)
 
     now = utcnow()
     created = conversation is None
@@ -326,12 +340,33 @@ def send_message(
         governance.check_budget(user)
     except Refused as over_budget:
         # Over a monthly limit (429): the message is kept as always, its reply says why, nothing goes upstream.
-        reply.status, reply.error, reply.completed_at = ERROR, over_budget.message, now
+        reply.status, reply.error, reply.completed_at, reply.finish_reason = ERROR, over_budget.message, now, NOT_SENT
         db.session.commit()
-        over_budget.details.update(conversation_id=conversation.id, message_id=reply.id)
+        over_budget.details.update(ask_again_details(conversation, reply))
         raise
     db.session.commit()
     return Exchange(conversation, question, reply, created)
+
+
+def unsent_reply_to(conversation: Conversation, text: str) -> Message | None:
+    """The last reply of the branch shown when it was refused unsent (NOT_SENT) and its question says `text`."""
+    shown = thread(conversation)
+    if len(shown) < 2:
+        return None
+    question, reply = shown[-2:]
+    if reply.status == ERROR and reply.finish_reason == NOT_SENT and question.content == text:
+        return reply
+    return None
+
+
+def ask_again_details(conversation: Conversation, reply: Message) -> dict[str, Any]:
+    """What a 429 says about the message it kept: where it is, and the regenerate operation that answers it once
+    the limit allows (`retry`, for API clients; the pages show the reply's Retry button)."""
+    return {
+        "conversation_id": conversation.id,
+        "message_id": reply.id,
+        "retry": f"/api/messages/{reply.id}/regenerate",
+    }
 
 
 def project_for_new_conversation(user: User, project_id: int | None):
@@ -421,7 +456,12 @@ def regenerate(user: User, message_id: int, model: str | None = None) -> Exchang
     conversation = earlier.conversation
     choice = governance.choose_model(user, model, conversation)
     refuse_if_replying(conversation)
-    governance.check_budget(user)  # 429 over a monthly limit: nothing is stored, nothing is sent
+    try:
+        governance.check_budget(user)
+    except Refused as over_budget:
+        # 429 over a monthly limit: nothing is stored, nothing is sent; the same reply can be asked again later.
+        over_budget.details.update(ask_again_details(conversation, earlier))
+        raise
     if earlier.status == PENDING and not expire_if_stale(earlier):
         raise Refused("This reply is still being written. Wait for it to finish, or stop it.", status=409)
     question = db.session.get(Message, earlier.parent_id) if earlier.parent_id else None

@@ -41,8 +41,9 @@ def attached_ids() -> list[int]:
     return request.form.getlist("file_ids", type=int)
 
 
-def render_chat(conversation=None, status: int = 200, project=None):
-    """The chat page, or (for htmx) its #chat section alone. `project`: the one a new conversation starts in."""
+def render_chat(conversation=None, status: int = 200, project=None, refusal: Refused | None = None):
+    """The chat page, or (for htmx) its #chat section alone. `project`: the one a new conversation starts in;
+    `refusal`: why the message just sent was kept unanswered, shown above an empty composer."""
     if conversation is not None and conversation.project_id is not None:
         project = projects.get_project(current_user, conversation.project_id)
     context = {
@@ -57,6 +58,7 @@ def render_chat(conversation=None, status: int = 200, project=None):
         "configured": service.is_configured(),
         "temporary_allowed": temporary.allowed(),
         "recent": service.recent_conversations(current_user, limit=8),
+        "refusal": refusal,
     }
     template = "chat/_conversation.html" if is_htmx() else "chat/page.html"
     return render_template(template, **context), status
@@ -167,6 +169,10 @@ def send(conversation_id: int):
     )
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation_id), 303)
+    if exchange.asked_again:
+        # The question is on the page already (kept when it was refused): show the branch with its new reply.
+        page, status = render_messages(exchange.conversation, "Your kept message is being answered.", 201)
+        return page, status, {"HX-Retarget": "#messages", "HX-Reswap": "outerHTML"}
     return render_template("chat/_exchange.html", messages=[exchange.question, exchange.reply]), 201
 
 
@@ -262,6 +268,25 @@ def can_retry(message) -> bool:
 @bp.app_template_global("chat_can_regenerate")
 def can_regenerate(message) -> bool:
     return service.can_regenerate(message)
+
+
+@bp.errorhandler(Refused)
+def refused(error: Refused):
+    """Over a monthly limit, a message sent is kept with a reply saying why (`service.send_message`), and a Retry
+    over the limit keeps its reply: answer 429 with the conversation as stored, so the kept message shows once and
+    the composer is empty (left holding the text, it would be sent a second time), and the refusal above it says
+    why and when the limit resets. Any other refusal goes the usual way, beside the form that sent it."""
+    conversation_id = error.details.get("conversation_id")
+    if error.status != 429 or conversation_id is None:
+        return error_response(error.status, error.message, **error.details)
+    conversation = service.get_conversation(current_user, conversation_id)
+    page, status = render_chat(conversation, 429, refusal=error)
+    if not is_htmx():
+        return page, status
+    headers = {"HX-Retarget": "#chat", "HX-Reswap": "outerHTML"}
+    if request.endpoint == "chat.start_conversation":  # the page shows the conversation the message started
+        headers["HX-Push-Url"] = url_for("chat.conversation", conversation_id=conversation.id)
+    return page, status, headers
 
 
 @bp.errorhandler(413)

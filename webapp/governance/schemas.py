@@ -26,9 +26,16 @@ class ReachedLimit(BaseModel):
 
 class OverBudget(ErrorBody):
     """429: a monthly limit is reached. Nothing was sent to the model; your message is kept (`message_id` is its
-    reply, which says why)."""
+    reply, which says why). Once the limit allows, `POST` to `retry` (the regenerate operation) to have the kept
+    message answered; sending the same message to the same conversation again does the same. Neither stores it a
+    second time."""
 
     limit: ReachedLimit
     resets_at: str = Field(description="When the limit resets: 00:00 UTC on the 1st of next month (ISO 8601).")
     conversation_id: DatabaseId | None = None
     message_id: DatabaseId | None = None
+    retry: str | None = Field(
+        default=None,
+        description="`/api/messages/{message_id}/regenerate`: POST here (same body as regenerate) to ask the model "
+        "about the kept message once the limit allows, without storing it again.",
+    )
