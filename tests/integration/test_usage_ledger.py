@@ -111,3 +111,40 @@ def test_the_migration_counts_the_replies_already_stored_that_reached_a_model(ap
             text("SELECT user_id, provider, prompt_tokens, completion_tokens, source FROM usage_events ORDER BY id")
         ).all()
     assert [tuple(row) for row in rows] == [(1, "openai", 3, 5, "chat"), (1, "openai", 0, 0, "chat")]
+
+
+@pytest.mark.both_databases
+def test_the_month_is_summed_from_the_ledger_only_to_make_its_counter(app, staff):
+    """Admitting and counting a request reads the month's counter; summing the month's ledger (which grows with
+    every request) happens once, when the counter is made, not on every request."""
+    from sqlalchemy import event
+
+    from webapp.auth.service import get_user
+    from webapp.governance.service import check_budget
+    from webapp.usage.service import month_usage
+
+    def statements_of(work) -> list[str]:
+        seen: list[str] = []
+
+        def note(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            work()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        return seen
+
+    def one_request() -> None:
+        check_budget(get_user(staff.id))
+        record_usage(staff.id, "openai", "gpt-4o-mini", 10, 5, "chat")
+        db.session.commit()
+
+    with app.app_context():
+        first = statements_of(one_request)
+        later = statements_of(one_request)
+        assert month_usage(staff.id) == UsageTotal(30, 2)
+    summing = [statement for statement in first if "sum(" in statement.lower()]
+    assert len(summing) == 1  # the counter made at the first request
+    assert not [statement for statement in later if "sum(" in statement.lower()]

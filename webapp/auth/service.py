@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import MAX_API_TOKEN_DAYS
@@ -410,7 +411,9 @@ def token_for(plain: str) -> ApiToken | None:
     """The token, when it is neither revoked nor expired and its owner is active; else None. Notes its use."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
+    token = db.session.scalar(
+        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == _token_digest(plain))
+    )
     if token is None or not token.is_usable or not token.user.is_active:
         return None
     now = utcnow()

@@ -377,7 +377,6 @@ def check_budget(user: User) -> None:
     requests cannot overspend."""
     month = usage.current_month()
     limits = applicable_limits(user)
-    usage.ensure_month_row(user.id, month)
     admit = (
         update(UsageMonth)
         .where(UsageMonth.user_id == user.id, UsageMonth.month == month)
@@ -390,6 +389,11 @@ def check_budget(user: User) -> None:
         admit = admit.where(UsageMonth.tokens < min(token_caps))
     if request_caps:
         admit = admit.where(UsageMonth.requests < min(request_caps))
+    if db.session.execute(admit).rowcount:
+        return
+    # Not admitted: over a limit, or no counter yet this month. Make it from the ledger (summing the month's
+    # rows, so only then, not on every request) and try once more.
+    usage.ensure_month_row(user.id, month)
     if db.session.execute(admit).rowcount:
         return
     row = db.session.execute(

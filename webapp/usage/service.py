@@ -111,13 +111,16 @@ def ensure_month_row(user_id: int, month: str) -> bool:
 def add_to_month(user_id: int, month: str, tokens: int) -> None:
     """Count a finished request's tokens in its month's counter, in the caller's transaction."""
     db.session.flush()  # the ledger row first: a counter made now starts from the ledger and must include it
-    if ensure_month_row(user_id, month):
-        return
-    db.session.execute(
+    add = (
         update(UsageMonth)
         .where(UsageMonth.user_id == user_id, UsageMonth.month == month)
         .values(tokens=UsageMonth.tokens + tokens)
     )
+    # The counter usually exists: add to it. Only when it does not is the month's ledger summed to make it (with
+    # this row); made meanwhile by another transaction, it lacks this uncommitted row, so add to it then.
+    if db.session.execute(add).rowcount or ensure_month_row(user_id, month):
+        return
+    db.session.execute(add)
 
 
 def month_usage(user_id: int, month: str | None = None) -> UsageTotal:
