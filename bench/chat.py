@@ -30,11 +30,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import flask_cli, gunicorn
-from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
+from bench.common import (
+    EMAIL,
+    MODEL,
+    PASSWORD,
+    direct_concurrent,
+    direct_stream,
+    gunicorn,
+    model_server_and_app,
+    percentile,
+)
+from tests.support.processes import ROOT
 
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
-MODEL = "bench-model"
 REPLY_ID = re.compile(r'sse-connect="/chat/messages/(\d+)/stream"')
 
 
@@ -148,57 +155,6 @@ def first_delta_then_rest(response: HTTPResponse) -> tuple[float, str]:
     return first, "\n".join(done)
 
 
-def direct_stream(model_url: str) -> tuple[float, float]:
-    """A streamed request straight to the model server: (seconds to its first text chunk, to its end)."""
-    parsed = urllib.parse.urlsplit(model_url)
-    connection = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    body = f'{{"model": "{MODEL}", "stream": true, "messages": [{{"role": "user", "content": "hello"}}]}}'
-    started = time.perf_counter()
-    connection.request(
-        "POST",
-        parsed.path + "/chat/completions",
-        body=body,
-        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
-    )
-    response = connection.getresponse()
-    first = None
-    while True:
-        line = response.readline()
-        if not line:
-            break
-        if first is None and b'"content": "' in line and b'"content": ""' not in line:
-            first = time.perf_counter()
-        if line.startswith(b"data: [DONE]"):
-            break
-    connection.close()
-    if first is None:
-        raise RuntimeError("the model server sent no text")
-    return first - started, time.perf_counter() - started
-
-
-def direct_concurrent(model_url: str, count: int) -> float:
-    """Wall time of `count` streams at once straight from the model server: the baseline of (b)."""
-    barrier = threading.Barrier(count)
-    failures: list[BaseException] = []
-
-    def one() -> None:
-        try:
-            barrier.wait(timeout=60)
-            direct_stream(model_url)
-        except BaseException as error:  # reported below
-            failures.append(error)
-
-    threads = [threading.Thread(target=one) for _ in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise RuntimeError(f"the model server failed {len(failures)} direct streams: {failures[0]}")
-    return time.perf_counter() - started
-
-
 def measure_first_token(session: Session, samples: int) -> tuple[list[float], list[float]]:
     """Per sample: (stream request -> first text) and (message POST -> first text), in seconds."""
     stream_only, whole_send = [], []
@@ -288,11 +244,6 @@ def process_cpu(stat: Path, process_group: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -311,49 +262,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-chat-") as folder:
         workdir = Path(folder)
-        model_port = free_port()
-        model_server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.servers.openai_server",
-                "--port",
-                str(model_port),
-                "--first-token-delay",
-                str(args.first_token_delay),
-                "--token-rate",
-                str(args.token_rate),
-                "--reply",
-                reply,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            model_url = model_server.stdout.readline().strip()
-            wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
-            extra = dict(
-                OPENAI_BASE_URL=model_url,
-                OPENAI_API_KEY="bench",
-                OPENAI_MODELS=MODEL,
-                CHAT_READ_TIMEOUT="30",
-                LOG_LEVEL="WARNING",
-            )
-            if args.database_url:
-                extra["DATABASE_URL"] = args.database_url
-            env = app_environment(workdir, **extra)
-            flask_cli(env, "db", "upgrade")
-            flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
-            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(
-                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
-                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
-            )
-            print(
-                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
-            )
-
+        with model_server_and_app(workdir, args, reply) as (model_server, env):
+            model_url = env["OPENAI_BASE_URL"]
             with gunicorn(
                 "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
             ) as base:
@@ -374,9 +284,6 @@ def main() -> None:
                     )
                 ]
             good, other = stored_replies(env, reply)
-        finally:
-            model_server.terminate()
-            model_server.wait(timeout=10)
 
     base_ms = statistics.median(direct) * 1000
     stream_ms = statistics.median(stream_only) * 1000

@@ -1,4 +1,5 @@
-"""What only the benchmarks use: flask commands, a gunicorn that yields its URL, memory figures from /proc, wrk.
+"""What only the benchmarks use: flask commands, a gunicorn that yields its URL, memory figures from /proc, wrk,
+and the fake model server with the app set up against it (the chat and gateway benches).
 
 The processes themselves (gunicorn, moto, the production-like environment) come from tests/support/processes.py,
 which the fault tests and the cluster use the same way.
@@ -6,17 +7,25 @@ which the fault tests and the cluster use the same way.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from http.client import HTTPConnection
 from pathlib import Path
 
-from tests.support.processes import BIN, ROOT, gunicorn_process
+from tests.support.processes import BIN, ROOT, app_environment, free_port, gunicorn_process, wait_until_up
+
+# The benches' user, and the one model of their fake model server.
+EMAIL, PASSWORD = "bench@example.com", "bench password 123"
+MODEL = "bench-model"
 
 
 def flask_cli(env: dict[str, str], *args: str) -> str:
@@ -87,3 +96,117 @@ class PeakSampler:
         if not self.aborted:
             with suppress(OSError, RuntimeError):
                 self.peak = max(self.peak, rss_kib(self.pid))
+
+
+@contextmanager
+def model_server_and_app(
+    workdir: Path, args: argparse.Namespace, reply: str
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """The fake OpenAI-compatible model server (tests/support/servers/openai_server.py, its own process, stopped on
+    leaving) answering `reply` at `args.first_token_delay` and `args.token_rate`, and the app's environment pointed
+    at it: migrated (on `args.database_url`, or a fresh SQLite file), with the bench user. Prints the setup.
+
+    Yields (the model server's process, the app's environment); the server's URL is the environment's
+    OPENAI_BASE_URL.
+    """
+    model_port = free_port()
+    model_server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.servers.openai_server",
+            "--port",
+            str(model_port),
+            "--first-token-delay",
+            str(args.first_token_delay),
+            "--token-rate",
+            str(args.token_rate),
+            "--reply",
+            reply,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        model_url = model_server.stdout.readline().strip()
+        wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
+        extra = dict(
+            OPENAI_BASE_URL=model_url,
+            OPENAI_API_KEY="bench",
+            OPENAI_MODELS=MODEL,
+            CHAT_READ_TIMEOUT="30",
+            LOG_LEVEL="WARNING",
+        )
+        if args.database_url:
+            extra["DATABASE_URL"] = args.database_url
+        env = app_environment(workdir, **extra)
+        flask_cli(env, "db", "upgrade")
+        flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+        ideal = args.first_token_delay + (args.words - 1) / args.token_rate
+        database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+        print(
+            f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
+            f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
+        )
+        print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}")
+        yield model_server, env
+    finally:
+        model_server.terminate()
+        model_server.wait(timeout=10)
+
+
+def direct_stream(model_url: str) -> tuple[float, float]:
+    """A streamed request straight to the model server: (seconds to its first text chunk, to its end)."""
+    parsed = urllib.parse.urlsplit(model_url)
+    connection = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    body = f'{{"model": "{MODEL}", "stream": true, "messages": [{{"role": "user", "content": "hello"}}]}}'
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        parsed.path + "/chat/completions",
+        body=body,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+    )
+    response = connection.getresponse()
+    first = None
+    while True:
+        line = response.readline()
+        if not line:
+            break
+        if first is None and b'"content": "' in line and b'"content": ""' not in line:
+            first = time.perf_counter()
+        if line.startswith(b"data: [DONE]"):
+            break
+    connection.close()
+    if first is None:
+        raise RuntimeError("the model server sent no text")
+    return first - started, time.perf_counter() - started
+
+
+def direct_concurrent(model_url: str, count: int) -> float:
+    """Wall time of `count` streams at once straight from the model server: the baseline of (b)."""
+    barrier = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=60)
+            direct_stream(model_url)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"the model server failed {len(failures)} direct streams: {failures[0]}")
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]

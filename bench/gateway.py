@@ -28,11 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.chat import MODEL, direct_concurrent, direct_stream, percentile
-from bench.common import flask_cli, gunicorn
-from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
-
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
+from bench.common import (
+    EMAIL,
+    MODEL,
+    direct_concurrent,
+    direct_stream,
+    flask_cli,
+    gunicorn,
+    model_server_and_app,
+    percentile,
+)
+from tests.support.processes import ROOT
 
 
 def gateway_stream(base: str, token: str, text: str) -> tuple[float, str]:
@@ -147,55 +153,14 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     reply = " ".join(f"token{index}" for index in range(args.words))
-    ideal = args.first_token_delay + (args.words - 1) / args.token_rate
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-gateway-") as folder:
         workdir = Path(folder)
-        model_port = free_port()
-        model_server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.servers.openai_server",
-                "--port",
-                str(model_port),
-                "--first-token-delay",
-                str(args.first_token_delay),
-                "--token-rate",
-                str(args.token_rate),
-                "--reply",
-                reply,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            model_url = model_server.stdout.readline().strip()
-            wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
-            extra = dict(
-                OPENAI_BASE_URL=model_url,
-                OPENAI_API_KEY="bench",
-                OPENAI_MODELS=MODEL,
-                CHAT_READ_TIMEOUT="30",
-                LOG_LEVEL="WARNING",
-            )
-            if args.database_url:
-                extra["DATABASE_URL"] = args.database_url
-            env = app_environment(workdir, **extra)
-            flask_cli(env, "db", "upgrade")
-            flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+        with model_server_and_app(workdir, args, reply) as (_model_server, env):
+            model_url = env["OPENAI_BASE_URL"]
             kept = flask_cli(env, "tokens", "create", EMAIL, "--name", "kept", "--scope", "chat").strip()
             counted = flask_cli(env, "tokens", "create", EMAIL, "--name", "counted", "--scope", "chat", "--no-history")
             counted = counted.strip()
-            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(
-                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
-                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
-            )
-            print(
-                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
-            )
             with gunicorn(
                 "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
             ) as base:
@@ -206,9 +171,6 @@ def main() -> None:
                 direct_wall = direct_concurrent(model_url, args.concurrent)
                 durations, failures, wall = run_concurrent(base, kept, args.concurrent, reply)
             good, other, counted_rows = stored_calls(env, reply)
-        finally:
-            model_server.terminate()
-            model_server.wait(timeout=10)
 
     print()
     print(f"(a) first byte of reply text, median of {args.samples} interleaved samples each")
