@@ -1,5 +1,6 @@
 """What only the benchmarks use: flask commands, a gunicorn that yields its URL, memory figures from /proc, wrk,
-and the fake model server with the app set up against it (the chat and gateway benches).
+the fake model server with the app set up against it (the chat and gateway benches), and a file POSTed to the app
+streamed from disk (the upload and import benches).
 
 The processes themselves (gunicorn, moto, the production-like environment) come from tests/support/processes.py,
 which the fault tests and the cluster use the same way.
@@ -8,6 +9,7 @@ which the fault tests and the cluster use the same way.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.client import HTTPConnection
@@ -26,6 +29,8 @@ from tests.support.processes import BIN, ROOT, app_environment, free_port, gunic
 # The benches' user, and the one model of their fake model server.
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 MODEL = "bench-model"
+# The block a file is read from disk and sent in.
+CHUNK = 1024 * 1024
 
 
 def flask_cli(env: dict[str, str], *args: str) -> str:
@@ -33,6 +38,18 @@ def flask_cli(env: dict[str, str], *args: str) -> str:
         [str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     return result.stdout
+
+
+def bench_user(env: dict[str, str]) -> None:
+    """Migrate the app's database and create the benches' user in it."""
+    flask_cli(env, "db", "upgrade")
+    flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+
+
+def bench_user_token(env: dict[str, str]) -> str:
+    """`bench_user`, and an API token of that user's ("bench"), returned."""
+    bench_user(env)
+    return flask_cli(env, "tokens", "create", EMAIL, "--name", "bench").strip().split()[-1]
 
 
 @contextmanager
@@ -141,8 +158,7 @@ def model_server_and_app(
         if args.database_url:
             extra["DATABASE_URL"] = args.database_url
         env = app_environment(workdir, **extra)
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+        bench_user(env)
         ideal = args.first_token_delay + (args.words - 1) / args.token_rate
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         print(
@@ -210,3 +226,53 @@ def direct_concurrent(model_url: str, count: int) -> float:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def multipart_file(path: Path, content_type: str, boundary: str) -> tuple[int, Iterator[bytes]]:
+    """A multipart body with `path` as its one field, "file": (its length, its bytes read from disk in CHUNKs)."""
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        with path.open("rb") as source:
+            while block := source.read(CHUNK):
+                yield block
+        yield tail
+
+    return len(head) + path.stat().st_size + len(tail), chunks()
+
+
+def post_file(
+    base: str, token: str, route: str, path: Path, content_type: str, *, status: int, timeout: float
+) -> tuple[float, dict]:
+    """POST `path` to `route` as a multipart upload (bearer `token`), streamed from disk with its Content-Length.
+
+    Returns (seconds from the first byte sent to the whole answer, the answer's JSON); raises unless the answer
+    is `status`.
+    """
+    boundary = uuid.uuid4().hex
+    length, body = multipart_file(path, content_type, boundary)
+    host, port = base.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=timeout, blocksize=CHUNK)
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        route,
+        body=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(length),
+        },
+    )
+    response = connection.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - started
+    connection.close()
+    if response.status != status:
+        raise RuntimeError(f"POST {route} answered {response.status}: {payload[:500]!r}")
+    return elapsed, json.loads(payload)
