@@ -13,12 +13,10 @@ first-token delay and token rate. The app runs under gunicorn (gthread, producti
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,13 +32,15 @@ from bench.common import (
     EMAIL,
     MODEL,
     PASSWORD,
+    at_once,
     direct_concurrent,
     direct_stream,
     gunicorn,
     model_server_and_app,
+    model_server_parser,
     percentile,
+    run_in_app,
 )
-from tests.support.processes import ROOT
 
 REPLY_ID = re.compile(r'sse-connect="/chat/messages/(\d+)/stream"')
 
@@ -174,36 +174,21 @@ def measure_first_token(session: Session, samples: int) -> tuple[list[float], li
 
 def run_concurrent(session: Session, count: int) -> tuple[list[float], list[str], float]:
     """`count` conversations at once, each on its own connection; (durations, failures, wall time)."""
-    durations: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(count)
 
-    def one(index: int) -> None:
-        try:
-            connection = session.connection()
-            barrier.wait(timeout=60)
-            started = time.perf_counter()
-            reply_id = session.send_message(connection, f"Concurrent conversation {index}")
-            _, done = first_delta_then_rest(session.open_stream(connection, reply_id))
-            elapsed = time.perf_counter() - started
-            connection.close()
-            if 'data-status="complete"' not in done:
-                status = re.search(r'data-status="(\w+)"', done)
-                raise RuntimeError(f"reply {reply_id} ended as {status.group(1) if status else 'unknown'}")
-            with lock:
-                durations.append(elapsed)
-        except Exception as error:  # a bench reports every failure instead of stopping at the first
-            with lock:
-                failures.append(f"{type(error).__name__}: {error}")
+    def one(index: int, start: threading.Barrier) -> float:
+        connection = session.connection()
+        start.wait(timeout=60)
+        started = time.perf_counter()
+        reply_id = session.send_message(connection, f"Concurrent conversation {index}")
+        _, done = first_delta_then_rest(session.open_stream(connection, reply_id))
+        elapsed = time.perf_counter() - started
+        connection.close()
+        if 'data-status="complete"' not in done:
+            status = re.search(r'data-status="(\w+)"', done)
+            raise RuntimeError(f"reply {reply_id} ended as {status.group(1) if status else 'unknown'}")
+        return elapsed
 
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return durations, failures, time.perf_counter() - started
+    return at_once(count, one)
 
 
 def stored_replies(env: dict[str, str], reply: str) -> tuple[int, int]:
@@ -218,10 +203,7 @@ with app.app_context():
     good = sum(1 for m in replies if m.status == "complete" and m.content == {reply!r} and m.completion_tokens)
     print(good, len(replies) - good)
 """
-    output = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    good, other = output.split()
+    good, other = run_in_app(env, script)
     return int(good), int(other)
 
 
@@ -245,17 +227,9 @@ def process_cpu(stat: Path, process_group: int | None = None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--first-token-delay", type=float, default=0.25, help="model's delay before its first token (s)"
-    )
-    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
-    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser = model_server_parser(__doc__)
     parser.add_argument("--samples", type=int, default=30, help="sequential first-token samples")
     parser.add_argument("--concurrent", type=int, default=100, help="conversations streaming at once")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     reply = " ".join(f"token{index}" for index in range(args.words))
     ideal = args.first_token_delay + (args.words - 1) / args.token_rate

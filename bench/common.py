@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.client import HTTPConnection
 from pathlib import Path
@@ -115,6 +115,21 @@ class PeakSampler:
                 self.peak = max(self.peak, rss_kib(self.pid))
 
 
+def model_server_parser(description: str) -> argparse.ArgumentParser:
+    """A bench's command line with the options `model_server_and_app` reads: the fake model's pace and reply
+    length, gunicorn's size, the database."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--first-token-delay", type=float, default=0.25, help="model's delay before its first token (s)"
+    )
+    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
+    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    return parser
+
+
 @contextmanager
 def model_server_and_app(
     workdir: Path, args: argparse.Namespace, reply: str
@@ -170,6 +185,44 @@ def model_server_and_app(
     finally:
         model_server.terminate()
         model_server.wait(timeout=10)
+
+
+def run_in_app(env: dict[str, str], script: str) -> list[str]:
+    """Run `script` in a fresh Python with the app's environment, from the repository's root; the words it
+    printed."""
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def at_once(count: int, call: Callable[[int, threading.Barrier], float]) -> tuple[list[float], list[str], float]:
+    """`call(index, start)` on `count` threads: each gets ready, waits on `start` (so that all begin together),
+    does its work and returns the seconds it took.
+
+    Returns the durations of the calls that succeeded, the others' failures ("Kind: message"; a bench reports every
+    failure instead of stopping at the first), and the wall time from starting the threads to the last one's end.
+    """
+    durations: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        try:
+            elapsed = call(index, start)
+            with lock:
+                durations.append(elapsed)
+        except Exception as error:
+            with lock:
+                failures.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return durations, failures, time.perf_counter() - started
 
 
 def direct_stream(model_url: str) -> tuple[float, float]:

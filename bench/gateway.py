@@ -14,10 +14,8 @@ and is called the way the official clients call it: POST /v1/chat/completions, s
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,14 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (
     EMAIL,
     MODEL,
+    at_once,
     direct_concurrent,
     direct_stream,
     flask_cli,
     gunicorn,
     model_server_and_app,
+    model_server_parser,
     percentile,
+    run_in_app,
 )
-from tests.support.processes import ROOT
 
 
 def gateway_stream(base: str, token: str, text: str) -> tuple[float, str]:
@@ -91,31 +91,15 @@ def measure(base: str, token: str, model_url: str, samples: int) -> tuple[list[f
 
 
 def run_concurrent(base: str, token: str, count: int, reply: str) -> tuple[list[float], list[str], float]:
-    durations: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(count)
+    def one(index: int, start: threading.Barrier) -> float:
+        start.wait(timeout=60)
+        started = time.perf_counter()
+        _, text = gateway_stream(base, token, f"Concurrent call {index}")
+        if text != reply:
+            raise RuntimeError(f"the reply arrived as {len(text)} characters, not {len(reply)}")
+        return time.perf_counter() - started
 
-    def one(index: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            started = time.perf_counter()
-            _, text = gateway_stream(base, token, f"Concurrent call {index}")
-            if text != reply:
-                raise RuntimeError(f"the reply arrived as {len(text)} characters, not {len(reply)}")
-            with lock:
-                durations.append(time.perf_counter() - started)
-        except Exception as error:  # a bench reports every failure instead of stopping at the first
-            with lock:
-                failures.append(f"{type(error).__name__}: {error}")
-
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return durations, failures, time.perf_counter() - started
+    return at_once(count, one)
 
 
 def stored_calls(env: dict[str, str], reply: str) -> tuple[int, int, int]:
@@ -134,23 +118,14 @@ with app.app_context():
     counted = db.session.scalar(select(func.count(UsageEvent.id)).where(UsageEvent.source == "gateway"))
     print(good, len(replies) - good, counted)
 """
-    output = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    good, other, counted = output.split()
+    good, other, counted = run_in_app(env, script)
     return int(good), int(other), int(counted)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--first-token-delay", type=float, default=0.25, help="model's delay before its first token")
-    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
-    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser = model_server_parser(__doc__)
     parser.add_argument("--samples", type=int, default=30, help="sequential first-byte samples per token kind")
     parser.add_argument("--concurrent", type=int, default=100, help="streams at once")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     reply = " ".join(f"token{index}" for index in range(args.words))
 
