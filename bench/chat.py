@@ -13,12 +13,10 @@ first-token delay and token rate. The app runs under gunicorn (gthread, producti
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,11 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import flask_cli, gunicorn
-from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
+from bench.common import (
+    EMAIL,
+    MODEL,
+    PASSWORD,
+    at_once,
+    direct_concurrent,
+    direct_stream,
+    gunicorn,
+    model_server_and_app,
+    model_server_parser,
+    percentile,
+    run_in_app,
+)
 
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
-MODEL = "bench-model"
 REPLY_ID = re.compile(r'sse-connect="/chat/messages/(\d+)/stream"')
 
 
@@ -148,57 +155,6 @@ def first_delta_then_rest(response: HTTPResponse) -> tuple[float, str]:
     return first, "\n".join(done)
 
 
-def direct_stream(model_url: str) -> tuple[float, float]:
-    """A streamed request straight to the model server: (seconds to its first text chunk, to its end)."""
-    parsed = urllib.parse.urlsplit(model_url)
-    connection = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    body = f'{{"model": "{MODEL}", "stream": true, "messages": [{{"role": "user", "content": "hello"}}]}}'
-    started = time.perf_counter()
-    connection.request(
-        "POST",
-        parsed.path + "/chat/completions",
-        body=body,
-        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
-    )
-    response = connection.getresponse()
-    first = None
-    while True:
-        line = response.readline()
-        if not line:
-            break
-        if first is None and b'"content": "' in line and b'"content": ""' not in line:
-            first = time.perf_counter()
-        if line.startswith(b"data: [DONE]"):
-            break
-    connection.close()
-    if first is None:
-        raise RuntimeError("the model server sent no text")
-    return first - started, time.perf_counter() - started
-
-
-def direct_concurrent(model_url: str, count: int) -> float:
-    """Wall time of `count` streams at once straight from the model server: the baseline of (b)."""
-    barrier = threading.Barrier(count)
-    failures: list[BaseException] = []
-
-    def one() -> None:
-        try:
-            barrier.wait(timeout=60)
-            direct_stream(model_url)
-        except BaseException as error:  # reported below
-            failures.append(error)
-
-    threads = [threading.Thread(target=one) for _ in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise RuntimeError(f"the model server failed {len(failures)} direct streams: {failures[0]}")
-    return time.perf_counter() - started
-
-
 def measure_first_token(session: Session, samples: int) -> tuple[list[float], list[float]]:
     """Per sample: (stream request -> first text) and (message POST -> first text), in seconds."""
     stream_only, whole_send = [], []
@@ -218,36 +174,21 @@ def measure_first_token(session: Session, samples: int) -> tuple[list[float], li
 
 def run_concurrent(session: Session, count: int) -> tuple[list[float], list[str], float]:
     """`count` conversations at once, each on its own connection; (durations, failures, wall time)."""
-    durations: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(count)
 
-    def one(index: int) -> None:
-        try:
-            connection = session.connection()
-            barrier.wait(timeout=60)
-            started = time.perf_counter()
-            reply_id = session.send_message(connection, f"Concurrent conversation {index}")
-            _, done = first_delta_then_rest(session.open_stream(connection, reply_id))
-            elapsed = time.perf_counter() - started
-            connection.close()
-            if 'data-status="complete"' not in done:
-                status = re.search(r'data-status="(\w+)"', done)
-                raise RuntimeError(f"reply {reply_id} ended as {status.group(1) if status else 'unknown'}")
-            with lock:
-                durations.append(elapsed)
-        except Exception as error:  # a bench reports every failure instead of stopping at the first
-            with lock:
-                failures.append(f"{type(error).__name__}: {error}")
+    def one(index: int, start: threading.Barrier) -> float:
+        connection = session.connection()
+        start.wait(timeout=60)
+        started = time.perf_counter()
+        reply_id = session.send_message(connection, f"Concurrent conversation {index}")
+        _, done = first_delta_then_rest(session.open_stream(connection, reply_id))
+        elapsed = time.perf_counter() - started
+        connection.close()
+        if 'data-status="complete"' not in done:
+            status = re.search(r'data-status="(\w+)"', done)
+            raise RuntimeError(f"reply {reply_id} ended as {status.group(1) if status else 'unknown'}")
+        return elapsed
 
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return durations, failures, time.perf_counter() - started
+    return at_once(count, one)
 
 
 def stored_replies(env: dict[str, str], reply: str) -> tuple[int, int]:
@@ -262,10 +203,7 @@ with app.app_context():
     good = sum(1 for m in replies if m.status == "complete" and m.content == {reply!r} and m.completion_tokens)
     print(good, len(replies) - good)
 """
-    output = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    good, other = output.split()
+    good, other = run_in_app(env, script)
     return int(good), int(other)
 
 
@@ -288,72 +226,18 @@ def process_cpu(stat: Path, process_group: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--first-token-delay", type=float, default=0.25, help="model's delay before its first token (s)"
-    )
-    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
-    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser = model_server_parser(__doc__)
     parser.add_argument("--samples", type=int, default=30, help="sequential first-token samples")
     parser.add_argument("--concurrent", type=int, default=100, help="conversations streaming at once")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     reply = " ".join(f"token{index}" for index in range(args.words))
     ideal = args.first_token_delay + (args.words - 1) / args.token_rate
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-chat-") as folder:
         workdir = Path(folder)
-        model_port = free_port()
-        model_server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.servers.openai_server",
-                "--port",
-                str(model_port),
-                "--first-token-delay",
-                str(args.first_token_delay),
-                "--token-rate",
-                str(args.token_rate),
-                "--reply",
-                reply,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            model_url = model_server.stdout.readline().strip()
-            wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
-            extra = dict(
-                OPENAI_BASE_URL=model_url,
-                OPENAI_API_KEY="bench",
-                OPENAI_MODELS=MODEL,
-                CHAT_READ_TIMEOUT="30",
-                LOG_LEVEL="WARNING",
-            )
-            if args.database_url:
-                extra["DATABASE_URL"] = args.database_url
-            env = app_environment(workdir, **extra)
-            flask_cli(env, "db", "upgrade")
-            flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
-            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(
-                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
-                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
-            )
-            print(
-                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
-            )
-
+        with model_server_and_app(workdir, args, reply) as (model_server, env):
+            model_url = env["OPENAI_BASE_URL"]
             with gunicorn(
                 "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
             ) as base:
@@ -374,9 +258,6 @@ def main() -> None:
                     )
                 ]
             good, other = stored_replies(env, reply)
-        finally:
-            model_server.terminate()
-            model_server.wait(timeout=10)
 
     base_ms = statistics.median(direct) * 1000
     stream_ms = statistics.median(stream_only) * 1000

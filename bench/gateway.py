@@ -14,10 +14,8 @@ and is called the way the official clients call it: POST /v1/chat/completions, s
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,11 +26,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.chat import MODEL, direct_concurrent, direct_stream, percentile
-from bench.common import flask_cli, gunicorn
-from tests.support.processes import ROOT, app_environment, free_port, wait_until_up
-
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
+from bench.common import (
+    EMAIL,
+    MODEL,
+    at_once,
+    direct_concurrent,
+    direct_stream,
+    flask_cli,
+    gunicorn,
+    model_server_and_app,
+    model_server_parser,
+    percentile,
+    run_in_app,
+)
 
 
 def gateway_stream(base: str, token: str, text: str) -> tuple[float, str]:
@@ -85,31 +91,15 @@ def measure(base: str, token: str, model_url: str, samples: int) -> tuple[list[f
 
 
 def run_concurrent(base: str, token: str, count: int, reply: str) -> tuple[list[float], list[str], float]:
-    durations: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(count)
+    def one(index: int, start: threading.Barrier) -> float:
+        start.wait(timeout=60)
+        started = time.perf_counter()
+        _, text = gateway_stream(base, token, f"Concurrent call {index}")
+        if text != reply:
+            raise RuntimeError(f"the reply arrived as {len(text)} characters, not {len(reply)}")
+        return time.perf_counter() - started
 
-    def one(index: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            started = time.perf_counter()
-            _, text = gateway_stream(base, token, f"Concurrent call {index}")
-            if text != reply:
-                raise RuntimeError(f"the reply arrived as {len(text)} characters, not {len(reply)}")
-            with lock:
-                durations.append(time.perf_counter() - started)
-        except Exception as error:  # a bench reports every failure instead of stopping at the first
-            with lock:
-                failures.append(f"{type(error).__name__}: {error}")
-
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return durations, failures, time.perf_counter() - started
+    return at_once(count, one)
 
 
 def stored_calls(env: dict[str, str], reply: str) -> tuple[int, int, int]:
@@ -128,74 +118,24 @@ with app.app_context():
     counted = db.session.scalar(select(func.count(UsageEvent.id)).where(UsageEvent.source == "gateway"))
     print(good, len(replies) - good, counted)
 """
-    output = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    good, other, counted = output.split()
+    good, other, counted = run_in_app(env, script)
     return int(good), int(other), int(counted)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--first-token-delay", type=float, default=0.25, help="model's delay before its first token")
-    parser.add_argument("--token-rate", type=float, default=50.0, help="model's tokens per second")
-    parser.add_argument("--words", type=int, default=40, help="words in each reply")
+    parser = model_server_parser(__doc__)
     parser.add_argument("--samples", type=int, default=30, help="sequential first-byte samples per token kind")
     parser.add_argument("--concurrent", type=int, default=100, help="streams at once")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     reply = " ".join(f"token{index}" for index in range(args.words))
-    ideal = args.first_token_delay + (args.words - 1) / args.token_rate
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-gateway-") as folder:
         workdir = Path(folder)
-        model_port = free_port()
-        model_server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.servers.openai_server",
-                "--port",
-                str(model_port),
-                "--first-token-delay",
-                str(args.first_token_delay),
-                "--token-rate",
-                str(args.token_rate),
-                "--reply",
-                reply,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            model_url = model_server.stdout.readline().strip()
-            wait_until_up(f"http://127.0.0.1:{model_port}/v1/models")
-            extra = dict(
-                OPENAI_BASE_URL=model_url,
-                OPENAI_API_KEY="bench",
-                OPENAI_MODELS=MODEL,
-                CHAT_READ_TIMEOUT="30",
-                LOG_LEVEL="WARNING",
-            )
-            if args.database_url:
-                extra["DATABASE_URL"] = args.database_url
-            env = app_environment(workdir, **extra)
-            flask_cli(env, "db", "upgrade")
-            flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
+        with model_server_and_app(workdir, args, reply) as (_model_server, env):
+            model_url = env["OPENAI_BASE_URL"]
             kept = flask_cli(env, "tokens", "create", EMAIL, "--name", "kept", "--scope", "chat").strip()
             counted = flask_cli(env, "tokens", "create", EMAIL, "--name", "counted", "--scope", "chat", "--no-history")
             counted = counted.strip()
-            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(
-                f"model server: first token after {args.first_token_delay * 1000:.0f} ms, {args.token_rate:g} "
-                f"tokens/s, {args.words} tokens a reply (ideal stream {ideal:.2f} s)"
-            )
-            print(
-                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), production settings, {database}"
-            )
             with gunicorn(
                 "wsgi:app", env, args.workers, args.threads, workdir / "gunicorn.log", health_path="/api/health"
             ) as base:
@@ -206,9 +146,6 @@ def main() -> None:
                 direct_wall = direct_concurrent(model_url, args.concurrent)
                 durations, failures, wall = run_concurrent(base, kept, args.concurrent, reply)
             good, other, counted_rows = stored_calls(env, reply)
-        finally:
-            model_server.terminate()
-            model_server.wait(timeout=10)
 
     print()
     print(f"(a) first byte of reply text, median of {args.samples} interleaved samples each")

@@ -19,69 +19,25 @@ Usage: .venv/bin/python bench/importer.py [--megabytes 20 200] [--database-url p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
-from http.client import HTTPConnection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PeakSampler, flask_cli, reset_peak_rss, rss_kib
+from bench.common import PeakSampler, bench_user_token, post_file, reset_peak_rss, rss_kib
 from tests.support.databases import create_database, drop_database
 from tests.support.exports import as_bytes, chatgpt_linear, write_chatgpt_export
 from tests.support.processes import BIN, app_environment, child_pids, gunicorn_process
 
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
-CHUNK = 1024 * 1024
 TURNS, REPLY_CHARS = 20, 1500
 
 
-def multipart(path: Path, boundary: str) -> tuple[int, Iterator[bytes]]:
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-        "Content-Type: application/json\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-
-    def chunks() -> Iterator[bytes]:
-        yield head
-        with path.open("rb") as file:
-            while block := file.read(CHUNK):
-                yield block
-        yield tail
-
-    return len(head) + path.stat().st_size + len(tail), chunks()
-
-
 def post_import(base: str, token: str, path: Path) -> tuple[float, dict]:
-    boundary = uuid.uuid4().hex
-    length, body = multipart(path, boundary)
-    host, port = base.removeprefix("http://").split(":")
-    connection = HTTPConnection(host, int(port), timeout=1800, blocksize=CHUNK)
-    started = time.perf_counter()
-    connection.request(
-        "POST",
-        "/api/conversations/import",
-        body=body,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(length),
-        },
-    )
-    response = connection.getresponse()
-    payload = response.read()
-    elapsed = time.perf_counter() - started
-    connection.close()
-    if response.status != 200:
-        raise RuntimeError(f"the import answered {response.status}: {payload[:500]!r}")
-    return elapsed, json.loads(payload)
+    return post_file(base, token, "/api/conversations/import", path, "application/json", status=200, timeout=1800)
 
 
 def json_load_growth_mb(path: Path) -> float:
@@ -113,9 +69,7 @@ def run(folder: Path, megabytes: float, server_url: str | None) -> dict:
 
 
 def measure(export: Path, conversations: int, workdir: Path, env: dict[str, str]) -> dict:
-    flask_cli(env, "db", "upgrade")
-    flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
-    token = flask_cli(env, "tokens", "create", EMAIL, "--name", "bench").strip().split()[-1]
+    token = bench_user_token(env)
     warm = workdir / "warm-up.json"
     warm.write_bytes(as_bytes([chatgpt_linear(str(uuid.uuid4()), "Warm-up", 2)]))
     log = workdir / "gunicorn.log"

@@ -22,25 +22,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from http.client import HTTPConnection
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PeakSampler, flask_cli, reset_peak_rss, rss_kib
+from bench.common import CHUNK, PeakSampler, bench_user_token, post_file, reset_peak_rss, rss_kib
 from tests.support.processes import app_environment, child_pids, gunicorn_process, start_moto
 from webapp.units import MEGABYTE
 
-CHUNK = MEGABYTE
-EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 PART_MB = 8  # the app's default S3_MULTIPART_THRESHOLD_MB, also its part size
 
 
@@ -61,47 +57,8 @@ def make_pdf(path: Path, megabytes: int) -> str:
     return digest.hexdigest()
 
 
-def multipart_body(path: Path, boundary: str) -> tuple[int, Iterator[bytes]]:
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-        "Content-Type: application/pdf\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    length = len(head) + path.stat().st_size + len(tail)
-
-    def chunks() -> Iterator[bytes]:
-        yield head
-        with open(path, "rb") as source:
-            while chunk := source.read(CHUNK):
-                yield chunk
-        yield tail
-
-    return length, chunks()
-
-
 def upload_through_app(base: str, token: str, path: Path) -> tuple[float, dict]:
-    boundary = uuid.uuid4().hex
-    length, body = multipart_body(path, boundary)
-    host, port = base.removeprefix("http://").split(":")
-    connection = HTTPConnection(host, int(port), timeout=600, blocksize=CHUNK)
-    started = time.perf_counter()
-    connection.request(
-        "POST",
-        "/api/upload",
-        body=body,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(length),
-        },
-    )
-    response = connection.getresponse()
-    payload = response.read()
-    elapsed = time.perf_counter() - started
-    connection.close()
-    if response.status != 201:
-        raise RuntimeError(f"upload answered {response.status}: {payload[:500]!r}")
-    return elapsed, json.loads(payload)
+    return post_file(base, token, "/api/upload", path, "application/pdf", status=201, timeout=600)
 
 
 def small_upload(base: str, token: str, folder: Path) -> None:
@@ -120,9 +77,7 @@ def measure(
     rounds: int,
 ) -> list[dict]:
     """Alternate the direct writes and an upload through the app, `rounds` times, on one gunicorn worker."""
-    flask_cli(env, "db", "upgrade")
-    flask_cli(env, "users", "create", EMAIL, "--name", "Bench", "--password", PASSWORD)
-    token = flask_cli(env, "tokens", "create", EMAIL, "--name", "bench").strip().split()[-1]
+    token = bench_user_token(env)
     results = []
     with gunicorn_process("wsgi:app", env, 1, 4, workdir / "gunicorn.log", health_path="/api/health") as (base, master):
         small_upload(base, token, workdir)

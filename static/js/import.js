@@ -38,41 +38,30 @@
       refuse(`${file.name} is larger than the ${form.dataset.maxMb} MB an import can be. Nothing was imported.`);
       return;
     }
-    const body = new FormData();
-    body.append("csrf_token", csrfToken);
-    body.append("file", file, file.name);
-    const request = new XMLHttpRequest();
-    request.open("POST", form.action);
-    // Asks the server for the outcome fragment (errors included) instead of a whole page, as htmx requests do.
-    request.setRequestHeader("HX-Request", "true");
-    request.setRequestHeader("X-CSRFToken", csrfToken);
-    request.upload.addEventListener("progress", (event) => {
-      if (!event.lengthComputable) return;
-      const percent = Math.round((event.loaded / event.total) * 100);
-      if (percent < 100) {
-        bar.value = percent;
-        text.textContent = `Uploading ${file.name}: ${percent}%`;
-      } else {
-        bar.removeAttribute("value"); // indeterminate: the server is reading the conversations
-        text.textContent = `Importing ${file.name}…`;
-      }
-    });
-    request.upload.addEventListener("load", () => {
-      bar.removeAttribute("value");
-      text.textContent = `Importing ${file.name}…`;
-    });
-    request.addEventListener("load", () => showOutcome(request.responseText));
-    request.addEventListener("error", () =>
-      refuse("The connection failed before the import finished. Check your network and try again."),
-    );
-    request.addEventListener("abort", () => refuse("The import was cancelled."));
     outcome.replaceChildren();
     bar.value = 0;
     text.textContent = `Uploading ${file.name}: 0%`;
     progress.hidden = false;
     button.disabled = true;
     input.disabled = true;
-    request.send(body);
+    const importing = () => {
+      bar.removeAttribute("value"); // indeterminate: the server is reading the conversations
+      text.textContent = `Importing ${file.name}…`;
+    };
+    window.Workbench.sendFile(form.action, csrfToken, file, {
+      progress: (percent) => {
+        if (percent < 100) {
+          bar.value = percent;
+          text.textContent = `Uploading ${file.name}: ${percent}%`;
+        } else {
+          importing();
+        }
+      },
+      sent: importing,
+      load: showOutcome,
+      error: () => refuse("The connection failed before the import finished. Check your network and try again."),
+      abort: () => refuse("The import was cancelled."),
+    });
   }
 
   form.addEventListener("submit", (event) => {

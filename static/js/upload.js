@@ -61,34 +61,25 @@
 
   function send(file, parts) {
     return new Promise((resolve) => {
-      const body = new FormData();
-      body.append("csrf_token", csrfToken);
-      body.append("file", file, file.name);
-      const request = new XMLHttpRequest();
-      request.open("POST", form.action);
-      // Asks the server for the fragment (errors included) instead of a whole page, as htmx requests do.
-      request.setRequestHeader("HX-Request", "true");
-      request.setRequestHeader("X-CSRFToken", csrfToken);
-      request.upload.addEventListener("progress", (event) => {
-        if (!event.lengthComputable) return;
-        const percent = Math.round((event.loaded / event.total) * 100);
-        parts.progress.value = percent;
-        parts.status.textContent = percent < 100 ? `${percent}%` : "Checking…";
-      });
-      request.addEventListener("load", () => {
-        showResponse(parts, request.responseText);
-        resolve();
-      });
-      request.addEventListener("error", () => {
-        fail(parts, "The connection failed before the upload finished. Check your network and try again.");
-        resolve();
-      });
-      request.addEventListener("abort", () => {
-        fail(parts, "The upload was cancelled.");
-        resolve();
-      });
       parts.status.textContent = "0%";
-      request.send(body);
+      window.Workbench.sendFile(form.action, csrfToken, file, {
+        progress: (percent) => {
+          parts.progress.value = percent;
+          parts.status.textContent = percent < 100 ? `${percent}%` : "Checking…";
+        },
+        load: (html) => {
+          showResponse(parts, html);
+          resolve();
+        },
+        error: () => {
+          fail(parts, "The connection failed before the upload finished. Check your network and try again.");
+          resolve();
+        },
+        abort: () => {
+          fail(parts, "The upload was cancelled.");
+          resolve();
+        },
+      });
     });
   }
 

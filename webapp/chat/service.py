@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -634,6 +634,75 @@ def expire_if_stale(message: Message) -> bool:
     return True
 
 
+def stream_from_model(
+    provider: ChatProvider,
+    turns: list[ChatTurn],
+    model: str,
+    *,
+    finish: Callable[..., None],
+    failed: Callable[[Exception], None],
+    close_failed: Callable[[Exception], None],
+    stop_requested: Callable[[], bool] | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Iterator[str]:
+    """Yield a model's text deltas; whatever ends the stream (its end, a failure, the consumer going away), call
+    `finish(status, text, error=, latency_ms=, prompt_tokens=, completion_tokens=, finish_reason=)` once.
+
+    The one streaming loop of stored replies (`ReplyStream`) and temporary chats (`temporary.TemporaryReply`).
+    A stored reply passes `stop_requested` (asked every STOP_CHECK_SECONDS; True ends the stream, interrupted)
+    and `checkpoint` (given the text so far every CHECKPOINT_SECONDS); a temporary chat passes neither, so nothing
+    is written while it streams. The caller logs an unexpected failure (`failed`, inside the except clause; the
+    reader is shown UNEXPECTED_FAILURE) and a stream that would not close (`close_failed`) in its own words: a
+    temporary chat's log lines name the exception's kind only, never its message, which could quote the chat.
+    """
+    parts: list[str] = []
+    status, error = INTERRUPTED, None
+    usage: dict[str, Any] = {}
+    started = time.perf_counter()
+    next_stop_check = started + STOP_CHECK_SECONDS
+    next_checkpoint = started + CHECKPOINT_SECONDS
+    chunks = provider.stream(turns, model)
+    try:
+        for chunk in chunks:
+            if chunk.final:
+                status = COMPLETE
+                usage = {
+                    "prompt_tokens": chunk.prompt_tokens,
+                    "completion_tokens": chunk.completion_tokens,
+                    "finish_reason": chunk.finish_reason,
+                }
+                break
+            if chunk.text:
+                parts.append(chunk.text)
+                yield chunk.text
+            now = time.perf_counter()
+            if stop_requested is not None and now >= next_stop_check:
+                next_stop_check = now + STOP_CHECK_SECONDS
+                if stop_requested():
+                    break
+            if checkpoint is not None and now >= next_checkpoint:
+                next_checkpoint = now + CHECKPOINT_SECONDS
+                checkpoint("".join(parts))
+    except ProviderError as failure:
+        status, error = ERROR, failure.message
+    except GeneratorExit:
+        # The browser went away (tab closed, Stop by disconnect): what arrived is kept (a temporary chat's by the
+        # page).
+        status = INTERRUPTED
+        raise
+    except Exception as failure:
+        failed(failure)
+        status, error = ERROR, UNEXPECTED_FAILURE
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as failure:
+                close_failed(failure)
+        finish(status, "".join(parts), error=error, latency_ms=int((time.perf_counter() - started) * 1000), **usage)
+
+
 def prepare_reply(user: User, message_id: int) -> ReplyStream:
     """Check that the reply is the user's (404 otherwise), before any streaming starts."""
     message = get_message(user, message_id)
@@ -687,53 +756,23 @@ class ReplyStream:
         yield from self._stream(provider, turns, model)
 
     def _stream(self, provider: ChatProvider, turns: list[ChatTurn], model: str) -> Iterator[str]:
-        parts: list[str] = []
-        status, error = INTERRUPTED, None
-        usage: dict[str, Any] = {}
-        started = time.perf_counter()
-        next_stop_check = started + STOP_CHECK_SECONDS
-        next_checkpoint = started + CHECKPOINT_SECONDS
-        chunks = provider.stream(turns, model)
-        try:
-            for chunk in chunks:
-                if chunk.final:
-                    status = COMPLETE
-                    usage = {
-                        "prompt_tokens": chunk.prompt_tokens,
-                        "completion_tokens": chunk.completion_tokens,
-                        "finish_reason": chunk.finish_reason,
-                    }
-                    break
-                if chunk.text:
-                    parts.append(chunk.text)
-                    yield chunk.text
-                now = time.perf_counter()
-                if now >= next_stop_check:
-                    next_stop_check = now + STOP_CHECK_SECONDS
-                    if self._stop_requested():
-                        break
-                if now >= next_checkpoint:
-                    next_checkpoint = now + CHECKPOINT_SECONDS
-                    self._checkpoint("".join(parts))
-        except ProviderError as failure:
-            status, error = ERROR, failure.message
-        except GeneratorExit:
-            # The browser went away (tab closed, Stop by disconnect): keep what arrived.
-            status = INTERRUPTED
-            raise
-        except Exception:
-            log.exception("reply %s failed unexpectedly", self.message_id)
-            status, error = ERROR, UNEXPECTED_FAILURE
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # closing a broken HTTP response must not hide the outcome
-                    log.warning("closing the stream of reply %s failed", self.message_id, exc_info=True)
-            self._finish(
-                status, "".join(parts), error=error, latency_ms=int((time.perf_counter() - started) * 1000), **usage
-            )
+        yield from stream_from_model(
+            provider,
+            turns,
+            model,
+            finish=self._finish,
+            failed=self._log_failure,
+            close_failed=self._log_close_failure,
+            stop_requested=self._stop_requested,
+            checkpoint=self._checkpoint,
+        )
+
+    def _log_failure(self, failure: Exception) -> None:
+        log.exception("reply %s failed unexpectedly", self.message_id)
+
+    def _log_close_failure(self, failure: Exception) -> None:
+        # Closing a broken HTTP response must not hide the outcome.
+        log.warning("closing the stream of reply %s failed", self.message_id, exc_info=True)
 
     def _follow(self) -> Iterator[str]:
         """Another request streams this reply: wait for its outcome (or its death), with keep-alives."""

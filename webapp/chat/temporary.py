@@ -12,7 +12,6 @@ answer any message of it. An administrator turns the feature off with CHAT_TEMPO
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ from flask import current_app
 from webapp.auth.models import User
 from webapp.bounds import without_nul
 from webapp.chat import service as chat
-from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED
-from webapp.chat.providers import ChatTurn, ProviderError
+from webapp.chat.providers import ChatTurn
 from webapp.errors import Refused
 from webapp.extensions import db
 from webapp.governance import service as governance
@@ -153,52 +151,32 @@ class TemporaryReply:
         provider = chat.providers().get(self.choice.provider)
         # No database connection is held while the model thinks.
         db.session.commit()
-        parts: list[str] = []
-        status, error = INTERRUPTED, None
-        usage: dict[str, Any] = {}
-        started = time.perf_counter()
         _streaming.set(True)
-        chunks = provider.stream(self.turns, self.choice.model)  # type: ignore[union-attr]  (resolve_model checked)
-        try:
-            for chunk in chunks:
-                if chunk.final:
-                    status = COMPLETE
-                    usage = {
-                        "prompt_tokens": chunk.prompt_tokens,
-                        "completion_tokens": chunk.completion_tokens,
-                        "finish_reason": chunk.finish_reason,
-                    }
-                    break
-                if chunk.text:
-                    parts.append(chunk.text)
-                    yield chunk.text
-        except ProviderError as failure:
-            status, error = ERROR, failure.message
-        except GeneratorExit:
-            status = INTERRUPTED  # the browser went away, or Stop: what arrived is the page's
-            raise
-        except Exception as failure:
-            # By its kind only: an exception's message could quote the conversation.
-            log.error("a temporary chat's reply failed unexpectedly (%s)", type(failure).__name__)
-            status, error = ERROR, chat.UNEXPECTED_FAILURE
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception as failure:
-                    log.warning("closing a temporary chat's stream failed (%s)", type(failure).__name__)
-            _streaming.set(False)
-            self.outcome = Outcome(
-                text="".join(parts),
-                status=status,
-                error=error,
-                provider=self.choice.provider,
-                model=self.choice.model,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                **usage,
-            )
-            self._record_usage()
+        # The loop of a stored reply without its Stop checks and checkpoints: nothing is written while it streams.
+        yield from chat.stream_from_model(
+            provider,  # type: ignore[arg-type]  (resolve_model checked)
+            self.turns,
+            self.choice.model,
+            finish=self._finish,
+            failed=self._log_failure,
+            close_failed=self._log_close_failure,
+        )
+
+    def _log_failure(self, failure: Exception) -> None:
+        # By its kind only: an exception's message could quote the conversation.
+        log.error("a temporary chat's reply failed unexpectedly (%s)", type(failure).__name__)
+
+    def _log_close_failure(self, failure: Exception) -> None:
+        log.warning("closing a temporary chat's stream failed (%s)", type(failure).__name__)
+
+    def _finish(self, status: str, text: str, **numbers: Any) -> None:
+        """Keep how the reply ended (the text only in memory, for the caller; the error, latency and token counts
+        as `stream_from_model` reports them) and count its tokens."""
+        _streaming.set(False)  # the model's stream is closed: its clients' DEBUG lines may be logged again
+        self.outcome = Outcome(
+            text=text, status=status, provider=self.choice.provider, model=self.choice.model, **numbers
+        )
+        self._record_usage()
 
     def _record_usage(self) -> None:
         outcome = self.outcome

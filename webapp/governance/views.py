@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -18,6 +20,27 @@ def budget_warning():
         return None
     status = service.budget_status(current_user)
     return status if status.warning is not None else None
+
+
+def save_limits(
+    form: LimitsForm,
+    save: Callable[[str | None, str | None], str],
+    then: str,
+    page: Callable[[], tuple[str, int]],
+    refused: type[ServiceError] = Refused,
+):
+    """A post of monthly limits, a group's or a user's: `save(tokens, requests)` calls the service and returns what
+    to flash, then the browser goes on to `then` (303); a refusal of the kind `refused` is shown beside its field
+    on `page()` (400), as is an invalid form."""
+    if form.validate_on_submit():
+        try:
+            message = save(form.monthly_tokens.data, form.monthly_requests.data)
+        except refused as refusal:
+            show_beside_field(form, refusal)
+        else:
+            flash(message, "success")
+            return redirect(then, 303)
+    return page()
 
 
 # -- groups ------------------------------------------------------------------------------------------------------
@@ -131,15 +154,17 @@ def set_models(group_id: int):
 def set_group_limits(group_id: int):
     group = service.get_group(group_id)
     form = LimitsForm()
-    if form.validate_on_submit():
-        try:
-            service.set_group_limits(group, form.monthly_tokens.data, form.monthly_requests.data, actor=current_user)
-        except Refused as refusal:
-            show_beside_field(form, refusal)
-        else:
-            flash(f"The limits of {group.name}: {service.describe_limits(group)}.", "success")
-            return redirect(url_for("governance.group", group_id=group.id), 303)
-    return render_group(group, 400, limits_form=form)
+
+    def save(tokens: str | None, requests: str | None) -> str:
+        service.set_group_limits(group, tokens, requests, actor=current_user)
+        return f"The limits of {group.name}: {service.describe_limits(group)}."
+
+    return save_limits(
+        form,
+        save,
+        url_for("governance.group", group_id=group.id),
+        lambda: render_group(group, 400, limits_form=form),
+    )
 
 
 @bp.post("/groups/<int:group_id>/delete")
@@ -172,18 +197,11 @@ def limits():
 @admin_required
 def set_user_limit():
     form = UserLimitForm()
-    if form.validate_on_submit():
-        try:
-            user = service.user_by_email(form.email.data)
-            limit = service.set_user_limit(
-                user, form.monthly_tokens.data, form.monthly_requests.data, actor=current_user
-            )
-        except ServiceError as refusal:
-            show_beside_field(form, refusal)
-        else:
-            flash(
-                f"{user.email}: {service.describe_limits(limit) if limit else 'no own limit'}.",
-                "success",
-            )
-            return redirect(url_for("governance.limits"), 303)
-    return render_limits(form, 400)
+
+    def save(tokens: str | None, requests: str | None) -> str:
+        user = service.user_by_email(form.email.data)
+        limit = service.set_user_limit(user, tokens, requests, actor=current_user)
+        return f"{user.email}: {service.describe_limits(limit) if limit else 'no own limit'}."
+
+    # A user who is not there is a refusal too, beside the email field.
+    return save_limits(form, save, url_for("governance.limits"), lambda: render_limits(form, 400), refused=ServiceError)
