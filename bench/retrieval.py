@@ -12,8 +12,8 @@ first streamed byte with a 300-page PDF attached against the same message withou
    attached, then the same message without it, each time timing the reply stream from the request to its first
    `delta` event (Flask's test client, in process). Prints p50/p95 of both and the overhead.
 
-Usage: python bench/retrieval.py [--database-url postgresql+psycopg://…] [--reuse] [--skip-sqlite|--skip-postgresql]
-[--skip-first-byte]
+Usage: python bench/retrieval.py [--database-url postgresql+psycopg://…] [--database-name NAME] [--reuse]
+[--skip-sqlite|--skip-postgresql] [--skip-first-byte]
 """
 
 from __future__ import annotations
@@ -223,6 +223,7 @@ def main() -> int:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--skip-first-byte", action="store_true")
+    parser.add_argument("--database-name", default="workbench_retrieval", help="the PostgreSQL database it makes")
     parser.add_argument("--reuse", action="store_true", help="keep the PostgreSQL database seeded by an earlier run")
     arguments = parser.parse_args()
     print(f"bench/retrieval.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
@@ -239,7 +240,7 @@ def main() -> int:
                 from config import normalize_database_url
 
                 server = normalize_database_url(arguments.database_url)
-                name = "workbench_retrieval"
+                name = arguments.database_name
                 if not arguments.reuse:
                     drop_database(server, name)
                 url = create_database(server, name)

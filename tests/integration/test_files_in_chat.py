@@ -262,6 +262,41 @@ def test_words_found_nearly_everywhere_are_left_out_of_a_large_search(app, staff
         assert unfiltered[0] == keeper_passage and len(unfiltered) == 50
 
 
+@pytest.mark.both_databases
+def test_when_every_word_is_common_the_passages_with_the_rarest_are_ranked_by_the_two_rarest(app, staff, monkeypatch):
+    from webapp.attachments import search
+
+    monkeypatch.setattr(search, "FILTER_FROM", 10)
+    monkeypatch.setitem(search._statistics, "at", -search.STATISTICS_SECONDS)
+    monkeypatch.setitem(search._sqlite_total, "at", -search.STATISTICS_SECONDS)
+    logs = [
+        make_file(app, staff, name=f"log{n}.txt", content=f"Harbour log {n}: calm water.\n".encode()) for n in range(30)
+    ]
+    turned = [
+        make_file(app, staff, name=f"turn{n}.txt", content=f"Harbour log {n}: the tide turned.\n".encode())
+        for n in range(5)
+    ]
+    tables = [
+        make_file(app, staff, name=f"tide{n}.txt", content=f"Tide table {n}: high water at noon.\n".encode())
+        for n in range(5)
+    ]
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE file_passages"))
+            db.session.commit()
+        passage = {
+            stored.id: db.session.scalar(select(FilePassage.id).where(FilePassage.file_id == stored.id))
+            for stored in logs + turned + tables
+        }
+
+        # "tide" (10 of 40 passages) and "harbour" (35) are both common: the rarer is named second, and still leads.
+        found = search.rank(list(passage), "harbour tide", limit=50)
+
+        assert set(found) == {passage[stored.id] for stored in turned + tables}  # none with "harbour" alone
+        if db.engine.dialect.name == "postgresql":  # ts_rank: both words above one, however often
+            assert set(found[:5]) == {passage[stored.id] for stored in turned}
+
+
 def test_a_projects_files_are_searched_for_every_conversation_in_it(app, api, staff, staff_client, openai_server):
     from tests.support.factories import make_project
     from tests.support.web import csrf_token

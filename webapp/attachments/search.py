@@ -4,17 +4,20 @@ PostgreSQL ranks with `ts_rank` over each passage's stored `tsvector` (found thr
 FTS5's `bm25`. A question's words are OR-ed: a passage that has some of them still counts, ranked below one that
 has more, so a question phrased unlike the file still finds something. Words found nearly everywhere are left out
 first (see COMMON_SHARE): ranking every passage of a large library for them would take seconds and tell nothing.
+When every word of the question is that common, the passages with its rarest word are ranked by its two rarest.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, literal_column, select, text
+from sqlalchemy import Integer, any_, bindparam, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from webapp.attachments.models import SEARCH_CONFIG, SQLITE_PASSAGE_TABLE, FilePassage
+from webapp.attachments.models import SEARCH_CONFIG, SQLITE_PASSAGE_TABLE, FilePassage, FileText
 from webapp.extensions import db
 
 # A question's first words are enough to rank by; more only slows the query.
@@ -47,18 +50,26 @@ def terms(question: str) -> list[str]:
 def rank(file_ids: Sequence[int], question: str, limit: int, passages: int | None = None) -> list[int]:
     """Ids of the passages of `file_ids` that match `question` best, best first (at most `limit`).
 
-    `passages` is how many passages those files have (counted when not given): past FILTER_FROM, the question's
-    common words are left out.
+    `passages` is how many passages those files have (added up from their FileText rows when not given): past
+    FILTER_FROM, the question's common words are left out.
     """
     words = terms(question)
     if not words or not file_ids or limit <= 0:
         return []
     if passages is None:
-        passages = db.session.scalar(select(func.count(FilePassage.id)).where(FilePassage.file_id.in_(file_ids))) or 0
+        passages = db.session.scalar(select(func.sum(FileText.passages)).where(among(FileText.file_id, file_ids))) or 0
     filtering = passages >= FILTER_FROM
     if db.session.get_bind().dialect.name == "postgresql":
         return _rank_postgresql(list(file_ids), words, limit, filtering)
     return _rank_sqlite(list(file_ids), words, limit, filtering)
+
+
+def among(column, ids: Sequence[int]):
+    """`column IN ids` with the ids as one parameter (a PostgreSQL array, a JSON list on SQLite): a library's
+    thousand file ids as a thousand bound parameters took longer to render and parse than the ranking took."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(ids)))))
 
 
 # A lexeme in more than this share of all passages says little about which passage answers (the made-up words of
@@ -89,25 +100,38 @@ def _lexeme_shares() -> dict[str, float]:
     return shares
 
 
-def _telling(lexemes: list[str]) -> list[str]:
-    """The lexemes that tell passages apart: the rare ones, or the two rarest when every one is common."""
+def _telling(lexemes: list[str]) -> tuple[list[str], list[str]]:
+    """The lexemes that tell passages apart, as (those a passage must have one of, those it is ranked by): the rare
+    ones for both; when every one is common, the passages with the rarest, ranked by the two rarest."""
     shares = _lexeme_shares()
     rare = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_SHARE]
-    return rare or sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]
+    if rare:
+        return rare, rare
+    rarest = sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]
+    # ts_rank (no normalization, no weights) gives a passage with both of two lexemes at least 2 x 0.061 / 2, and
+    # one with a single lexeme at most 0.1 / 2 however often it has it: the passages with both come first, so
+    # leaving out those with only the commoner one changes the order only past them, and reads far fewer
+    # passages (the commoner one was in 17,015 passages of bench/retrieval.py's 41,746, the rarer in 2,912).
+    return rarest[:1], rarest
+
+
+def _or_query(lexemes: list[str]):
+    # Lexemes are letters and digits (the words were): quoted, each is one term of an OR query. Written into the
+    # statement, not bound: psycopg prepares a statement run five times, and PostgreSQL's generic plan for a
+    # tsquery it cannot see ranked the whole table (a second a question instead of 20 ms).
+    terms = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in lexemes)
+    return func.to_tsquery(literal_column("'simple'::regconfig"), bindparam(None, terms, literal_execute=True))
 
 
 def _rank_postgresql(file_ids: list[int], words: list[str], limit: int, filtering: bool) -> list[int]:
     lexemes = list(db.session.scalars(_LEXEMES, {"config": SEARCH_CONFIG, "words": " ".join(words)}))
     if not lexemes:
         return []
-    # Lexemes are letters and digits (the words were): quoted, each is one term of an OR query.
-    kept = _telling(lexemes) if filtering else lexemes
-    terms = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in kept)
-    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("terms", terms))
+    matched, ranked = _telling(lexemes) if filtering else (lexemes, lexemes)
     statement = (
         select(FilePassage.id)
-        .where(FilePassage.file_id.in_(file_ids), FilePassage.search_vector.op("@@")(query))
-        .order_by(func.ts_rank(FilePassage.search_vector, query).desc(), FilePassage.id)
+        .where(among(FilePassage.file_id, file_ids), FilePassage.search_vector.op("@@")(_or_query(matched)))
+        .order_by(func.ts_rank(FilePassage.search_vector, _or_query(ranked)).desc(), FilePassage.id)
         .limit(limit)
     )
     return list(db.session.scalars(statement))
@@ -115,9 +139,9 @@ def _rank_postgresql(file_ids: list[int], words: list[str], limit: int, filterin
 
 _SQLITE_RANK = text(
     f"SELECT p.id FROM {SQLITE_PASSAGE_TABLE} JOIN file_passages AS p ON p.id = {SQLITE_PASSAGE_TABLE}.rowid "
-    f"WHERE {SQLITE_PASSAGE_TABLE} MATCH :match AND p.file_id IN :file_ids "
+    f"WHERE {SQLITE_PASSAGE_TABLE} MATCH :match AND p.file_id IN (SELECT value FROM json_each(:file_ids)) "
     f"ORDER BY bm25({SQLITE_PASSAGE_TABLE}), p.id LIMIT :limit"
-).bindparams(bindparam("file_ids", expanding=True))
+)
 
 
 _SQLITE_PASSAGES = text("SELECT count(*) FROM file_passages")
@@ -137,11 +161,26 @@ def _sqlite_passages() -> int:
 def _rank_sqlite(file_ids: list[int], words: list[str], limit: int, filtering: bool) -> list[int]:
     # Each word quoted: FTS5 then reads it as a plain token, whatever it is ("near", "*", a column name).
     quoted = [f'"{word}"' for word in words]
+    match = " OR ".join(quoted)
     if filtering:
         # As on PostgreSQL, the words in more than COMMON_SHARE of the passages are left out: each is counted up to
         # that share only (FTS5 walks its list of passages for the word, and stops there).
-        cap = max(2, int(_sqlite_passages() * COMMON_SHARE))
-        counts = {term: db.session.scalar(_SQLITE_COUNT, {"match": term, "cap": cap}) or 0 for term in quoted}
-        quoted = [term for term in quoted if counts[term] < cap] or sorted(quoted, key=counts.__getitem__)[:2]
-    match = " OR ".join(quoted)
-    return list(db.session.scalars(_SQLITE_RANK, {"match": match, "file_ids": file_ids, "limit": limit}))
+        passages = _sqlite_passages()
+        cap = max(2, int(passages * COMMON_SHARE))
+        counts = {term: _sqlite_count(term, cap) for term in quoted}
+        rare = [term for term in quoted if counts[term] < cap]
+        if rare:
+            match = " OR ".join(rare)
+        else:
+            # Every word is common: as on PostgreSQL, the passages with the rarest, ranked by the two rarest (counted
+            # in full now, a millisecond each). Each of the two written twice, so that bm25, which adds up every
+            # phrase of the query, ranks those passages exactly as it would for "rarest OR second".
+            counts = {term: _sqlite_count(term, passages + 1) for term in quoted}
+            rarest = sorted(quoted, key=counts.__getitem__)[:2]
+            match = f"({rarest[0]} NOT {rarest[1]}) OR ({rarest[0]} AND {rarest[1]})" if len(rarest) == 2 else rarest[0]
+    found = db.session.scalars(_SQLITE_RANK, {"match": match, "file_ids": json.dumps(file_ids), "limit": limit})
+    return list(found)
+
+
+def _sqlite_count(term: str, cap: int) -> int:
+    return db.session.scalar(_SQLITE_COUNT, {"match": term, "cap": cap}) or 0

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from webapp.attachments.extraction import FAILED, NO_TEXT, READY, Extracted, Limits, extract, locator
 from webapp.attachments.models import SEARCH_CONFIG, FilePassage, FileText, MessageFile, MessageSource, ProjectFile
-from webapp.attachments.search import rank
+from webapp.attachments.search import among, rank
 from webapp.auth.models import User
 from webapp.errors import Refused
 from webapp.extensions import db
@@ -103,19 +103,21 @@ def keep(file_id: int, extracted: Extracted) -> FileText:
     db.session.execute(delete(FilePassage).where(FilePassage.file_id == file_id))
     db.session.execute(delete(FileText).where(FileText.file_id == file_id))
     if extracted.passages:
+        statement = insert(FilePassage.__table__)
+        if db.session.get_bind().dialect.name == "postgresql":
+            # The lexemes written with the row, not by an UPDATE after: that left a dead copy of every passage,
+            # twice the table for ranking to read until autovacuum came by.
+            passage_text = bindparam("passage_text")
+            statement = statement.values(text=passage_text, search_vector=_to_tsvector(passage_text))
+        else:
+            statement = statement.values(text=bindparam("passage_text"))
         db.session.execute(
-            insert(FilePassage),
+            statement,
             [
-                {"file_id": file_id, "position": index, "first": p.first, "last": p.last, "text": p.text}
+                {"file_id": file_id, "position": index, "first": p.first, "last": p.last, "passage_text": p.text}
                 for index, p in enumerate(extracted.passages)
             ],
         )
-        if db.session.get_bind().dialect.name == "postgresql":
-            db.session.execute(
-                update(FilePassage)
-                .where(FilePassage.file_id == file_id)
-                .values(search_vector=_to_tsvector(FilePassage.text))
-            )
     text = FileText(
         file_id=file_id,
         status=extracted.status,
@@ -304,32 +306,35 @@ def build_context(
     files whole, then the passages of the longer ones that rank best for `question` (their openings when no word
     of the question is in them), in file order."""
     context = FileContext()
-    texts: list[tuple[StoredFile, FileText]] = []
+    # (file id, name, what reading it gave) of the files with text, in the order given. Plain values, read once:
+    # over a large library, a thousand FileText objects and their attributes a question cost more than the ranking.
+    texts: list[tuple[int, str, Any]] = []
     ids = [stored.id for stored in documents]
-    known = {text.file_id: text for text in db.session.scalars(select(FileText).where(FileText.file_id.in_(ids)))}
-    for stored in documents:
-        text = known.get(stored.id) or read_and_keep(stored)
+    columns = (FileText.file_id, FileText.status, FileText.unit, FileText.note, FileText.chars, FileText.passages)
+    known = {row.file_id: row for row in db.session.execute(select(*columns).where(among(FileText.file_id, ids)))}
+    for file_id, stored in zip(ids, documents, strict=True):
+        text = known.get(file_id) or read_and_keep(stored)
         if text.status == READY:
-            texts.append((stored, text))
+            texts.append((file_id, stored.original_name, text))
         else:
             context.notes.append(f"(The file {stored.original_name} was attached but cannot be read: {text.note})")
     chosen: dict[int, list[FilePassage]] = {}
-    total = sum(text.chars for _, text in texts)
+    total = sum(text.chars for _, _, text in texts)
     overhead = lambda passage: len(passage.text) + 40  # noqa: E731  the "[n] name, pages a–b:" line
-    if total + 40 * sum(text.passages for _, text in texts) <= budget:
-        for stored, _ in texts:
-            chosen[stored.id] = _passages_of(stored.id)
+    if total + 40 * sum(text.passages for _, _, text in texts) <= budget:
+        for file_id, _, _ in texts:
+            chosen[file_id] = _passages_of(file_id)
     else:
         used = 0
-        short = [stored for stored, text in texts if text.chars <= budget // SHORT_FILE_SHARE]
-        for stored in short:
-            passages = _passages_of(stored.id)
-            cost = sum(overhead(passage) for passage in passages)
-            if used + cost <= budget:
-                chosen[stored.id] = passages
-                used += cost
-        long_ids = [stored.id for stored, _ in texts if stored.id not in chosen]
-        in_long = sum(text.passages for stored, text in texts if stored.id not in chosen)
+        for file_id, _, text in texts:
+            if text.chars <= budget // SHORT_FILE_SHARE:  # a short file, whole if it fits
+                passages = _passages_of(file_id)
+                cost = sum(overhead(passage) for passage in passages)
+                if used + cost <= budget:
+                    chosen[file_id] = passages
+                    used += cost
+        long_ids = [file_id for file_id, _, _ in texts if file_id not in chosen]
+        in_long = sum(text.passages for file_id, _, text in texts if file_id not in chosen)
         ranked = rank(long_ids, question, limit=max(1, budget // 500), passages=in_long)
         picked = _by_id(ranked) if ranked else _openings(long_ids, budget)
         for passage in picked:
@@ -338,20 +343,12 @@ def build_context(
                 continue
             chosen.setdefault(passage.file_id, []).append(passage)
             used += cost
-    names = {stored.id: stored.original_name for stored, _ in texts}
-    units = {stored.id: text.unit for stored, text in texts}
     number = 0
-    for stored, _ in texts:
-        for passage in sorted(chosen.get(stored.id, []), key=lambda item: item.position):
+    for file_id, name, text in texts:
+        for passage in sorted(chosen.get(file_id, []), key=lambda item: item.position):
             number += 1
             context.sources.append(
-                Source(
-                    number,
-                    stored.id,
-                    names[stored.id],
-                    locator(units[stored.id], passage.first, passage.last),
-                    passage.text,
-                )
+                Source(number, file_id, name, locator(text.unit, passage.first, passage.last), passage.text)
             )
     context.images = [image_bytes for image_bytes in (_downscaled(stored) for stored in images) if image_bytes]
     return context
@@ -375,7 +372,7 @@ def _openings(file_ids: list[int], budget: int) -> list[FilePassage]:
     per_file = max(1, budget // 1500 // len(file_ids) + 1)
     rows = db.session.scalars(
         select(FilePassage)
-        .where(FilePassage.file_id.in_(file_ids), FilePassage.position < per_file)
+        .where(among(FilePassage.file_id, file_ids), FilePassage.position < per_file)
         .order_by(FilePassage.position, FilePassage.file_id)
     )
     return list(rows)
