@@ -130,7 +130,7 @@ def seed(connection) -> None:
     # Conversation 1 is the bench user's long one (recent); 2..1951 are its others; the rest belong to the others.
     run(
         f"""INSERT INTO conversations
-            (id, user_id, title, provider, model, system_prompt, pinned, created_at, updated_at)
+            (id, user_id, title, provider, model, system_prompt, pinned, origin, created_at, updated_at)
         SELECT g,
                CASE WHEN g <= {OWN_CONVERSATIONS} THEN {bench_user} ELSE {first_other} + g % {OTHER_USERS} END,
                initcap(f.words),
@@ -138,6 +138,7 @@ def seed(connection) -> None:
                ({models})[1 + g % 4],
                NULL,
                g % 97 = 5,
+               'chat',
                moment - interval '2 hours', moment
         FROM (SELECT g, CASE WHEN g = 1 THEN now() - interval '1 hour'
                              ELSE now() - random() * interval '365 days' END AS moment
@@ -199,12 +200,12 @@ def seed(connection) -> None:
     run("DROP FUNCTION bench_word(bigint)")
 
 
-def prepare_database(server_url: str, reuse: bool) -> str:
+def prepare_database(server_url: str, reuse: bool, database: str = DATABASE) -> str:
     """The seeded database's URL: reused when asked and already seeded, else made anew; migrations applied."""
     from flask_migrate import upgrade
     from sqlalchemy import create_engine, inspect, text
 
-    url = create_database(server_url, DATABASE, fresh=not reuse)
+    url = create_database(server_url, database, fresh=not reuse)
     app = bench_app(url)
     with app.app_context():
         from webapp.extensions import db
@@ -218,7 +219,7 @@ def prepare_database(server_url: str, reuse: bool) -> str:
             db.session.execute(text("SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 10) m")).scalar() == 10
         )
         if not seeded:
-            print(f"seeding {DATABASE}: {CONVERSATIONS:,} conversations, {MESSAGES:,} messages", flush=True)
+            print(f"seeding {database}: {CONVERSATIONS:,} conversations, {MESSAGES:,} messages", flush=True)
             from webapp.auth import service as users
 
             users.create_user(EMAIL, "History Bench", PASSWORD)
@@ -226,10 +227,10 @@ def prepare_database(server_url: str, reuse: bool) -> str:
             with db.engine.begin() as connection:
                 seed(connection)
         elif before == after:
-            print(f"reusing {DATABASE} (schema {after})")
+            print(f"reusing {database} (schema {after})")
             return url
         else:
-            print(f"reusing {DATABASE}; migrated {before} -> {after}")
+            print(f"reusing {database}; migrated {before} -> {after}")
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         started = time.perf_counter()
@@ -400,6 +401,11 @@ def main() -> None:
         help="a PostgreSQL server URL (its database part is replaced by the bench's own); "
         "default: BENCH_DATABASE_URL or TEST_DATABASE_URL",
     )
+    parser.add_argument(
+        "--database-name",
+        default=DATABASE,
+        help=f"the database to seed on that server (default {DATABASE}; give runs in parallel names of their own)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep the seeded database if it is there")
     parser.add_argument("--seed-only", action="store_true", help="seed (or migrate) and stop")
     parser.add_argument("--runs", type=int, default=20, help="timed requests per page (default 20)")
@@ -407,7 +413,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.database_url or not args.database_url.startswith("postgresql"):
         parser.error("give a PostgreSQL URL: --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    url = prepare_database(args.database_url, args.reuse)
+    url = prepare_database(args.database_url, args.reuse, args.database_name)
     if not args.seed_only:
         run_benchmarks(url, args.runs, args.export_runs)
 

@@ -6,6 +6,7 @@ from importlib import import_module
 from typing import Any
 
 from flask import Flask, Response, flash, redirect, request, url_for
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, app_settings
@@ -92,7 +93,14 @@ def init_extensions(app: Flask) -> None:
     db.init_app(app)
     release_sessions_safely(app)
     migrate.init_app(
-        app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, include_name=webapp.models.include_name
+        app,
+        db,
+        directory=str(BASE_DIR / "migrations"),
+        render_as_batch=True,
+        include_name=webapp.models.include_name,
+        include_object=webapp.models.include_object_on(
+            make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+        ),
     )
     csrf.init_app(app)
     limiter.init_app(app)

@@ -150,6 +150,79 @@ def test_search_reads_the_full_text_indexes_not_every_message(app, staff, db_bac
             assert "ix_messages_content_search" in plan and "ix_conversations_title_search" in plan, plan
 
 
+@pytest.mark.both_databases
+def test_admin_search_of_everyone_pages_and_counts_matches_from_titles_and_messages(
+    app, admin_client, admin, staff, other_staff
+):
+    ages = [n / 100 for n in range(30)] + [0.005 + n / 100 for n in range(25)]  # the two kinds interleave
+    ids = [
+        conversation_with(app, staff.id, f"Chat {n}", ["about kites"], age_days=age) for n, age in enumerate(ages[:30])
+    ]
+    ids += [  # found by a part of a word of the title only
+        conversation_with(app, other_staff.id, f"Kitesurfing {n}", ["about boats"], age_days=age)
+        for n, age in enumerate(ages[30:])
+    ]
+    conversation_with(app, other_staff.id, "Unrelated", ["about boats"])
+    newest_first = [id_ for _age, id_ in sorted(zip(ages, ids, strict=True))]
+
+    pages = [admin_client.get(f"/admin/history?q=kite&page={n}").get_data(as_text=True) for n in (1, 2)]
+    shown = [[int(id_) for id_ in re.findall(r'href="/admin/history/(\d+)"', html)] for html in pages]
+    assert shown == [newest_first[:50], newest_first[50:]]
+    assert "Page 1 of 2" in pages[0] and "Page 2 of 2" in pages[1]
+    with app.app_context():
+        # Past the last page no row carries the count: it is counted on its own.
+        beyond = history.review_list(db.session.get(User, admin.id), None, history.HistoryFilter(query="kite"), page=3)
+        assert beyond.items == [] and beyond.total == 55
+
+
+@pytest.mark.both_databases
+def test_search_finds_a_title_substring_across_everyone(app, admin, staff, other_staff):
+    theirs = conversation_with(app, other_staff.id, "Antarctic penguins", ["hello"])
+    conversation_with(app, staff.id, "Arctic foxes", ["hello"])
+    with app.app_context():
+        everyone = history.review_list(db.session.get(User, admin.id), None, history.HistoryFilter(query="tarcti"))
+        assert [conversation.id for conversation in everyone.items] == [theirs] and everyone.total == 1
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+def test_the_admins_search_of_everyone_reads_the_trigram_index_for_title_parts(app, staff):
+    conversation_with(app, staff.id, "Kites", ["about kites"])
+    with app.app_context():
+        statement = history.filtered_conversations(None, history.HistoryFilter(query="kites"))
+        sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))  # a tiny table would be read whole anyway
+        plan = "\n".join(row[0] for row in db.session.execute(text("EXPLAIN " + sql)))
+        db.session.rollback()
+    assert "ix_conversations_title_trigrams" in plan, plan
+
+
+@pytest.mark.both_databases
+def test_the_model_filter_lists_each_pair_in_use_once_in_order(app, staff, other_staff):
+    chats = [
+        (staff, "openai", "gpt-4o"),
+        (staff, "bedrock", "claude"),
+        (staff, "openai", "gpt-4o"),
+        (other_staff, "openai", "gpt-4o-mini"),
+        (other_staff, "ollama", "llama3.2"),
+        (other_staff, "openai", "gpt-4o"),
+    ]
+    for owner, provider, model in chats:
+        conversation_id = conversation_with(app, owner.id, "Chat")
+        with app.app_context():
+            db.session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(provider=provider, model=model)
+            )
+            db.session.commit()
+    with app.app_context():
+        assert history.models_used(None) == [
+            ("bedrock", "claude"),
+            ("ollama", "llama3.2"),
+            ("openai", "gpt-4o"),
+            ("openai", "gpt-4o-mini"),
+        ]
+        assert history.models_used(staff.id) == [("bedrock", "claude"), ("openai", "gpt-4o")]
+
+
 # The revision before the history-at-scale migration (0007): rows are written as the schema was then.
 BEFORE_SEARCH_INDEXES = "0006"
 

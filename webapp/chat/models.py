@@ -55,6 +55,17 @@ class Conversation(db.Model):
         Index("ix_conversations_title_search", _search_vector("title"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
         ),
+        # A substring of the title (search's `ILIKE '%word%'`) on PostgreSQL: trigrams (pg_trgm, made before the
+        # table, see below), so the admins' search over everyone does not test every title in turn.
+        Index(
+            "ix_conversations_title_trigrams",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        # The model filter of the admins' review lists everyone's (provider, model) pairs: read from this index one
+        # pair at a time on PostgreSQL (history.models_used), not by a DISTINCT over every conversation.
+        Index("ix_conversations_provider_model", "provider", "model").ddl_if(dialect="postgresql"),
         # An imported conversation is there once per user: importing the same export again finds it by this.
         # (Conversations started here have no source: NULLs are never equal, so they never collide.)
         UniqueConstraint("user_id", "import_source", "import_source_id", name="uq_conversations_import_source"),
@@ -143,6 +154,15 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.role} {self.status}>"
+
+
+# PostgreSQL: the trigram operators of the title index above come with the pg_trgm extension (migration 0021
+# creates it too). A trusted extension: the database's owner may create it.
+event.listen(
+    Conversation.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
 
 
 # SQLite: the FTS5 index of message text (porter stemming, as PostgreSQL's English configuration stems). It reads
