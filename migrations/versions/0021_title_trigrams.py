@@ -1,6 +1,6 @@
 """title trigrams: on PostgreSQL a GIN index of conversations.title's trigrams (pg_trgm) and one on (provider, model)
 
-Revision ID: 0021_title_trigrams
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-03 17:30:00.000000
 
@@ -15,7 +15,7 @@ The extension stays on downgrade: other objects of the database may use it, and 
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0021_title_trigrams"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
