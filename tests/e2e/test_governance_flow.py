@@ -107,8 +107,12 @@ def test_a_message_refused_over_the_limit_shows_once_and_retry_answers_it_withou
     expect(kept).to_contain_text("Not sent. You have used 0 of the 0 requests")
     expect(page.get_by_label("Message")).to_have_value("")
 
-    # Still over the limit: Retry is refused again, and nothing is added.
-    kept.get_by_role("button", name="Retry").click()
+    # Still over the limit: Retry is refused again, and nothing is added. (The refusal shown already says so:
+    # wait for Retry's own answer and its swap, or the limit below could be lifted before Retry reaches the app.)
+    with page.expect_response(lambda response: response.url.endswith("/regenerate")) as retried:
+        kept.get_by_role("button", name="Retry").click()
+    assert retried.value.status == 429
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
     expect(page.locator("#composer-errors [role=alert]")).to_contain_text("0 of the 0 requests")
     expect(question).to_have_count(1)
     assert openai_server.requests == []
