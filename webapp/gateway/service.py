@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from webapp.auth.models import ApiToken, User
 from webapp.bounds import without_nul
 from webapp.chat import service as chat
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
-from webapp.chat.providers import ChatTurn, Chunk, ProviderError, SamplingOptions
+from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError, SamplingOptions
 from webapp.errors import NotFound, Refused
 from webapp.extensions import db
 from webapp.gateway.schemas import ChatMessage, CompletionRequest
@@ -120,17 +119,18 @@ def sampling_of(request: CompletionRequest) -> SamplingOptions | None:
 
 @dataclass
 class Call:
-    """One call through the gateway: checked, (with history) stored, and sent to the model, its reply unread."""
+    """One call through the gateway, checked and (with history) stored, not yet sent to the model."""
 
     user_id: int
     provider_name: str
     model: str
     model_id: str
+    provider: ChatProvider
+    turns: list[ChatTurn]
     reply_id: int | None  # the stored pending reply; None when the token keeps no history
-    upstream: Iterator[Chunk]  # the provider's stream, already started (see `Ahead`)
+    options: SamplingOptions | None  # the sampling settings to pass on; None: the model's defaults
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
-    started: float = field(default_factory=time.perf_counter)
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -146,7 +146,8 @@ class Call:
         the outcome is written once: the stored reply (with history) and the usage row, in one transaction."""
         parts: list[str] = []
         status, error = INTERRUPTED, None
-        chunks = self.upstream
+        started = time.perf_counter()
+        chunks = self.provider.stream(self.turns, self.model, self.options)
         try:
             for chunk in chunks:
                 if chunk.final:
@@ -171,7 +172,7 @@ class Call:
                 except Exception:  # closing a broken HTTP response must not hide the outcome
                     log.warning("closing the gateway stream %s failed", self.id, exc_info=True)
             self.text = "".join(parts)
-            self._finish(status, error, int((time.perf_counter() - self.started) * 1000))
+            self._finish(status, error, int((time.perf_counter() - started) * 1000))
 
     def _finish(self, status: str, error: str | None, latency_ms: int) -> None:
         now = utcnow()
@@ -212,63 +213,18 @@ def select_conversation_of(reply_id: int) -> Any:
 
 
 def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
-    """Check a call (model, access, messages, sampling settings, budget), send it to the model, and, when `token`
-    keeps history, store it as the caller's API conversation with a pending reply. Commits, so no connection is
-    held while the model thinks; nothing is sent upstream when a check refuses the call."""
+    """Check a call (model, messages, sampling settings) and, when `token` keeps history, store it as the caller's
+    API conversation with a pending reply, before anything is sent to the model. Commits, so no connection is held
+    while it thinks."""
     choice = resolve(request.model)
     governance.check_model_allowed(user, choice)  # 403 naming the models the caller may use
     turns = turns_of(request.messages)
     options = sampling_of(request)
     provider = chat.providers()[choice.provider]
     governance.check_budget(user)  # 429 over a monthly limit: nothing is stored or sent upstream
-    # The model is asked first and thinks while the admission (and, with history, the call) is committed: that
-    # write is off the path to the first byte. Every check above has passed, and the commit comes before any
-    # text is read.
-    upstream = Ahead(provider.stream(turns, choice.model, options))
-    try:
-        reply_id = _store(user, choice, turns) if token.keep_history else None
-        db.session.commit()
-    except BaseException:
-        upstream.close()
-        raise
-    return Call(user.id, choice.provider, choice.model, request.model, reply_id, upstream)
-
-
-class Ahead:
-    """A provider's stream started on a thread of its own up to its first chunk (the request sent, the model
-    thinking), while the caller's thread does other work. Iterating waits for that chunk, then reads the rest in
-    the caller's thread; a failure of the first read is raised there, as if it had been read there."""
-
-    def __init__(self, chunks: Iterator[Chunk]) -> None:
-        self._chunks = chunks
-        self._first: list[Chunk] = []
-        self._failure: BaseException | None = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._read_first, name="gateway-first-chunk", daemon=True).start()
-
-    def _read_first(self) -> None:
-        try:
-            self._first.append(next(self._chunks))
-        except StopIteration:
-            pass
-        except BaseException as failure:  # raised again in the caller's thread
-            self._failure = failure
-        finally:
-            self._ready.set()
-
-    def __iter__(self) -> Iterator[Chunk]:
-        self._ready.wait()
-        if self._failure is not None:
-            raise self._failure
-        yield from self._first
-        yield from self._chunks
-
-    def close(self) -> None:
-        """End the provider's stream (after its first read, so never while the other thread is in it)."""
-        self._ready.wait()
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+    reply_id = _store(user, choice, turns) if token.keep_history else None
+    db.session.commit()
+    return Call(user.id, choice.provider, choice.model, request.model, provider, turns, reply_id, options)
 
 
 def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
