@@ -39,6 +39,15 @@
     if (errors) errors.replaceChildren();
   });
 
+  // Earlier messages just shown above the others (chat/_earlier.html): the focus goes to the first of them, as the
+  // control that asked for them is gone; the live region has said how many came.
+  document.body.addEventListener("htmx:afterSettle", () => {
+    const first = document.querySelector("#messages [data-earlier-first]");
+    if (!first) return;
+    first.removeAttribute("data-earlier-first");
+    first.focus();
+  });
+
   // One reply at a time: Send waits while a reply is being written, and the page follows the newest message.
   const update = () => {
     const send = document.querySelector("form[data-composer] button[type=submit]");

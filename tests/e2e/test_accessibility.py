@@ -21,11 +21,12 @@ from tests.support.axe import axe_problems, axe_script
 from tests.support.chat import ChatClient, chat_settings, reply_id, reset, stored_message
 from tests.support.faces import analyze, compare, result_id
 from tests.support.faces import upload as photo_upload
-from tests.support.factories import make_project, make_token, make_user
+from tests.support.factories import make_conversation, make_project, make_token, make_user
 from tests.support.files import rows, upload
 from tests.support.samples import jpeg, minimal_pdf
 from tests.support.web import csrf_token, give_reason, login
 from webapp import create_app
+from webapp.chat.service import WINDOW
 from webapp.extensions import db
 from webapp.governance import service as governance
 from webapp.prompts.models import SavedPrompt
@@ -41,6 +42,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ("chat.new_conversation", {}),
     ("chat.conversation", {"conversation_id": "conversation"}),
     ("chat.conversation", {"conversation_id": "branched"}),  # ‹ 2/2 › on an edited question and a regenerated reply
+    ("chat.conversation", {"conversation_id": "long"}),  # "Show earlier messages" above its last window
     ("history.index", {}),
     ("history.index", {"q": "sky"}),
     ("projects.index", {}),
@@ -105,6 +107,7 @@ NOT_PAGES = {
     "history.export_json": "a download",
     "history.export_everything": "a download",
     "chat.stream": "server-sent events of a reply",
+    "chat.earlier_messages": "htmx fragment of a conversation's earlier messages (without htmx, a redirect to it)",
     "usage.admin_csv": "a download",
     "auth.company_login": "redirects to the company's sign-in page (test_company_sign_in_flow.py)",
     "auth.company_callback": "the company's sign-in sends the browser back here; it redirects on",
@@ -180,6 +183,7 @@ def seed(live_server, openai_server) -> dict[str, int]:
     edited = chat.post(f"/chat/messages/{reply.id - 1}/edit", {"message": "Name a fruit"})
     chat.stream(reply_id(edited))
     chat.stream(reply_id(chat.post(f"/chat/messages/{reply_id(edited)}/regenerate")))
+    objects["long"] = make_conversation(app, admin, WINDOW + 4, title="A long one").id
 
     upload(
         client, ("beach.jpg", jpeg((320, 240))), ("report.pdf", minimal_pdf()), ("notes.txt", b"Plain <b>notes</b>\n")

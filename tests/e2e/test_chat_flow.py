@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.chat import chat_settings, reset
-from tests.support.pages import sign_in_as_admin
+from tests.support.factories import make_conversation
+from tests.support.pages import sign_in, sign_in_as_admin
+from webapp.chat.service import WINDOW
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +174,61 @@ def test_edit_a_question_regenerate_a_reply_and_step_through_the_versions_by_key
     expect(page.locator(".message-user .message-text")).to_have_text(["Name a fruit", "And a vegetable?"])
     expect(replies.first).to_have_text("You said: Name a fruit")
     assert not [error for error in errors if "Content Security Policy" in error], errors
+
+
+def test_a_long_conversation_shows_its_last_messages_and_earlier_ones_on_request(page: Page, live_server):
+    errors = watch_console(page)
+    long = make_conversation(live_server.app, live_server.admin, 2 * WINDOW + 4, title="A long one")
+    ids = [message.id for message in long.messages]
+    sign_in_as_admin(page, live_server)
+    page.goto(f"{live_server.url}/chat/{long.id}")
+    shown = page.locator("#messages > article")
+    expect(shown).to_have_count(WINDOW)
+    expect(shown.last).to_contain_text(f"Reply {WINDOW + 2}")
+
+    # With the keyboard: the window before comes above, the first of it takes the focus, and it is announced.
+    earlier = page.get_by_role("link", name="Show earlier messages")
+    expect(page.locator("#earlier-messages")).to_contain_text(f"{WINDOW + 4} earlier messages not shown")
+    earlier.focus()
+    page.keyboard.press("Enter")
+    expect(shown).to_have_count(2 * WINDOW)
+    expect(page.locator(f"#message-{ids[4]}")).to_be_focused()
+    expect(page.locator("#branch-status")).to_have_text(f"Showing {WINDOW} earlier messages.")
+    expect(page).to_have_url(re.compile(rf"/chat/{long.id}$"))  # loaded in place
+
+    earlier.click()
+    expect(shown).to_have_count(2 * WINDOW + 4)
+    expect(page.locator(f"#message-{ids[0]}")).to_be_focused()
+    expect(shown.first).to_contain_text("Question 1")
+    expect(page.locator("#branch-status")).to_have_text(
+        "Showing 4 earlier messages, from the start of the conversation."
+    )
+    expect(earlier).to_have_count(0)
+    assert [int(found.split("-")[1]) for found in shown.evaluate_all("all => all.map(a => a.id)")] == ids
+
+    # A reply to a new question still comes at the end.
+    page.get_by_label("Message").fill("And the next one?")
+    page.get_by_label("Message").press("Enter")
+    expect(shown.last).to_contain_text("You said: And the next one?")
+    expect(shown).to_have_count(2 * WINDOW + 6)
+    assert not errors, errors
+
+
+def test_without_javascript_show_earlier_messages_is_a_link_to_the_page_with_them(
+    browser, browser_context_args, live_server
+):
+    long = make_conversation(live_server.app, live_server.admin, WINDOW + 6, title="A long one")
+    context = browser.new_context(**browser_context_args, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, live_server.admin.email, live_server.admin.password)
+        expect(page.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
+        page.goto(f"{live_server.url}/chat/{long.id}")
+        expect(page.locator("#messages > article")).to_have_count(WINDOW)
+        page.get_by_role("link", name="Show earlier messages").click()
+        expect(page).to_have_url(re.compile(rf"/chat/{long.id}\?before=\d+#messages$"))
+        expect(page.locator("#messages > article")).to_have_count(WINDOW + 6)
+        expect(page.locator("#messages > article").first).to_contain_text("Question 1")
+        expect(page.get_by_role("link", name="Show earlier messages")).to_have_count(0)
+    finally:
+        context.close()

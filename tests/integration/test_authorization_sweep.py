@@ -105,6 +105,7 @@ SWEEP: dict[str, Entry] = {
     "api.delete_project": OWNER,
     "auth.revoke_token": OWNER,
     "chat.conversation": OWNER,
+    "chat.earlier_messages": OWNER,
     "chat.edit": OWNER,
     "chat.regenerate": OWNER,
     "chat.select_version": OWNER,

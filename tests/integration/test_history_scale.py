@@ -17,6 +17,7 @@ from sqlalchemy import event, text, update
 from webapp.auth.models import User
 from webapp.chat import history
 from webapp.chat.models import SQLITE_SEARCH_TABLE, Conversation, Message
+from webapp.chat.service import WINDOW
 from webapp.extensions import db
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -351,13 +352,14 @@ def test_activity_chart_counts_only_the_users_recent_questions(app, staff, other
 # -- a long conversation -----------------------------------------------------------------------------------------
 
 
-def test_a_long_conversation_shows_every_message_rendered_on_each_view(app, staff_client, staff):
+def test_a_long_conversation_shows_its_last_window_rendered_on_each_view(app, staff_client, staff):
     texts = [f"question {n}" if n % 2 == 0 else f"**answer {n}** with `code`" for n in range(500)]
     conversation_id = conversation_with(app, staff.id, "Long", texts)
     for _view in range(2):  # the second view takes the rendered replies from the cache
         page = staff_client.get(f"/chat/{conversation_id}").get_data(as_text=True)
-        assert page.count('<article id="message-') == 500
+        assert page.count('<article id="message-') == WINDOW  # the earlier ones a window at a time, on request
         assert "<strong>answer 499</strong> with <code>code</code>" in page and "question 498" in page
+        assert f"{500 - WINDOW} earlier messages not shown" in page
 
 
 # -- keyset pages ------------------------------------------------------------------------------------------------

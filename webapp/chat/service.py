@@ -6,7 +6,9 @@ History search, export and retention live in `history.py`.
 
 What a conversation shows, exports or sends to a model is its current branch, `thread(conversation)` (from
 `branches.py`, offered here with the rest of chat's rules), never `conversation.messages` (every version of every
-message). Sending appends to the current branch; editing and regenerating add a version beside a message.
+message). Sending appends to the current branch; editing and regenerating add a version beside a message. The chat
+page shows a window of the branch (`window()`: its last WINDOW messages, earlier ones on request), read through
+the tree's outline (ids and parents), so that a long conversation costs what its window costs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.orm import joinedload
 from webapp.attachments import service as attachments
 from webapp.auth.models import User
 from webapp.bounds import without_nul
-from webapp.chat.branches import thread, tree
+from webapp.chat.branches import Versions, outline, thread, tree
 from webapp.chat.models import COMPLETE, ERROR, INTERRUPTED, PENDING, Conversation, Message
 from webapp.chat.providers import ChatProvider, ChatTurn, ProviderError
 from webapp.errors import NotFound, Refused, Unavailable
@@ -45,6 +47,8 @@ NO_PROVIDER_MESSAGE = (
 )
 TITLE_LENGTH = 80
 MAX_TITLE_LENGTH = 200
+# How many messages of a branch the chat page shows at once: the last ones, then as many earlier ones on request.
+WINDOW = 60
 # How often a running stream looks for the Stop flag, and saves the text so far (the heartbeat).
 STOP_CHECK_SECONDS = 0.25
 CHECKPOINT_SECONDS = 5.0
@@ -175,12 +179,80 @@ def title_from(text: str) -> str:
 
 
 def get_conversation(user: User, conversation_id: int) -> Conversation:
-    """The user's conversation, or 404; a last reply whose stream died with its worker is shown interrupted."""
+    """The user's conversation, or 404; a last reply whose stream died with its worker is shown interrupted.
+
+    Its messages are not loaded: the branch's last one is found by its id (a long conversation's page shows a
+    window of it, `window()`; exports and the API read the whole branch when they need it)."""
     conversation = owned_or_404(Conversation, conversation_id, user)
-    messages = thread(conversation)
-    if messages and messages[-1].status == PENDING:
-        expire_if_stale(messages[-1])
+    last = last_message_status(conversation)
+    if last is not None and last[1] == PENDING:
+        message = db.session.get(Message, last[0])
+        if message is not None:
+            expire_if_stale(message)
     return conversation
+
+
+def last_message_status(conversation: Conversation) -> tuple[int, str] | None:
+    """The id and status of the last message of the branch shown: its current_message_id, or (unset, or not one
+    of its messages) its newest message, as `Tree.current_leaf` has it. One row, read by its key."""
+    of_conversation = Message.conversation_id == conversation.id
+    if conversation.current_message_id is not None:
+        current = db.session.execute(
+            select(Message.id, Message.status).where(of_conversation, Message.id == conversation.current_message_id)
+        ).first()
+        if current is not None:
+            return current.id, current.status
+    newest = db.session.execute(
+        select(Message.id, Message.status).where(of_conversation).order_by(Message.id.desc()).limit(1)
+    ).first()
+    return (newest.id, newest.status) if newest is not None else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The messages of the branch the chat page shows: `messages` (loaded whole, in order), their ‹ n/m ›, and
+    `earlier_before`, the first one's id when the branch has earlier messages (None at its start)."""
+
+    messages: list[Message]
+    versions: dict[int, Versions]
+    earlier_before: int | None
+    earlier_count: int
+
+
+def window(
+    conversation: Conversation,
+    before: int | None = None,
+    *,
+    through_end: bool = False,
+    reaching: int | None = None,
+    size: int = WINDOW,
+) -> Window:
+    """The `size` messages of the current branch that come just before message `before` (the last ones when None),
+    extended back to message `reaching` when it is further up (the version ‹ › just chose must stay on screen), and
+    on down to the branch's end with `through_end` (the page shown by the no-script "Show earlier messages" link).
+
+    A keyset by position in the branch, not an OFFSET: the branch is walked in the outline, and only the window's
+    messages are read whole, with their attachments and sources. A `before` that is not on the branch shown (it was
+    switched meanwhile) is a 404 saying so."""
+    branches = outline(conversation)
+    ids = [node.id for node in branches.thread]
+    end = len(ids)
+    if before is not None:
+        if before not in ids:
+            raise NotFound("That message is not in the branch this conversation shows now. Reload the conversation.")
+        end = ids.index(before)
+    start = max(end - size, 0)
+    if reaching is not None and reaching in ids:
+        start = min(start, ids.index(reaching))
+    shown_ids = ids[start : len(ids) if through_end else end]
+    query = select(Message).where(Message.id.in_(shown_ids))
+    loaded = {message.id: message for message in db.session.scalars(query)} if shown_ids else {}
+    return Window(
+        messages=[loaded[message_id] for message_id in shown_ids],
+        versions=branches.versions_of([branches.by_id[message_id] for message_id in shown_ids]),
+        earlier_before=shown_ids[0] if start > 0 else None,
+        earlier_count=start,
+    )
 
 
 def get_message(user: User, message_id: int) -> Message:

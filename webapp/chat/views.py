@@ -41,16 +41,19 @@ def attached_ids() -> list[int]:
     return request.form.getlist("file_ids", type=int)
 
 
-def render_chat(conversation=None, status: int = 200, project=None, refusal: Refused | None = None):
+def render_chat(
+    conversation=None, status: int = 200, project=None, refusal: Refused | None = None, before: int | None = None
+):
     """The chat page, or (for htmx) its #chat section alone. `project`: the one a new conversation starts in;
-    `refusal`: why the message just sent was kept unanswered, shown above an empty composer."""
+    `refusal`: why the message just sent was kept unanswered, shown above an empty composer; `before`: show the
+    branch from a window earlier than that message down to its end (the "Show earlier messages" link, no script)."""
     if conversation is not None and conversation.project_id is not None:
         project = projects.get_project(current_user, conversation.project_id)
     context = {
         "conversation": conversation,
         "project": project,
         "projects": projects.list_projects(current_user),
-        **branch_context(conversation),
+        **branch_context(conversation, before=before),
         "form": message_form(conversation, project),
         "settings_form": SettingsForm(title=conversation.title, system_prompt=conversation.system_prompt)
         if conversation
@@ -64,19 +67,36 @@ def render_chat(conversation=None, status: int = 200, project=None, refusal: Ref
     return render_template(template, **context), status
 
 
-def branch_context(conversation=None) -> dict:
-    """The messages of the branch shown, and the ‹ n/m › of those that have other versions."""
+def branch_context(conversation=None, before: int | None = None, reaching: int | None = None) -> dict:
+    """The window of the branch shown (its last messages, `service.window`), the ‹ n/m › of those that have other
+    versions, and `earlier` (what the "Show earlier messages" control needs; None at the branch's start)."""
     if conversation is None:
-        return {"messages": [], "message_versions": {}}
-    tree = service.tree(conversation)
-    return {"messages": tree.thread, "message_versions": tree.versions_of_thread()}
+        return {"messages": [], "message_versions": {}, "earlier": None}
+    shown = service.window(conversation, before=before, through_end=before is not None, reaching=reaching)
+    return {"messages": shown.messages, "message_versions": shown.versions, "earlier": earlier(conversation, shown)}
 
 
-def render_messages(conversation, announce: str, status: int = 200):
-    """After an edit, a regeneration or ‹ ›: the page (without htmx), or the messages of the branch now shown."""
+def earlier(conversation, shown: service.Window) -> dict | None:
+    """The "Show earlier messages" control above a window that does not start the branch: how many come before it,
+    its htmx fragment's URL, and the page's URL with that window (the link followed without a script)."""
+    if shown.earlier_before is None:
+        return None
+    return {
+        "count": shown.earlier_count,
+        "fragment_url": url_for("chat.earlier_messages", conversation_id=conversation.id, before=shown.earlier_before),
+        "page_url": url_for(
+            "chat.conversation", conversation_id=conversation.id, before=shown.earlier_before, _anchor="messages"
+        ),
+    }
+
+
+def render_messages(conversation, announce: str, status: int = 200, reaching: int | None = None):
+    """After an edit, a regeneration or ‹ ›: the page (without htmx), or the messages of the branch now shown (its
+    last window, reaching back to message `reaching`)."""
     if not is_htmx():
         return redirect(url_for("chat.conversation", conversation_id=conversation.id), 303)
-    return render_template("chat/_messages.html", announce=announce, **branch_context(conversation)), status
+    context = branch_context(conversation, reaching=reaching)
+    return render_template("chat/_messages.html", announce=announce, **context), status
 
 
 @bp.get("")
@@ -157,7 +177,31 @@ def temporary_request() -> ChatRequest:
 @bp.get("/<int:conversation_id>")
 @login_required
 def conversation(conversation_id: int):
-    return render_chat(service.get_conversation(current_user, conversation_id))
+    """A conversation: the last window of its branch; `?before=<message id>` shows it from the window before that
+    message on (what "Show earlier messages" loads in place, followed as a plain link)."""
+    before = request.args.get("before", type=int)
+    return render_chat(service.get_conversation(current_user, conversation_id), before=before)
+
+
+@bp.get("/<int:conversation_id>/earlier")
+@login_required
+def earlier_messages(conversation_id: int):
+    """For htmx: the window of the branch just before message `before`, to put above the first message shown (with
+    the control for the window before it, if any), and a polite word of what came. Without htmx: the page."""
+    before = request.args.get("before", type=int)
+    conversation = service.get_conversation(current_user, conversation_id)
+    if not is_htmx():
+        url = url_for("chat.conversation", conversation_id=conversation.id, before=before, _anchor="messages")
+        return redirect(url, 303)
+    if before is None:
+        raise Refused("Say which message to show the messages before (before=<message id>).")
+    shown = service.window(conversation, before=before)
+    return render_template(
+        "chat/_earlier.html",
+        messages=shown.messages,
+        message_versions=shown.versions,
+        earlier=earlier(conversation, shown),
+    )
 
 
 @bp.post("/<int:conversation_id>/messages")
@@ -205,7 +249,7 @@ def stream(message_id: int):
             for text in deltas:
                 yield sse_event("delta", str(escape(text))) if text else ": keep-alive\n\n"
         message = service.get_message(user, message_id)
-        versions = service.tree(message.conversation).versions(message)
+        versions = service.outline(message.conversation).versions(message)
         shown = {message.id: versions} if versions.count > 1 else {}
         yield sse_event("done", render_template("chat/_message.html", message=message, message_versions=shown))
 
@@ -235,7 +279,7 @@ def stop(message_id: int):
 @login_required
 def edit(message_id: int):
     exchange = service.edit_message(current_user, message_id, request.form.get("message"), request.form.get("model"))
-    versions = service.tree(exchange.conversation).versions(exchange.question)
+    versions = service.outline(exchange.conversation).versions(exchange.question)
     announce = f"Edited message sent: version {versions.number} of {versions.count}."
     return render_messages(exchange.conversation, announce, 201)
 
@@ -245,7 +289,7 @@ def edit(message_id: int):
 def regenerate(message_id: int):
     """Regenerate a reply, or retry one that failed or was stopped: a new version of it."""
     exchange = service.regenerate(current_user, message_id, request.form.get("model"))
-    versions = service.tree(exchange.conversation).versions(exchange.reply)
+    versions = service.outline(exchange.conversation).versions(exchange.reply)
     announce = f"Writing reply version {versions.number} of {versions.count}."
     return render_messages(exchange.conversation, announce, 201)
 
@@ -255,9 +299,10 @@ def regenerate(message_id: int):
 def select_version(message_id: int):
     conversation = service.select_version(current_user, message_id)
     chosen = service.get_message(current_user, message_id)
-    versions = service.tree(conversation).versions(chosen)
+    versions = service.outline(conversation).versions(chosen)
     what = "question" if chosen.role == "user" else "reply"
-    return render_messages(conversation, f"Showing version {versions.number} of {versions.count} of this {what}.")
+    announce = f"Showing version {versions.number} of {versions.count} of this {what}."
+    return render_messages(conversation, announce, reaching=chosen.id)
 
 
 @bp.app_template_global("chat_can_retry")
