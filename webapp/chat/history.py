@@ -266,26 +266,16 @@ def paginate(
 ) -> Pagination:
     """A page of `statement`'s conversations in `order` (descending): by keyset, or a search's page and count in one
     query."""
-    if not searching:
-        return KeysetPagination(
-            page=page,
-            per_page=per_page,
-            max_per_page=None,
-            error_out=False,
-            statement=statement,
-            order=order,
-            cursor=cursor,
-            options=options,
-        )
-    return MatchesPagination(
-        page=page,
-        per_page=per_page,
-        max_per_page=None,
-        error_out=False,
-        statement=statement,
-        order=order,
-        options=options,
-    )
+    common = {
+        "page": page,
+        "per_page": per_page,
+        "max_per_page": None,
+        "error_out": False,
+        "statement": statement,
+        "order": order,
+        "options": options,
+    }
+    return MatchesPagination(**common) if searching else KeysetPagination(**common, cursor=cursor)
 
 
 def models_used(owner_id: int | None) -> list[tuple[str, str]]:
