@@ -365,6 +365,16 @@ def tab_to(page: Page, target: Locator, key: str = "Tab", limit: int = 60) -> in
     raise AssertionError(f"{target} was not reached with {limit} presses of {key}")
 
 
+def choose_with_space(page: Page, file_input: Locator, files: Path) -> None:
+    """Tab to a file input, open its chooser with Space and choose `files`. Playwright turns on catching the
+    chooser without waiting for it (fire and forget): waiting starts before the Tabs, whose round trips let it take
+    effect before Space is pressed (pressed at once, the chooser was missed once in a loaded CI run)."""
+    with page.expect_file_chooser() as chooser:
+        tab_to(page, file_input)
+        page.keyboard.press("Space")
+    chooser.value.set_files(files)
+
+
 def keyboard_sign_in(page: Page, live_server) -> None:
     page.goto(f"{live_server.url}/login")
     tab_to(page, page.get_by_label("Email"))
@@ -426,10 +436,7 @@ def test_upload_with_the_keyboard_alone(axe_context: BrowserContext, page: Page,
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Upload files")).to_be_visible()
 
-    tab_to(page, page.get_by_label("Choose files"))
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(photo)
+    choose_with_space(page, page.get_by_label("Choose files"), photo)
     done = page.locator("#upload-list li.upload-done")
     expect(done).to_have_count(1)
     expect(done.get_by_role("link", name="harbour.jpg")).to_be_visible()
@@ -451,10 +458,7 @@ def test_upload_form_without_javascript_with_the_keyboard_alone(
     try:
         keyboard_sign_in(page, live_server)
         page.goto(f"{live_server.url}/files/upload")
-        tab_to(page, page.get_by_label("Choose files"))
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Space")
-        chooser.value.set_files(notes)
+        choose_with_space(page, page.get_by_label("Choose files"), notes)
         tab_to(page, page.get_by_role("button", name="Upload"))
         page.keyboard.press("Enter")
         expect(page.locator("#upload-list li.upload-done").get_by_role("link", name="notes.txt")).to_be_visible()
