@@ -222,6 +222,9 @@ class Exchange(BaseHTTPRequestHandler):
     """Reads, records and dispatches one request; offers writing helpers."""
 
     protocol_version = "HTTP/1.1"
+    # Each write goes out at once, as real model servers send their events (uvicorn, Go's net/http): with Nagle's
+    # algorithm on, a streamed event on a kept-alive connection waited up to 40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     model_server: ClassVar[FakeModelServer]
 
     def do_GET(self) -> None:
