@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from webapp.auth.models import ApiToken, User
 from webapp.bounds import without_nul
@@ -223,53 +223,56 @@ def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
     provider = chat.providers()[choice.provider]
     governance.check_budget(user)  # 429 over a monthly limit: nothing is stored or sent upstream
     reply_id = _store(user, choice, turns) if token.keep_history else None
-    db.session.commit()
-    return Call(user.id, choice.provider, choice.model, request.model, provider, turns, reply_id, options)
+    call = Call(user.id, choice.provider, choice.model, request.model, provider, turns, reply_id, options)
+    db.session.commit()  # after reading the user's id: the commit expires what the session holds
+    return call
 
 
 def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
+    """The call as the caller's API conversation: the messages sent, then a pending reply; its id. Two INSERTs,
+    not the session's unit of work: this runs before the model is asked, on every call that keeps history."""
     now = utcnow()
     system = "\n\n".join(turn.content for turn in turns if turn.role == "system") or None
     said = [turn for turn in turns if turn.role != "system"]
     first_question = next(turn.content for turn in said if turn.role == "user")
-    conversation = Conversation(
-        user_id=user.id,
-        title=chat.title_from(first_question) or "API call",
-        provider=choice.provider,
-        model=choice.model,
-        system_prompt=system,
-        origin=ORIGIN,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(conversation)
-    for turn in said:
-        db.session.add(
-            Message(
-                conversation=conversation,
-                role=turn.role,
-                content=turn.content,
-                status=COMPLETE,
-                created_at=now,
-                completed_at=now,
-            )
+    conversation_id = db.session.execute(
+        insert(Conversation)
+        .values(
+            user_id=user.id,
+            title=chat.title_from(first_question) or "API call",
+            provider=choice.provider,
+            model=choice.model,
+            system_prompt=system,
+            origin=ORIGIN,
+            created_at=now,
+            updated_at=now,
         )
-    # Claimed at once (started, with a heartbeat): no page stream takes it over, and a reply whose worker dies is
-    # shown interrupted like any other.
-    reply = Message(
-        conversation=conversation,
-        role="assistant",
-        content="",
-        status=PENDING,
-        provider=choice.provider,
-        model=choice.model,
-        created_at=now,
-        started_at=now,
-        heartbeat_at=now,
+        .returning(Conversation.id)
+    ).scalar_one()
+
+    def message(role: str, content: str, **state: Any) -> dict[str, Any]:
+        # Every row with the same keys: the messages go in as one INSERT.
+        sent = {"status": COMPLETE, "provider": None, "model": None, "started_at": None, "heartbeat_at": None}
+        timed = {"created_at": now, "completed_at": now}
+        return {"conversation_id": conversation_id, "role": role, "content": content, **sent, **timed, **state}
+
+    rows = [message(turn.role, turn.content) for turn in said]
+    # The reply is claimed at once (started, with a heartbeat): no page stream takes it over, and a reply whose
+    # worker dies is shown interrupted like any other.
+    rows.append(
+        message(
+            "assistant",
+            "",
+            status=PENDING,
+            provider=choice.provider,
+            model=choice.model,
+            started_at=now,
+            heartbeat_at=now,
+            completed_at=None,
+        )
     )
-    db.session.add(reply)
-    db.session.flush()
-    return reply.id
+    ids = db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows).all()
+    return ids[-1]
 
 
 def failure_status(error: ProviderError) -> int:

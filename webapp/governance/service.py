@@ -11,6 +11,8 @@ spend this UTC month: a group's limit is each member's allowance, not a pool. Be
     UPDATE usage_months SET requests = requests + 1
     WHERE user_id = :user AND month = :month AND tokens < :token_limit AND requests < :request_limit
 
+(each limit the smallest of the user's and their groups', read by the statement itself: nothing is read first).
+
 The row's lock makes concurrent sends of one user take turns, each seeing the others' admissions: a request limit
 is never passed, and a token limit is passed by no more than the replies already admitted and still being
 written (their tokens are only known when the provider reports them, and a reply that streams past the limit is
@@ -21,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Update, bindparam, delete, func, or_, select, union_all, update
 
 from webapp.audit import service as audit
 from webapp.auth import service as users
@@ -189,9 +192,9 @@ def allowed_models(user: User, choices: list[ModelChoice] | None = None) -> list
     return [choice for choice in choices if any(_allows(entries, choice) for entries in restrictions)]
 
 
-def check_model_allowed(user: User, choice: ModelChoice) -> None:
-    """403 naming the models the user may use, when `choice` is not one of them."""
-    allowed = allowed_models(user)
+def check_model_allowed(user: User, choice: ModelChoice, allowed: list[ModelChoice] | None = None) -> None:
+    """403 naming the models the user may use (`allowed`, when already read), when `choice` is not one of them."""
+    allowed = allowed_models(user) if allowed is None else allowed
     if choice in allowed:
         return
     names = [item.value for item in allowed]
@@ -213,14 +216,15 @@ def choose_model(
 
     if (value or "").strip():
         choice = chat.resolve_model(value, conversation)  # 503 with no model at all, 400 for one not configured
-    else:
-        allowed = allowed_models(user)
-        choice = chat.resolve_model(preferred, conversation)
-        if choice not in allowed and preferred:
-            choice = chat.resolve_model(None, conversation)
-        if choice not in allowed and allowed:
-            choice = allowed[0]
-    check_model_allowed(user, choice)
+        check_model_allowed(user, choice)
+        return choice
+    allowed = allowed_models(user)
+    choice = chat.resolve_model(preferred, conversation)
+    if choice not in allowed and preferred:
+        choice = chat.resolve_model(None, conversation)
+    if choice not in allowed and allowed:
+        choice = allowed[0]
+    check_model_allowed(user, choice, allowed)
     return choice
 
 
@@ -376,31 +380,48 @@ def check_budget(user: User) -> None:
     committed with that transaction (a rollback gives it back). See the module's docstring for why concurrent
     requests cannot overspend."""
     month = usage.current_month()
-    limits = applicable_limits(user)
-    admit = (
-        update(UsageMonth)
-        .where(UsageMonth.user_id == user.id, UsageMonth.month == month)
-        .values(requests=UsageMonth.requests + 1)
-        .execution_options(synchronize_session=False)
-    )
-    token_caps = [limit.monthly_tokens for limit in limits if limit.monthly_tokens is not None]
-    request_caps = [limit.monthly_requests for limit in limits if limit.monthly_requests is not None]
-    if token_caps:
-        admit = admit.where(UsageMonth.tokens < min(token_caps))
-    if request_caps:
-        admit = admit.where(UsageMonth.requests < min(request_caps))
-    if db.session.execute(admit).rowcount:
+    admit, where = _admit_statement(), {"member": user.id, "this_month": month}
+    if db.session.execute(admit, where).rowcount:
         return
     # Not admitted: over a limit, or no counter yet this month. Make it from the ledger (summing the month's
     # rows, so only then, not on every request) and try once more.
     usage.ensure_month_row(user.id, month)
-    if db.session.execute(admit).rowcount:
+    if db.session.execute(admit, where).rowcount:
         return
     row = db.session.execute(
         select(UsageMonth.tokens, UsageMonth.requests).where(UsageMonth.user_id == user.id, UsageMonth.month == month)
     ).one()
-    statuses = [LimitStatus(limit, int(row.tokens), int(row.requests)) for limit in limits]
+    statuses = [LimitStatus(limit, int(row.tokens), int(row.requests)) for limit in applicable_limits(user)]
     raise over_budget(user, month, max(statuses, key=lambda status: status.share))
+
+
+@cache
+def _admit_statement() -> Update:
+    """The admitting UPDATE (see the module's docstring), built once: each limit is the smallest of the user's own
+    and their groups' (NULL: none), read by the statement itself, so nothing is read before a request is admitted.
+    Parameters: `member` (the user's id), `this_month`."""
+    user_id = bindparam("member")
+    caps = union_all(
+        select(UserLimit.monthly_tokens.label("tokens"), UserLimit.monthly_requests.label("requests")).where(
+            UserLimit.user_id == user_id
+        ),
+        select(Group.monthly_tokens, Group.monthly_requests)
+        .join(group_members, group_members.c.group_id == Group.id)
+        .where(group_members.c.user_id == user_id),
+    ).subquery()
+    token_cap = select(func.min(caps.c.tokens)).scalar_subquery()
+    request_cap = select(func.min(caps.c.requests)).scalar_subquery()
+    return (
+        update(UsageMonth)
+        .where(
+            UsageMonth.user_id == user_id,
+            UsageMonth.month == bindparam("this_month"),
+            or_(token_cap.is_(None), UsageMonth.tokens < token_cap),
+            or_(request_cap.is_(None), UsageMonth.requests < request_cap),
+        )
+        .values(requests=UsageMonth.requests + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def over_budget(user: User, month: str, status: LimitStatus) -> Refused:

@@ -9,9 +9,12 @@ error reaches us.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
+import httpx2
 import openai
 
 from . import failures
@@ -65,15 +68,19 @@ class OpenAIProvider:
         starts, and closing the iterator early closes the HTTP response."""
         if model not in self._models:
             raise unknown_model_error(self.label, model, self._models)
-        messages: list[Any] = [{"role": turn.role, "content": _content(turn)} for turn in turns]
+        body = {
+            "model": model,
+            "messages": [{"role": turn.role, "content": _content(turn)} for turn in turns],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **_sampling(options),
+        }
         try:
-            response = self._client.chat.completions.create(
-                model=model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                **_sampling(options),
-            )
+            # The client's own POST (its retries, its errors for a refused request), read here as server-sent
+            # events: the client's own stream stops at [DONE] and drops the connection with the body's end unread,
+            # so every reply would open a new one (a TLS handshake to a remote service), and it builds a typed
+            # object of every event that nothing here uses.
+            response = self._client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True)
         except openai.OpenAIError as error:
             raise self._translate(error, model, mid_stream=False) from error
 
@@ -81,18 +88,26 @@ class OpenAIProvider:
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
         try:
-            with response:
-                for event in response:
-                    if event.usage is not None:
-                        prompt_tokens = event.usage.prompt_tokens
-                        completion_tokens = event.usage.completion_tokens
-                    for choice in event.choices:
-                        if choice.delta is not None and choice.delta.content:
-                            yield Chunk.delta(choice.delta.content)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-        except openai.OpenAIError as error:
-            raise self._translate(error, model, mid_stream=True) from error
+            for event in _events(response.iter_lines()):
+                if _field(event, "error"):
+                    raise self._stream_error(event["error"])
+                usage = _field(event, "usage")
+                if usage:
+                    prompt_tokens = _whole(_field(usage, "prompt_tokens"))
+                    completion_tokens = _whole(_field(usage, "completion_tokens"))
+                for choice in _field(event, "choices") or ():
+                    content = _field(_field(choice, "delta"), "content")
+                    if isinstance(content, str) and content:
+                        yield Chunk.delta(content)
+                    reason = _field(choice, "finish_reason")
+                    if isinstance(reason, str) and reason:
+                        finish_reason = reason
+        except httpx2.TimeoutException:
+            raise failures.read_timed_out(self.read_timeout, mid_stream=True) from None
+        except httpx2.TransportError:
+            raise failures.connection_broke_off() from None
+        finally:
+            response.close()  # read to its end, the connection goes back to the pool; else it is closed
 
         # A server that closes a close-delimited response early ends the
         # stream "cleanly"; only the missing finish reason shows it was cut.
@@ -103,6 +118,11 @@ class OpenAIProvider:
             completion_tokens=completion_tokens,
             finish_reason=finish_reason,
         )
+
+    def _stream_error(self, error: object) -> ProviderError:
+        """An error event inside an otherwise healthy stream (vLLM and others send `data: {"error": ...}`)."""
+        detail = _service_message(error, self.base_url) or "An error occurred during streaming"
+        return ProviderError("unavailable", f"The model service reported an error: {detail}", mid_stream=True)
 
     def _translate(self, error: openai.OpenAIError, model: str, *, mid_stream: bool) -> ProviderError:
         """Turn an openai exception into a ProviderError with a sentence for people."""
@@ -162,6 +182,49 @@ def _sampling(options: SamplingOptions | None) -> dict[str, Any]:
         "stop": options.stop if isinstance(options.stop, str) or options.stop is None else list(options.stop),
     }
     return {name: value for name, value in chosen.items() if value is not None}
+
+
+def _events(lines: Iterator[str]) -> Iterator[object]:
+    """The JSON of each server-sent event up to [DONE]; a line that is not an event's data (a comment, `event:`,
+    `id:`) is passed over."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif not line and data:
+            payload, data = "\n".join(data), []
+            if payload.startswith("[DONE]"):
+                _read_to_the_end(lines)
+                return
+            yield _parsed(payload)
+    if data and not data[0].startswith("[DONE]"):  # the body ended without the blank line after the last event
+        yield _parsed("\n".join(data))
+
+
+def _read_to_the_end(lines: Iterator[str]) -> None:
+    """Read what follows [DONE] (the body's end), so that the connection goes back to the client's pool. The reply
+    is whole by now: a server that then breaks off costs the connection, not the reply."""
+    with suppress(httpx2.TransportError):
+        for _ in lines:
+            pass
+
+
+def _parsed(payload: str) -> object:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise ProviderError(
+            "unavailable", "The model service sent a part of its reply that is not JSON.", mid_stream=True
+        ) from None
+
+
+def _field(event: object, name: str) -> Any:
+    """`event[name]` of a streamed event's JSON, None where the event is not an object (a server's odd event)."""
+    return event.get(name) if isinstance(event, dict) else None
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _content(turn: ChatTurn) -> str | list[dict[str, Any]]:
