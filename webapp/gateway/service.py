@@ -229,14 +229,16 @@ def start(user: User, token: ApiToken, request: CompletionRequest) -> Call:
 
 
 def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
-    """The call as the caller's API conversation: the messages sent, then a pending reply; its id. Two INSERTs,
-    not the session's unit of work: this runs before the model is asked, on every call that keeps history."""
+    """The call as the caller's API conversation: the messages sent, then a pending reply; its id. Two Core
+    INSERTs, not the session's unit of work: this runs before the model is asked, on every call that keeps
+    history."""
     now = utcnow()
     system = "\n\n".join(turn.content for turn in turns if turn.role == "system") or None
     said = [turn for turn in turns if turn.role != "system"]
     first_question = next(turn.content for turn in said if turn.role == "user")
+    conversations, messages = Conversation.__table__, Message.__table__  # Core: no ORM bookkeeping for new rows
     conversation_id = db.session.execute(
-        insert(Conversation)
+        insert(conversations)
         .values(
             user_id=user.id,
             title=chat.title_from(first_question) or "API call",
@@ -247,7 +249,7 @@ def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
             created_at=now,
             updated_at=now,
         )
-        .returning(Conversation.id)
+        .returning(conversations.c.id)
     ).scalar_one()
 
     def message(role: str, content: str, **state: Any) -> dict[str, Any]:
@@ -271,7 +273,7 @@ def _store(user: User, choice: chat.ModelChoice, turns: list[ChatTurn]) -> int:
             completed_at=None,
         )
     )
-    ids = db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows).all()
+    ids = db.session.scalars(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows).all()
     return ids[-1]
 
 
